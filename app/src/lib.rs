@@ -1,0 +1,53 @@
+//! The vlm-inspect web UI: routes, pages, and the server functions they call.
+//! Everything heavy (database, models) is behind the `ssr` feature.
+
+pub mod api;
+pub mod error;
+mod layout;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+pub use error::ApiError;
+pub use layout::format_time;
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The routed application.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/vlm-inspect.css"/>
+        <Title text="vlm-inspect"/>
+        <Router>
+            <Routes fallback=pages::not_found::NotFoundPage>
+                <Route path=path!("/login") view=pages::login::LoginPage/>
+                <Route path=path!("/") view=pages::home::HomePage/>
+                <Route path=path!("/admin/users") view=pages::users::UsersPage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,165 @@
+//! The middleware in front of every route: resolves the session cookie to a user, applies
+//! the route's access rule through the shared guard, and limits request bodies.
+
+use app::ssr::{AppState, SessionUser};
+use app::ApiError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use store::sessions::{clear_session_cookie, token_from_cookie_header};
+use store::{authorize, Access, Denied};
+
+/// Largest request body accepted (uploads will get their own, larger limit).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The access rule of a path. Server functions check their own rule again.
+pub fn access_for(path: &str) -> Access {
+    const PUBLIC: [&str; 4] = ["/login", "/api/login", "/healthz", "/favicon.ico"];
+    if PUBLIC.contains(&path) || path.starts_with("/pkg/") {
+        Access::Public
+    } else if path == "/admin" || path.starts_with("/admin/") || path.starts_with("/api/admin/") {
+        Access::ADMIN
+    } else {
+        Access::AnyUser
+    }
+}
+
+/// Axum middleware; see the module docs.
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let is_api = path.starts_with("/api/");
+
+    let too_big = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES);
+    if too_big {
+        let msg = format!("the request body is too large (limit {} KiB)", MAX_BODY_BYTES / 1024);
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, is_api, ApiError::BadRequest(msg));
+    }
+
+    let token = req
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(token_from_cookie_header)
+        .map(str::to_string);
+    let user = match &token {
+        Some(t) => match state.store.session_user(t).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!("session lookup failed: {e}");
+                let err = ApiError::Internal("the database is not answering".into());
+                return error_response(StatusCode::SERVICE_UNAVAILABLE, is_api, err);
+            }
+        },
+        None => None,
+    };
+
+    // A signed-in user has no business on the login page.
+    if path == "/login" && req.method() == Method::GET && user.is_some() {
+        return redirect("/");
+    }
+
+    let stale_cookie = token.is_some() && user.is_none();
+    let response = match authorize(user.as_ref(), access_for(&path)) {
+        Ok(()) => {
+            req.extensions_mut().insert(SessionUser { user, token });
+            next.run(req).await
+        }
+        Err(Denied::Unauthenticated) if !is_api && req.method() == Method::GET => {
+            let wanted = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            redirect(&format!("/login?next={}", percent_encode(wanted)))
+        }
+        Err(Denied::Unauthenticated) => error_response(
+            StatusCode::UNAUTHORIZED,
+            is_api,
+            ApiError::Unauthorized("sign in first".into()),
+        ),
+        Err(Denied::Forbidden) => error_response(
+            StatusCode::FORBIDDEN,
+            is_api,
+            ApiError::Forbidden("your role may not do this".into()),
+        ),
+    };
+    if stale_cookie {
+        return with_cleared_cookie(response);
+    }
+    response
+}
+
+fn with_cleared_cookie(mut response: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&clear_session_cookie()) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn redirect(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// API callers get the JSON the server-function client decodes; browsers get a small page.
+fn error_response(status: StatusCode, is_api: bool, error: ApiError) -> Response {
+    if is_api {
+        let body = serde_json::to_string(&error).unwrap_or_else(|_| "\"error\"".into());
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    let title = status.canonical_reason().unwrap_or("Error");
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {title}</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/vlm-inspect.css\"></head><body><main class=\"page narrow\">\
+         <h1>{code} {title}</h1><p>{msg}</p><p><a href=\"/\">Home</a> · <a href=\"/login\">Sign in</a></p>\
+         </main></body></html>",
+        code = status.as_u16(),
+        msg = escape_html(&error.to_string()),
+    );
+    let mut res = Response::new(Body::from(html));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    res
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Percent-encodes everything but unreserved characters and '/'.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_get_the_right_rule() {
+        assert_eq!(access_for("/login"), Access::Public);
+        assert_eq!(access_for("/pkg/vlm-inspect.wasm"), Access::Public);
+        assert_eq!(access_for("/healthz"), Access::Public);
+        assert_eq!(access_for("/"), Access::AnyUser);
+        assert_eq!(access_for("/api/home"), Access::AnyUser);
+        assert_eq!(access_for("/admin/users"), Access::ADMIN);
+        assert_eq!(access_for("/api/admin/add_user"), Access::ADMIN);
+        assert_eq!(access_for("/administrator"), Access::AnyUser);
+    }
+
+    #[test]
+    fn encodes_next_parameter() {
+        assert_eq!(percent_encode("/admin/users?x=1&y=2"), "/admin/users%3Fx%3D1%26y%3D2");
+        assert_eq!(escape_html("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+    }
+}

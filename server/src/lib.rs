@@ -1,0 +1,9 @@
+//! The vlm-inspect server: routing, the access guard, health checks, first-run set-up,
+//! and the command-line interface. `main.rs` only parses arguments and reports errors.
+
+pub mod bootstrap;
+pub mod cli;
+pub mod guard;
+pub mod health;
+pub mod users_cmd;
+pub mod web;

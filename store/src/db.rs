@@ -1,0 +1,242 @@
+//! Opening the SQLite database: WAL mode, migrations, clear errors for unusable files.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::records::{DatasetInfo, JobInfo, ModelInfo};
+
+/// Everything that can go wrong in the store, worded for the person reading it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("cannot migrate database {path}: {reason}")]
+    Migrate { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no user named {0:?}")]
+    NoSuchUser(String),
+    #[error("a user named {0:?} exists already")]
+    UserExists(String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Tunables of a store; the defaults are what the server uses.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// How long a session stays valid after sign-in.
+    pub session_ttl: Duration,
+    /// Failed sign-ins for one username before it is locked.
+    pub max_failures: i64,
+    /// The window those failures are counted in, and how long the lock lasts.
+    pub lockout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_failures: 5,
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The application's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+    pub(crate) options: StoreOptions,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    pub async fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let open_err = |reason: String| StoreError::Open { path: path.to_path_buf(), reason };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| open_err(format!("cannot create folder {}: {e}", parent.display())))?;
+        }
+        let url = format!("sqlite://{}", path.display());
+        let connect = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| open_err(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(connect)
+            .await
+            .map_err(|e| open_err(describe_sqlx(&e)))?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migrate {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self { pool, path: path.to_path_buf(), options })
+    }
+
+    /// The connection pool, for modules of this crate and for tests.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Where the database file lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks the database answers a query (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The newest jobs first.
+    pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        let rows: Vec<(i64, String, String, f64, Option<String>, i64, Option<String>)> =
+            sqlx::query_as(
+                "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
+                 FROM jobs j LEFT JOIN users u ON u.id = j.owner_id
+                 ORDER BY j.created_at DESC, j.id DESC LIMIT ?",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind, state, progress, owner, created_at, error)| JobInfo {
+                id,
+                kind,
+                state,
+                progress,
+                owner: owner.unwrap_or_else(|| "(deleted user)".into()),
+                created_at,
+                error,
+            })
+            .collect())
+    }
+
+    /// Registered models, by name.
+    pub async fn models(&self) -> Result<Vec<ModelInfo>, StoreError> {
+        let rows: Vec<(i64, String, String, String)> =
+            sqlx::query_as("SELECT id, name, kind, path FROM models ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, kind, path)| ModelInfo { id, name, kind, path })
+            .collect())
+    }
+
+    /// Imported datasets, by name.
+    pub async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
+        let rows: Vec<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, name, layout, image_count FROM datasets ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, layout, image_count)| DatasetInfo { id, name, layout, image_count })
+            .collect())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// sqlx's messages for the common cases, said plainly.
+fn describe_sqlx(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    if text.contains("file is not a database") {
+        "the file is not an SQLite database (corrupt, or another kind of file)".into()
+    } else if text.contains("readonly") || text.contains("read-only") {
+        "the file or its folder is read-only".into()
+    } else if text.contains("unable to open database file") {
+        "the file cannot be created or opened (check the path and permissions)".into()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/db.sqlite");
+        let store = Store::open(&path, StoreOptions::default()).await.unwrap();
+        store.ping().await.unwrap();
+        assert!(store.recent_jobs(10).await.unwrap().is_empty());
+        assert!(store.models().await.unwrap().is_empty());
+        assert!(store.datasets().await.unwrap().is_empty());
+        store.close().await;
+        let again = Store::open(&path, StoreOptions::default()).await.unwrap();
+        again.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn corrupt_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&path, StoreOptions::default()).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("not an SQLite database"), "{text}");
+        assert!(text.contains("db.sqlite"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn folder_that_is_a_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("data");
+        std::fs::write(&blocker, b"x").unwrap();
+        let err = Store::open(&blocker.join("db.sqlite"), StoreOptions::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot create folder"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn recent_jobs_name_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), StoreOptions::default()).await.unwrap();
+        let admin = store
+            .create_user("ada", "correct horse", crate::Role::Admin)
+            .await
+            .unwrap();
+        for (kind, t) in [("train", 10), ("eval", 20)] {
+            sqlx::query("INSERT INTO jobs (kind, config, owner_id, created_at) VALUES (?, '{}', ?, ?)")
+                .bind(kind)
+                .bind(admin.id)
+                .bind(t)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let jobs = store.recent_jobs(10).await.unwrap();
+        assert_eq!(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(), ["eval", "train"]);
+        assert!(jobs.iter().all(|j| j.owner == "ada" && j.state == "queued"));
+        assert_eq!(store.recent_jobs(1).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,20 @@
+//! Records shared by the server and the browser (users, roles, jobs, models, datasets) and,
+//! with the `db` feature, their SQLite persistence: accounts, sessions, login throttling.
+
+pub mod access;
+pub mod records;
+
+#[cfg(feature = "db")]
+pub mod db;
+#[cfg(feature = "db")]
+pub mod password;
+#[cfg(feature = "db")]
+pub mod sessions;
+#[cfg(feature = "db")]
+pub mod users;
+
+pub use access::{authorize, Access, Denied};
+pub use records::{DatasetInfo, JobInfo, ModelInfo, Role, UserInfo};
+
+#[cfg(feature = "db")]
+pub use db::{Store, StoreError, StoreOptions};

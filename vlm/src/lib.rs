@@ -1,0 +1,5 @@
+//! Vision-language models in Burn. Nothing here knows about the web application.
+
+pub mod device;
+
+pub use device::{DeviceError, DeviceSpec};
