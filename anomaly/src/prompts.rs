@@ -40,7 +40,9 @@ pub const BUILTIN_PROMPTS: [BuiltinPrompt; 4] = [
 
 /// Finds a built-in prompt by name, ignoring case.
 pub fn builtin(name: &str) -> Option<&'static BuiltinPrompt> {
-    BUILTIN_PROMPTS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    BUILTIN_PROMPTS
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -54,6 +56,9 @@ mod tests {
         let steps = |name| builtin(name).unwrap().text.matches("Step ").count();
         assert_eq!((steps("P1"), steps("P2"), steps("P3")), (3, 4, 6));
         assert!(!builtin("plain").unwrap().chain_of_image);
-        assert!(builtin("P2").unwrap().text.ends_with("evidence for your judgment."));
+        assert!(builtin("P2")
+            .unwrap()
+            .text
+            .ends_with("evidence for your judgment."));
     }
 }

@@ -34,21 +34,32 @@ pub async fn login(
     require(Access::Public)?;
     let st = state()?;
     if username.trim().is_empty() || password.is_empty() {
-        return Err(fail(ApiError::BadRequest("enter a username and a password".into())));
+        return Err(fail(ApiError::BadRequest(
+            "enter a username and a password".into(),
+        )));
     }
     let user = match st.store.verify_login(&username, &password).await {
         Ok(u) => u,
         Err(LoginError::BadCredentials) => {
-            return Err(fail(ApiError::Unauthorized("wrong username or password".into())))
+            return Err(fail(ApiError::Unauthorized(
+                "wrong username or password".into(),
+            )))
         }
         Err(e @ LoginError::Throttled { .. }) => {
             return Err(fail(ApiError::TooManyRequests(e.to_string())))
         }
         Err(LoginError::Store(e)) => return Err(store_error(e)),
     };
-    let token = st.store.create_session(user.id).await.map_err(store_error)?;
+    let token = st
+        .store
+        .create_session(user.id)
+        .await
+        .map_err(store_error)?;
     let cookie = store::sessions::session_cookie(&token, st.store.session_ttl_secs());
-    if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&cookie)) {
+    if let (Some(res), Ok(v)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        HeaderValue::from_str(&cookie),
+    ) {
         res.append_header(SET_COOKIE, v);
     }
     Ok(safe_next(next.as_deref()))
@@ -126,7 +137,11 @@ pub async fn add_user(
     let role = parse_role(&role)?;
     let given = password.filter(|p| !p.is_empty());
     let pw = given.clone().unwrap_or_else(store::password::generate);
-    let user = state()?.store.create_user(username.trim(), &pw, role).await.map_err(store_error)?;
+    let user = state()?
+        .store
+        .create_user(username.trim(), &pw, role)
+        .await
+        .map_err(store_error)?;
     Ok(Credentials {
         username: user.username,
         generated_password: if given.is_none() { Some(pw) } else { None },
@@ -138,7 +153,11 @@ pub async fn add_user(
 pub async fn set_user_role(username: String, role: String) -> Result<UserInfo, ApiError> {
     require_user(Access::ADMIN)?;
     let role = parse_role(&role)?;
-    state()?.store.set_role(&username, role).await.map_err(store_error)
+    state()?
+        .store
+        .set_role(&username, role)
+        .await
+        .map_err(store_error)
 }
 
 /// Disables or re-enables an account. Admins cannot disable themselves.
@@ -146,9 +165,15 @@ pub async fn set_user_role(username: String, role: String) -> Result<UserInfo, A
 pub async fn set_user_disabled(username: String, disabled: bool) -> Result<UserInfo, ApiError> {
     let me = require_user(Access::ADMIN)?;
     if disabled && me.username.eq_ignore_ascii_case(&username) {
-        return Err(fail(ApiError::BadRequest("you cannot disable your own account".into())));
+        return Err(fail(ApiError::BadRequest(
+            "you cannot disable your own account".into(),
+        )));
     }
-    state()?.store.set_disabled(&username, disabled).await.map_err(store_error)
+    state()?
+        .store
+        .set_disabled(&username, disabled)
+        .await
+        .map_err(store_error)
 }
 
 /// Gives an account a new generated password (shown once) and ends its sessions.
@@ -158,13 +183,20 @@ pub async fn reset_password(username: String) -> Result<Credentials, ApiError> {
     let st = state()?;
     let user = st.store.user(&username).await.map_err(store_error)?;
     let pw = store::password::generate();
-    st.store.set_password(&user.username, &pw).await.map_err(store_error)?;
-    Ok(Credentials { username: user.username, generated_password: Some(pw) })
+    st.store
+        .set_password(&user.username, &pw)
+        .await
+        .map_err(store_error)?;
+    Ok(Credentials {
+        username: user.username,
+        generated_password: Some(pw),
+    })
 }
 
 #[cfg(feature = "ssr")]
 fn parse_role(role: &str) -> Result<store::Role, ApiError> {
-    role.parse::<store::Role>().map_err(|e| fail(ApiError::BadRequest(e.to_string())))
+    role.parse::<store::Role>()
+        .map_err(|e| fail(ApiError::BadRequest(e.to_string())))
 }
 
 #[cfg(test)]

@@ -52,7 +52,9 @@ impl FromServerFnError for ApiError {
         let error = match value {
             ServerFnErrorErr::Args(e)
             | ServerFnErrorErr::Deserialization(e)
-            | ServerFnErrorErr::MissingArg(e) => ApiError::BadRequest(format!("malformed request: {e}")),
+            | ServerFnErrorErr::MissingArg(e) => {
+                ApiError::BadRequest(format!("malformed request: {e}"))
+            }
             ServerFnErrorErr::Request(e) => {
                 ApiError::Internal(format!("could not reach the server: {e}"))
             }

@@ -35,7 +35,8 @@ pub struct SessionUser {
 
 /// The application state, from the server function's context.
 pub fn state() -> Result<AppState, ApiError> {
-    use_context::<AppState>().ok_or_else(|| fail(ApiError::Internal("application state missing".into())))
+    use_context::<AppState>()
+        .ok_or_else(|| fail(ApiError::Internal("application state missing".into())))
 }
 
 /// The session of the current request.
@@ -71,7 +72,9 @@ pub fn fail(error: ApiError) -> ApiError {
 /// Sets the HTTP status of the current server-function response to match `error`.
 pub fn set_status(error: &ApiError) {
     if let Some(res) = use_context::<ResponseOptions>() {
-        res.set_status(StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        res.set_status(
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
     }
 }
 

@@ -18,7 +18,10 @@ pub enum FirstAdmin {
 
 /// Creates the `admin` account if there are no users. `env_password` is the value of
 /// `VLM_INSPECT_ADMIN_PASSWORD`, if set.
-pub async fn ensure_admin(store: &Store, env_password: Option<String>) -> anyhow::Result<FirstAdmin> {
+pub async fn ensure_admin(
+    store: &Store,
+    env_password: Option<String>,
+) -> anyhow::Result<FirstAdmin> {
     if store.user_count().await? > 0 {
         return Ok(FirstAdmin::Exists);
     }
@@ -32,6 +35,8 @@ pub async fn ensure_admin(store: &Store, env_password: Option<String>) -> anyhow
     store
         .create_user(FIRST_ADMIN, &password, Role::Admin)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot create the first admin from VLM_INSPECT_ADMIN_PASSWORD: {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!("cannot create the first admin from VLM_INSPECT_ADMIN_PASSWORD: {e}")
+        })?;
     Ok(outcome)
 }

@@ -37,8 +37,15 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_BODY_BYTES);
     if too_big {
-        let msg = format!("the request body is too large (limit {} KiB)", MAX_BODY_BYTES / 1024);
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, is_api, ApiError::BadRequest(msg));
+        let msg = format!(
+            "the request body is too large (limit {} KiB)",
+            MAX_BODY_BYTES / 1024
+        );
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            is_api,
+            ApiError::BadRequest(msg),
+        );
     }
 
     let token = req
@@ -71,7 +78,11 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
             next.run(req).await
         }
         Err(Denied::Unauthenticated) if !is_api && req.method() == Method::GET => {
-            let wanted = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let wanted = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             redirect(&format!("/login?next={}", percent_encode(wanted)))
         }
         Err(Denied::Unauthenticated) => error_response(
@@ -123,19 +134,27 @@ fn error_response(status: StatusCode, is_api: bool, error: ApiError) -> Response
     );
     let mut res = Response::new(Body::from(html));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     res
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Percent-encodes everything but unreserved characters and '/'.
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -159,7 +178,13 @@ mod tests {
 
     #[test]
     fn encodes_next_parameter() {
-        assert_eq!(percent_encode("/admin/users?x=1&y=2"), "/admin/users%3Fx%3D1%26y%3D2");
-        assert_eq!(escape_html("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+        assert_eq!(
+            percent_encode("/admin/users?x=1&y=2"),
+            "/admin/users%3Fx%3D1%26y%3D2"
+        );
+        assert_eq!(
+            escape_html("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
     }
 }

@@ -12,11 +12,15 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ok", "version": version, "database": "ok", "device": state.device})),
+            Json(
+                json!({"status": "ok", "version": version, "database": "ok", "device": state.device}),
+            ),
         ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "degraded", "version": version, "database": format!("error: {e}")})),
+            Json(
+                json!({"status": "degraded", "version": version, "database": format!("error: {e}")}),
+            ),
         ),
     }
 }

@@ -4,9 +4,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = server::cli::Cli::parse();
-    server::cli::init_logging();
-    match server::cli::run(cli).await {
+    let cli = vlm_inspect::cli::Cli::parse();
+    vlm_inspect::cli::init_logging();
+    match vlm_inspect::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -11,7 +11,12 @@ use app::format_time;
 /// Runs one `user` subcommand.
 pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { username, role, password_stdin, data } => {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+            data,
+        } => {
             let role: Role = role.parse()?;
             let (password, generated) = password_from(password_stdin)?;
             let store = data.open().await?;
@@ -22,7 +27,11 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             }
             store.close().await;
         }
-        UserCommand::Passwd { username, password_stdin, data } => {
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+            data,
+        } => {
             let (password, generated) = password_from(password_stdin)?;
             let store = data.open().await?;
             store.set_password(&username, &password).await?;
@@ -35,10 +44,19 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::List { data } => {
             let store = data.open().await?;
             let users = store.list_users().await?;
-            println!("{:<24} {:<9} {:<9} CREATED (UTC)", "USERNAME", "ROLE", "STATUS");
+            println!(
+                "{:<24} {:<9} {:<9} CREATED (UTC)",
+                "USERNAME", "ROLE", "STATUS"
+            );
             for u in users {
                 let status = if u.disabled { "disabled" } else { "active" };
-                println!("{:<24} {:<9} {:<9} {}", u.username, u.role, status, format_time(u.created_at));
+                println!(
+                    "{:<24} {:<9} {:<9} {}",
+                    u.username,
+                    u.role,
+                    status,
+                    format_time(u.created_at)
+                );
             }
             store.close().await;
         }
@@ -52,7 +70,10 @@ fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
         return Ok((store::password::generate(), true));
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
     let pw = line.trim_end_matches(['\r', '\n']).to_string();
     if pw.is_empty() {
         bail!("no password on stdin");

@@ -68,7 +68,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let bound = listener.local_addr()?;
-    println!("vlm-inspect {} listening on http://{bound}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "vlm-inspect {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("data folder: {}", args.data.data_dir.display());
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -98,7 +101,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -48,7 +48,13 @@ mod tests {
     use super::*;
 
     fn user(role: Role, disabled: bool) -> UserInfo {
-        UserInfo { id: 1, username: "u".into(), role, disabled, created_at: 0 }
+        UserInfo {
+            id: 1,
+            username: "u".into(),
+            role,
+            disabled,
+            created_at: 0,
+        }
     }
 
     #[test]
@@ -58,9 +64,15 @@ mod tests {
 
     #[test]
     fn signed_out_and_disabled_are_unauthenticated() {
-        assert_eq!(authorize(None, Access::AnyUser), Err(Denied::Unauthenticated));
+        assert_eq!(
+            authorize(None, Access::AnyUser),
+            Err(Denied::Unauthenticated)
+        );
         let off = user(Role::Admin, true);
-        assert_eq!(authorize(Some(&off), Access::ADMIN), Err(Denied::Unauthenticated));
+        assert_eq!(
+            authorize(Some(&off), Access::ADMIN),
+            Err(Denied::Unauthenticated)
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 impl Store {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     pub async fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let open_err = |reason: String| StoreError::Open { path: path.to_path_buf(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| open_err(format!("cannot create folder {}: {e}", parent.display())))?;
@@ -81,7 +84,11 @@ impl Store {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Ok(Self { pool, path: path.to_path_buf(), options })
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+            options,
+        })
     }
 
     /// The connection pool, for modules of this crate and for tests.
@@ -107,26 +114,27 @@ impl Store {
 
     /// The newest jobs first.
     pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
-        let rows: Vec<(i64, String, String, f64, Option<String>, i64, Option<String>)> =
-            sqlx::query_as(
-                "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
                  FROM jobs j LEFT JOIN users u ON u.id = j.owner_id
                  ORDER BY j.created_at DESC, j.id DESC LIMIT ?",
-            )
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, kind, state, progress, owner, created_at, error)| JobInfo {
-                id,
-                kind,
-                state,
-                progress,
-                owner: owner.unwrap_or_else(|| "(deleted user)".into()),
-                created_at,
-                error,
-            })
+            .map(
+                |(id, kind, state, progress, owner, created_at, error)| JobInfo {
+                    id,
+                    kind,
+                    state,
+                    progress,
+                    owner: owner.unwrap_or_else(|| "(deleted user)".into()),
+                    created_at,
+                    error,
+                },
+            )
             .collect())
     }
 
@@ -138,7 +146,12 @@ impl Store {
                 .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, kind, path)| ModelInfo { id, name, kind, path })
+            .map(|(id, name, kind, path)| ModelInfo {
+                id,
+                name,
+                kind,
+                path,
+            })
             .collect())
     }
 
@@ -150,10 +163,26 @@ impl Store {
                 .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, layout, image_count)| DatasetInfo { id, name, layout, image_count })
+            .map(|(id, name, layout, image_count)| DatasetInfo {
+                id,
+                name,
+                layout,
+                image_count,
+            })
             .collect())
     }
 }
+
+/// id, kind, state, progress, owner name, created_at, error.
+type JobRow = (
+    i64,
+    String,
+    String,
+    f64,
+    Option<String>,
+    i64,
+    Option<String>,
+);
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now() -> i64 {
@@ -200,7 +229,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
-        let err = Store::open(&path, StoreOptions::default()).await.unwrap_err();
+        let err = Store::open(&path, StoreOptions::default())
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("not an SQLite database"), "{text}");
         assert!(text.contains("db.sqlite"), "{text}");
@@ -220,22 +251,29 @@ mod tests {
     #[tokio::test]
     async fn recent_jobs_name_their_owner() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), StoreOptions::default()).await.unwrap();
+        let store = Store::open(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
         let admin = store
             .create_user("ada", "correct horse", crate::Role::Admin)
             .await
             .unwrap();
         for (kind, t) in [("train", 10), ("eval", 20)] {
-            sqlx::query("INSERT INTO jobs (kind, config, owner_id, created_at) VALUES (?, '{}', ?, ?)")
-                .bind(kind)
-                .bind(admin.id)
-                .bind(t)
-                .execute(store.pool())
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO jobs (kind, config, owner_id, created_at) VALUES (?, '{}', ?, ?)",
+            )
+            .bind(kind)
+            .bind(admin.id)
+            .bind(t)
+            .execute(store.pool())
+            .await
+            .unwrap();
         }
         let jobs = store.recent_jobs(10).await.unwrap();
-        assert_eq!(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(), ["eval", "train"]);
+        assert_eq!(
+            jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(),
+            ["eval", "train"]
+        );
         assert!(jobs.iter().all(|j| j.owner == "ada" && j.state == "queued"));
         assert_eq!(store.recent_jobs(1).await.unwrap().len(), 1);
     }

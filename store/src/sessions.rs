@@ -40,7 +40,9 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         match row {
-            Some((username, expires_at)) if expires_at > now() => Ok(Some(self.user(&username).await?)),
+            Some((username, expires_at)) if expires_at > now() => {
+                Ok(Some(self.user(&username).await?))
+            }
             Some(_) => {
                 self.end_session(token).await?;
                 Ok(None)
@@ -103,22 +105,35 @@ mod tests {
     #[test]
     fn cookie_parsing() {
         assert_eq!(token_from_cookie_header("vlm_session=abc"), Some("abc"));
-        assert_eq!(token_from_cookie_header("a=1; vlm_session=abc; b=2"), Some("abc"));
+        assert_eq!(
+            token_from_cookie_header("a=1; vlm_session=abc; b=2"),
+            Some("abc")
+        );
         assert_eq!(token_from_cookie_header("vlm_session="), None);
         assert_eq!(token_from_cookie_header("xvlm_session=abc"), None);
         assert_eq!(token_from_cookie_header(""), None);
         let c = session_cookie("t", 60);
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Max-Age=60"));
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Max-Age=60")
+        );
     }
 
     #[tokio::test]
     async fn session_lifecycle() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default()).await.unwrap();
-        let u = s.create_user("ada", "password1", Role::Admin).await.unwrap();
+        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
+        let u = s
+            .create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
         let token = s.create_session(u.id).await.unwrap();
         assert_eq!(token.len(), 64);
-        assert_eq!(s.session_user(&token).await.unwrap().unwrap().username, "ada");
+        assert_eq!(
+            s.session_user(&token).await.unwrap().unwrap().username,
+            "ada"
+        );
         assert!(s.session_user("forged").await.unwrap().is_none());
         s.end_session(&token).await.unwrap();
         assert!(s.session_user(&token).await.unwrap().is_none());
@@ -127,21 +142,37 @@ mod tests {
     #[tokio::test]
     async fn sessions_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = StoreOptions { session_ttl: Duration::from_secs(0), ..Default::default() };
+        let opts = StoreOptions {
+            session_ttl: Duration::from_secs(0),
+            ..Default::default()
+        };
         let s = Store::open(&dir.path().join("db"), opts).await.unwrap();
-        let u = s.create_user("ada", "password1", Role::Admin).await.unwrap();
+        let u = s
+            .create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
         let token = s.create_session(u.id).await.unwrap();
         assert!(s.session_user(&token).await.unwrap().is_none());
-        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(s.pool()).await.unwrap();
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
         assert_eq!(left, 0, "an expired session is deleted when seen");
     }
 
     #[tokio::test]
     async fn password_change_and_disable_end_sessions() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default()).await.unwrap();
-        s.create_user("ada", "password1", Role::Admin).await.unwrap();
-        let bob = s.create_user("bob", "password2", Role::Member).await.unwrap();
+        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
+        s.create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
+        let bob = s
+            .create_user("bob", "password2", Role::Member)
+            .await
+            .unwrap();
         let t1 = s.create_session(bob.id).await.unwrap();
         s.set_password("bob", "password3").await.unwrap();
         assert!(s.session_user(&t1).await.unwrap().is_none());

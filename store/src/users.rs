@@ -18,13 +18,23 @@ pub enum LoginError {
 type UserRow = (i64, String, String, i64, i64);
 
 fn to_info((id, username, role, disabled, created_at): UserRow) -> Result<UserInfo, StoreError> {
-    let role = role.parse::<Role>().map_err(|e| StoreError::Invalid(e.to_string()))?;
-    Ok(UserInfo { id, username, role, disabled: disabled != 0, created_at })
+    let role = role
+        .parse::<Role>()
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(UserInfo {
+        id,
+        username,
+        role,
+        disabled: disabled != 0,
+        created_at,
+    })
 }
 
 /// Usernames: 1–64 of letters, digits, '.', '_', '-'.
 pub fn check_username(name: &str) -> Result<(), StoreError> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if name.is_empty() || name.len() > 64 || !ok_chars {
         return Err(StoreError::Invalid(format!(
             "invalid username {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
@@ -36,12 +46,19 @@ pub fn check_username(name: &str) -> Result<(), StoreError> {
 impl Store {
     /// How many accounts exist (0 on a fresh database).
     pub async fn user_count(&self) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(self.pool()).await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(self.pool())
+            .await?;
         Ok(n)
     }
 
     /// Adds an account. The password must pass [`password::check_strength`].
-    pub async fn create_user(&self, username: &str, pw: &str, role: Role) -> Result<UserInfo, StoreError> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        pw: &str,
+        role: Role,
+    ) -> Result<UserInfo, StoreError> {
         check_username(username)?;
         password::check_strength(pw)?;
         let hash = password::hash(pw)?;
@@ -71,7 +88,8 @@ impl Store {
         .bind(username)
         .fetch_optional(self.pool())
         .await?;
-        row.map(to_info).unwrap_or_else(|| Err(StoreError::NoSuchUser(username.to_string())))
+        row.map(to_info)
+            .unwrap_or_else(|| Err(StoreError::NoSuchUser(username.to_string())))
     }
 
     /// Every account, by name.
@@ -95,7 +113,10 @@ impl Store {
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM login_failures WHERE username = ?")
             .bind(user.username.to_lowercase())
             .execute(&mut *tx)
@@ -120,7 +141,11 @@ impl Store {
 
     /// Disables or re-enables an account; disabling also ends its sessions.
     /// The last enabled admin cannot be disabled.
-    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<UserInfo, StoreError> {
+    pub async fn set_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<UserInfo, StoreError> {
         let user = self.user(username).await?;
         if disabled && user.role == Role::Admin {
             self.ensure_other_admin(user.id).await?;
@@ -132,7 +157,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user.id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(user.id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         self.user(username).await
@@ -168,7 +196,9 @@ impl Store {
         .map_err(StoreError::from)?;
         if let Some((_, _, locked_until)) = row {
             if locked_until > t {
-                return Err(LoginError::Throttled { retry_after_secs: locked_until - t });
+                return Err(LoginError::Throttled {
+                    retry_after_secs: locked_until - t,
+                });
             }
         }
 
@@ -200,7 +230,11 @@ impl Store {
             Some((f, start, _)) if t - start < window => (f + 1, start),
             _ => (1, t),
         };
-        let locked_until = if failures >= self.options.max_failures { t + window } else { 0 };
+        let locked_until = if failures >= self.options.max_failures {
+            t + window
+        } else {
+            0
+        };
         sqlx::query(
             "INSERT INTO login_failures (username, failures, window_start, locked_until)
              VALUES (?, ?, ?, ?)
@@ -231,7 +265,9 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default()).await.unwrap();
+        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
         (dir, s)
     }
 
@@ -239,13 +275,29 @@ mod tests {
     async fn create_list_and_duplicate() {
         let (_d, s) = store().await;
         assert_eq!(s.user_count().await.unwrap(), 0);
-        s.create_user("bob", "password1", Role::Member).await.unwrap();
-        s.create_user("ada", "password2", Role::Admin).await.unwrap();
-        let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
+        s.create_user("bob", "password1", Role::Member)
+            .await
+            .unwrap();
+        s.create_user("ada", "password2", Role::Admin)
+            .await
+            .unwrap();
+        let names: Vec<_> = s
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
         assert_eq!(names, ["ada", "bob"]);
-        let dup = s.create_user("BOB", "password3", Role::Reviewer).await.unwrap_err();
+        let dup = s
+            .create_user("BOB", "password3", Role::Reviewer)
+            .await
+            .unwrap_err();
         assert!(matches!(dup, StoreError::UserExists(_)), "{dup}");
-        assert!(s.create_user("bad name", "password4", Role::Member).await.is_err());
+        assert!(s
+            .create_user("bad name", "password4", Role::Member)
+            .await
+            .is_err());
         assert!(s.create_user("short", "pw", Role::Member).await.is_err());
         assert_eq!(s.user_count().await.unwrap(), 2);
     }
@@ -253,13 +305,29 @@ mod tests {
     #[tokio::test]
     async fn login_checks_password_and_disabled() {
         let (_d, s) = store().await;
-        s.create_user("ada", "password1", Role::Admin).await.unwrap();
-        s.create_user("bob", "password2", Role::Member).await.unwrap();
-        assert_eq!(s.verify_login("ada", "password1").await.unwrap().username, "ada");
-        assert!(matches!(s.verify_login("ada", "nope").await, Err(LoginError::BadCredentials)));
-        assert!(matches!(s.verify_login("zed", "password1").await, Err(LoginError::BadCredentials)));
+        s.create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
+        s.create_user("bob", "password2", Role::Member)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.verify_login("ada", "password1").await.unwrap().username,
+            "ada"
+        );
+        assert!(matches!(
+            s.verify_login("ada", "nope").await,
+            Err(LoginError::BadCredentials)
+        ));
+        assert!(matches!(
+            s.verify_login("zed", "password1").await,
+            Err(LoginError::BadCredentials)
+        ));
         s.set_disabled("bob", true).await.unwrap();
-        assert!(matches!(s.verify_login("bob", "password2").await, Err(LoginError::BadCredentials)));
+        assert!(matches!(
+            s.verify_login("bob", "password2").await,
+            Err(LoginError::BadCredentials)
+        ));
         s.set_disabled("bob", false).await.unwrap();
         assert!(s.verify_login("bob", "password2").await.is_ok());
     }
@@ -267,9 +335,14 @@ mod tests {
     #[tokio::test]
     async fn throttles_after_repeated_failures_even_with_right_password() {
         let (_d, s) = store().await;
-        s.create_user("ada", "password1", Role::Admin).await.unwrap();
+        s.create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
         for _ in 0..5 {
-            assert!(matches!(s.verify_login("ada", "wrong").await, Err(LoginError::BadCredentials)));
+            assert!(matches!(
+                s.verify_login("ada", "wrong").await,
+                Err(LoginError::BadCredentials)
+            ));
         }
         match s.verify_login("ADA", "password1").await {
             Err(LoginError::Throttled { retry_after_secs }) => assert!(retry_after_secs > 0),
@@ -283,12 +356,22 @@ mod tests {
     #[tokio::test]
     async fn last_admin_is_protected() {
         let (_d, s) = store().await;
-        s.create_user("ada", "password1", Role::Admin).await.unwrap();
+        s.create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
         assert!(s.set_role("ada", Role::Member).await.is_err());
         assert!(s.set_disabled("ada", true).await.is_err());
-        s.create_user("eve", "password2", Role::Admin).await.unwrap();
-        assert_eq!(s.set_role("ada", Role::Reviewer).await.unwrap().role, Role::Reviewer);
+        s.create_user("eve", "password2", Role::Admin)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.set_role("ada", Role::Reviewer).await.unwrap().role,
+            Role::Reviewer
+        );
         assert!(s.set_disabled("eve", true).await.is_err());
-        assert!(matches!(s.set_role("nobody", Role::Admin).await, Err(StoreError::NoSuchUser(_))));
+        assert!(matches!(
+            s.set_role("nobody", Role::Admin).await,
+            Err(StoreError::NoSuchUser(_))
+        ));
     }
 }

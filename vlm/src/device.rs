@@ -35,7 +35,9 @@ impl FromStr for DeviceSpec {
         let lower = s.trim().to_ascii_lowercase();
         let (name, index) = match lower.split_once(':') {
             Some((n, i)) => {
-                let i = i.parse::<usize>().map_err(|_| DeviceError::Unknown(s.to_string()))?;
+                let i = i
+                    .parse::<usize>()
+                    .map_err(|_| DeviceError::Unknown(s.to_string()))?;
                 (n, i)
             }
             None => (lower.as_str(), 0),
@@ -85,15 +87,23 @@ pub fn probe(spec: DeviceSpec) -> Result<DeviceReport, DeviceError> {
         DeviceSpec::Cpu => {
             let device = burn::backend::ndarray::NdArrayDevice::Cpu;
             self_test::<burn::backend::NdArray>(&device, "cpu")?;
-            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            Ok(DeviceReport { spec, description: format!("cpu (Burn ndarray, {threads} threads)") })
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            Ok(DeviceReport {
+                spec,
+                description: format!("cpu (Burn ndarray, {threads} threads)"),
+            })
         }
         DeviceSpec::Wgpu(_index) => {
             #[cfg(feature = "wgpu")]
             {
                 let device = burn::backend::wgpu::WgpuDevice::DiscreteGpu(_index);
                 self_test::<burn::backend::Wgpu>(&device, "wgpu")?;
-                Ok(DeviceReport { spec, description: format!("{spec} (Burn wgpu)") })
+                Ok(DeviceReport {
+                    spec,
+                    description: format!("{spec} (Burn wgpu)"),
+                })
             }
             #[cfg(not(feature = "wgpu"))]
             Err(DeviceError::NotCompiled("wgpu"))
@@ -103,7 +113,10 @@ pub fn probe(spec: DeviceSpec) -> Result<DeviceReport, DeviceError> {
             {
                 let device = burn::backend::cuda::CudaDevice::new(_index);
                 self_test::<burn::backend::Cuda>(&device, "cuda")?;
-                Ok(DeviceReport { spec, description: format!("{spec} (Burn CUDA)") })
+                Ok(DeviceReport {
+                    spec,
+                    description: format!("{spec} (Burn CUDA)"),
+                })
             }
             #[cfg(not(feature = "cuda"))]
             Err(DeviceError::NotCompiled("cuda"))
@@ -119,10 +132,14 @@ fn self_test<B: burn::tensor::backend::Backend>(
     use burn::tensor::{Tensor, TensorData};
     let a = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]), device);
     let b = Tensor::<B, 2>::from_data(TensorData::new(vec![5.0f32, 6.0, 7.0, 8.0], [2, 2]), device);
-    let got = a.matmul(b).into_data().to_vec::<f32>().map_err(|e| DeviceError::SelfTest {
-        backend: backend.to_string(),
-        reason: format!("{e:?}"),
-    })?;
+    let got = a
+        .matmul(b)
+        .into_data()
+        .to_vec::<f32>()
+        .map_err(|e| DeviceError::SelfTest {
+            backend: backend.to_string(),
+            reason: format!("{e:?}"),
+        })?;
     if got != [19.0, 22.0, 43.0, 50.0] {
         return Err(DeviceError::SelfTest {
             backend: backend.to_string(),
@@ -151,13 +168,20 @@ mod tests {
     #[test]
     fn cpu_passes_its_self_test() {
         let report = probe(DeviceSpec::Cpu).unwrap();
-        assert!(report.description.starts_with("cpu"), "{}", report.description);
+        assert!(
+            report.description.starts_with("cpu"),
+            "{}",
+            report.description
+        );
     }
 
     #[test]
     fn missing_backends_are_named() {
         if !cfg!(feature = "cuda") {
-            assert_eq!(probe(DeviceSpec::Cuda(0)), Err(DeviceError::NotCompiled("cuda")));
+            assert_eq!(
+                probe(DeviceSpec::Cuda(0)),
+                Err(DeviceError::NotCompiled("cuda"))
+            );
         }
         assert!(compiled_backends().contains(&"cpu"));
     }

@@ -36,9 +36,16 @@ pub fn UsersPage() -> impl IntoView {
         if let Some(e) = last_err {
             return Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any());
         }
-        reset.value().get().map(|r| credentials_notice(r, "Password reset"))
+        reset
+            .value()
+            .get()
+            .map(|r| credentials_notice(r, "Password reset"))
     };
-    let added = move || add.value().get().map(|r| credentials_notice(r, "User added"));
+    let added = move || {
+        add.value()
+            .get()
+            .map(|r| credentials_notice(r, "User added"))
+    };
 
     view! {
         <Frame>

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite: formatting, lints, unit and integration
+# tests, the release build (with the wasm size), and the browser tests.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SETUP_BROWSER=1
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+step() { printf '\n\033[1;34m[test]\033[0m %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+step "unit and integration tests"
+cargo test --workspace
+step "release build (server + wasm bundle)"
+bash scripts/build.sh
+step "browser tests (headless Chromium)"
+bash scripts/e2e.sh
+step "all tests passed"

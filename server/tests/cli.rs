@@ -1,0 +1,265 @@
+//! The `vlm-inspect` binary: user commands, first start, and start-up failures.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vlm-inspect"));
+    c.env_remove("VLM_INSPECT_DATA_DIR")
+        .env_remove("VLM_INSPECT_ADDR")
+        .env_remove("VLM_INSPECT_ADMIN_PASSWORD")
+        .env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn user_add_list_passwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(
+        &["user", "add", "kim", "--role", "reviewer", "--data-dir", d],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("created kim (reviewer)") && stdout.contains("password: "),
+        "{stdout}"
+    );
+
+    let out = run(
+        &["user", "add", "lee", "--password-stdin", "--data-dir", d],
+        Some("s3cret-pass\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("password:"),
+        "a given password is not echoed"
+    );
+
+    let out = run(&["user", "list", "--data-dir", d], None);
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("kim") && listing.contains("reviewer"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("lee") && listing.contains("member"),
+        "{listing}"
+    );
+
+    let out = run(&["user", "add", "kim", "--data-dir", d], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("exists already"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        &["user", "passwd", "lee", "--password-stdin", "--data-dir", d],
+        Some("another-pass\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["user", "passwd", "nobody", "--data-dir", d], None);
+    assert!(
+        text(&out.stderr).contains("no user named"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        &["user", "add", "max", "--role", "owner", "--data-dir", d],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unknown role"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn data_dir_comes_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["user", "add", "env-user"])
+        .env("VLM_INSPECT_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("vlm-inspect.db").is_file());
+}
+
+#[test]
+fn corrupt_database_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vlm-inspect.db"), vec![7u8; 4096]).unwrap();
+    let out = run(
+        &["user", "list", "--data-dir", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot open database") && err.contains("not an SQLite database"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn first_start_creates_an_admin_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            url = Some(rest.to_string());
+            break;
+        }
+        seen.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let admin_line = seen
+        .iter()
+        .find(|l| l.contains("first admin"))
+        .expect("the admin is announced");
+    assert!(
+        admin_line.contains("username admin, password "),
+        "{admin_line}"
+    );
+    assert!(url.expect("a URL").starts_with("http://127.0.0.1:"));
+
+    // A second start creates nothing and prints no password.
+    let out = run(
+        &["user", "list", "--data-dir", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("admin "))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn admin_password_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env("VLM_INSPECT_ADMIN_PASSWORD", "from-the-env-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("listening on");
+        out.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let all = out.join("\n");
+    assert!(
+        all.contains("VLM_INSPECT_ADMIN_PASSWORD") && !all.contains("from-the-env-1"),
+        "{all}"
+    );
+}
+
+#[test]
+fn unknown_device_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--device",
+            "tpu",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unknown device"),
+        "{}",
+        text(&out.stderr)
+    );
+}
