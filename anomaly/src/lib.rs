@@ -1,8 +1,12 @@
 //! The paper's method (Part A and Part B of "explanation generation based on anomaly detection
-//! in industrial images"), independent of the web application.
+//! in industrial images"), independent of the web application: labels, prompts, datasets and
+//! the synthetic LOCO-like demo set.
 
+pub mod dataset;
 pub mod labels;
 pub mod prompts;
+pub mod rng;
+pub mod synth;
 
 pub use labels::Label;
 pub use prompts::{BuiltinPrompt, BUILTIN_PROMPTS};
