@@ -24,6 +24,16 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error(transparent)]
+    Dataset(#[from] anomaly::dataset::DatasetError),
+    #[error("{} bad QA line(s):\n{}", .0.len(), .0.join("\n"))]
+    QaFile(Vec<String>),
+    #[error("a dataset named {0:?} exists already")]
+    DatasetExists(String),
+    #[error("no dataset named {0:?}")]
+    NoSuchDataset(String),
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
 }
 
 /// Tunables of a store; the defaults are what the server uses.

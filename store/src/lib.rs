@@ -5,7 +5,11 @@ pub mod access;
 pub mod records;
 
 #[cfg(feature = "db")]
+pub mod datasets;
+#[cfg(feature = "db")]
 pub mod db;
+#[cfg(feature = "db")]
+pub mod import;
 #[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
@@ -14,7 +18,10 @@ pub mod sessions;
 pub mod users;
 
 pub use access::{authorize, Access, Denied};
-pub use records::{DatasetInfo, JobInfo, ModelInfo, Role, UserInfo};
+pub use records::{
+    CountRow, DatasetInfo, DatasetStats, ImageDetail, ImageFilter, ImagePage, ImageSummary,
+    JobInfo, ModelInfo, QaInfo, Role, SplitInfo, UserInfo,
+};
 
 #[cfg(feature = "db")]
 pub use db::{Store, StoreError, StoreOptions};

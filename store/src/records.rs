@@ -110,3 +110,86 @@ mod tests {
         assert!("".parse::<Role>().is_err());
     }
 }
+
+/// Counts of one (category, split, label) cell of a dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountRow {
+    pub category: String,
+    pub split: String,
+    pub label: String,
+    pub images: i64,
+}
+
+/// What `dataset stats` and the dataset page show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetStats {
+    pub dataset: DatasetInfo,
+    pub counts: Vec<CountRow>,
+    /// (source, number of QA annotations)
+    pub qa_by_source: Vec<(String, i64)>,
+    pub splits: Vec<SplitInfo>,
+}
+
+/// A stored split of a dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitInfo {
+    pub key: String,
+    pub seed: i64,
+    pub fraction: f64,
+    pub train_images: i64,
+    pub test_images: i64,
+    /// Anomalies moved to the training side.
+    pub train_anomalies: i64,
+}
+
+/// Which images the browser lists; empty strings mean "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageFilter {
+    pub category: String,
+    pub split: String,
+    pub label: String,
+    /// Only images with at least one QA of this source.
+    pub qa_source: String,
+}
+
+/// One tile of the thumbnail grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSummary {
+    pub id: i64,
+    pub category: String,
+    pub split: String,
+    pub label: String,
+    pub rel_path: String,
+}
+
+/// A page of the browser's grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImagePage {
+    pub images: Vec<ImageSummary>,
+    /// Images matching the filter, over all pages.
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// A QA annotation as shown on the image page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QaInfo {
+    pub id: i64,
+    pub question: String,
+    pub answer: String,
+    pub source: String,
+    pub anomaly: Option<String>,
+}
+
+/// Everything the image page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageDetail {
+    pub summary: ImageSummary,
+    pub dataset: String,
+    pub width: i64,
+    pub height: i64,
+    pub has_mask: bool,
+    pub sha256: String,
+    pub qa: Vec<QaInfo>,
+}

@@ -1,0 +1,350 @@
+//! Reading, splitting, exporting and deleting imported datasets.
+
+use std::path::{Path, PathBuf};
+
+use anomaly::dataset::qa::{QaRecord, QaSource, Region};
+use anomaly::dataset::split::{plan, Side, SplitItem};
+use anomaly::dataset::SourceSplit;
+use anomaly::Label;
+
+use crate::db::{now, Store, StoreError};
+use crate::records::{
+    CountRow, DatasetInfo, DatasetStats, ImageDetail, ImageFilter, ImagePage, ImageSummary, QaInfo,
+    SplitInfo,
+};
+
+/// The stored files of an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFile {
+    Original,
+    Mask,
+    Thumbnail,
+}
+
+type SummaryRow = (i64, String, String, String, String);
+
+fn summary((id, category, split, label, rel_path): SummaryRow) -> ImageSummary {
+    ImageSummary {
+        id,
+        category,
+        split,
+        label,
+        rel_path,
+    }
+}
+
+impl Store {
+    /// One dataset by name.
+    pub async fn dataset(&self, name: &str) -> Result<DatasetInfo, StoreError> {
+        let row: Option<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, name, layout, image_count FROM datasets WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|(id, name, layout, image_count)| DatasetInfo {
+            id,
+            name,
+            layout,
+            image_count,
+        })
+        .ok_or_else(|| StoreError::NoSuchDataset(name.to_string()))
+    }
+
+    /// Counts per category × split × label, QA per source, and the stored splits.
+    pub async fn dataset_stats(&self, name: &str) -> Result<DatasetStats, StoreError> {
+        let dataset = self.dataset(name).await?;
+        let counts: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT category, split, label, COUNT(*) FROM images WHERE dataset_id = ?
+             GROUP BY category, split, label ORDER BY category, split, label",
+        )
+        .bind(dataset.id)
+        .fetch_all(self.pool())
+        .await?;
+        let qa_by_source: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT q.source, COUNT(*) FROM qa q JOIN images i ON i.id = q.image_id
+             WHERE i.dataset_id = ? GROUP BY q.source ORDER BY q.source",
+        )
+        .bind(dataset.id)
+        .fetch_all(self.pool())
+        .await?;
+        let splits: Vec<(String, i64, f64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT s.key, s.seed, s.fraction,
+                    SUM(m.side = 'train'), SUM(m.side = 'test'), SUM(m.side = 'train' AND i.label != 'good')
+             FROM splits s JOIN split_members m ON m.split_id = s.id JOIN images i ON i.id = m.image_id
+             WHERE s.dataset_id = ? GROUP BY s.id ORDER BY s.created_at, s.id",
+        )
+        .bind(dataset.id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(DatasetStats {
+            dataset,
+            counts: counts
+                .into_iter()
+                .map(|(category, split, label, images)| CountRow {
+                    category,
+                    split,
+                    label,
+                    images,
+                })
+                .collect(),
+            qa_by_source,
+            splits: splits
+                .into_iter()
+                .map(
+                    |(key, seed, fraction, train_images, test_images, train_anomalies)| SplitInfo {
+                        key,
+                        seed,
+                        fraction,
+                        train_images,
+                        test_images,
+                        train_anomalies,
+                    },
+                )
+                .collect(),
+        })
+    }
+
+    /// A page of images matching `filter`, ordered by category, split, label and path.
+    pub async fn images_page(
+        &self,
+        name: &str,
+        filter: &ImageFilter,
+        page: i64,
+        per_page: i64,
+    ) -> Result<ImagePage, StoreError> {
+        let dataset = self.dataset(name).await?;
+        let per_page = per_page.clamp(1, 200);
+        let page = page.max(1);
+        // A literal (via macro) so sqlx sees static SQL; the filters are bound parameters.
+        macro_rules! filtered {
+            () => {
+                " FROM images i WHERE i.dataset_id = ?1
+                  AND (?2 = '' OR i.category = ?2) AND (?3 = '' OR i.split = ?3) AND (?4 = '' OR i.label = ?4)
+                  AND (?5 = '' OR EXISTS (SELECT 1 FROM qa q WHERE q.image_id = i.id AND q.source = ?5))"
+            };
+        }
+        let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*)", filtered!()))
+            .bind(dataset.id)
+            .bind(&filter.category)
+            .bind(&filter.split)
+            .bind(&filter.label)
+            .bind(&filter.qa_source)
+            .fetch_one(self.pool())
+            .await?;
+        let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
+            "SELECT i.id, i.category, i.split, i.label, i.rel_path",
+            filtered!(),
+            " ORDER BY i.category, i.split, i.label, i.rel_path LIMIT ?6 OFFSET ?7"
+        ))
+        .bind(dataset.id)
+        .bind(&filter.category)
+        .bind(&filter.split)
+        .bind(&filter.label)
+        .bind(&filter.qa_source)
+        .bind(per_page)
+        .bind((page - 1) * per_page)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ImagePage {
+            images: rows.into_iter().map(summary).collect(),
+            total,
+            page,
+            per_page,
+        })
+    }
+
+    /// One image with its QA annotations.
+    pub async fn image_detail(&self, id: i64) -> Result<ImageDetail, StoreError> {
+        let row: Option<(i64, String, String, String, String, String, i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT i.id, i.category, i.split, i.label, i.rel_path, d.name, i.width, i.height, i.has_mask, i.sha256
+             FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let (id, category, split, label, rel_path, dataset, width, height, has_mask, sha256) =
+            row.ok_or_else(|| StoreError::Invalid(format!("no image with id {id}")))?;
+        let qa: Vec<(i64, String, String, String, Option<String>)> =
+            sqlx::query_as("SELECT id, question, answer, source, anomaly FROM qa WHERE image_id = ? ORDER BY source, id")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(ImageDetail {
+            summary: ImageSummary {
+                id,
+                category,
+                split,
+                label,
+                rel_path,
+            },
+            dataset,
+            width,
+            height,
+            has_mask: has_mask != 0,
+            sha256,
+            qa: qa
+                .into_iter()
+                .map(|(id, question, answer, source, anomaly)| QaInfo {
+                    id,
+                    question,
+                    answer,
+                    source,
+                    anomaly,
+                })
+                .collect(),
+        })
+    }
+
+    /// Where a stored file of image `id` lives under the data folder `files_root`.
+    pub async fn image_file(
+        &self,
+        files_root: &Path,
+        id: i64,
+        which: ImageFile,
+    ) -> Result<Option<PathBuf>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT d.root, i.file, i.has_mask FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((root, file, has_mask)) = row else {
+            return Ok(None);
+        };
+        let stem = Path::new(&file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let rel = match which {
+            ImageFile::Original => file,
+            ImageFile::Mask if has_mask == 0 => return Ok(None),
+            ImageFile::Mask => format!("masks/{stem}.png"),
+            ImageFile::Thumbnail => format!("thumbs/{stem}.jpg"),
+        };
+        Ok(Some(files_root.join(root).join(rel)))
+    }
+
+    /// Every QA annotation of a dataset, in the import format.
+    pub async fn export_qa(&self, name: &str) -> Result<Vec<QaRecord>, StoreError> {
+        let dataset = self.dataset(name).await?;
+        let rows: Vec<(String, String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT i.rel_path, q.question, q.answer, q.source, q.anomaly, q.region
+             FROM qa q JOIN images i ON i.id = q.image_id WHERE i.dataset_id = ? ORDER BY i.rel_path, q.id",
+        )
+        .bind(dataset.id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(image, question, answer, source, anomaly, region)| {
+                let source: QaSource = source.parse()?;
+                let region: Option<Region> = region.and_then(|r| serde_json::from_str(&r).ok());
+                Ok(QaRecord {
+                    image,
+                    question,
+                    answer,
+                    source,
+                    anomaly,
+                    region,
+                })
+            })
+            .collect()
+    }
+
+    /// Computes and stores the split for (seed, fraction); the same arguments return the
+    /// stored split again.
+    pub async fn create_split(
+        &self,
+        name: &str,
+        seed: u64,
+        fraction: f64,
+    ) -> Result<SplitInfo, StoreError> {
+        let dataset = self.dataset(name).await?;
+        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, rel_path, category, split, label FROM images WHERE dataset_id = ?",
+        )
+        .bind(dataset.id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (_, key, category, split, label) in &rows {
+            let split: SourceSplit = split.parse()?;
+            let label: Label = label
+                .parse()
+                .map_err(|e: anomaly::labels::UnknownLabel| StoreError::Invalid(e.to_string()))?;
+            items.push(SplitItem {
+                key: key.clone(),
+                category: category.clone(),
+                split,
+                label,
+            });
+        }
+        let p = plan(&items, seed, fraction)?;
+        let existing: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = ? AND key = ?")
+                .bind(dataset.id)
+                .bind(&p.id)
+                .fetch_optional(self.pool())
+                .await?;
+        if existing.is_none() {
+            let mut tx = self.pool().begin().await?;
+            let split_id = sqlx::query("INSERT INTO splits (dataset_id, key, seed, fraction, created_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(dataset.id)
+                .bind(&p.id)
+                .bind(seed as i64)
+                .bind(fraction)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid();
+            for ((image_id, ..), side) in rows.iter().zip(&p.sides) {
+                let Some(side) = side else { continue };
+                let side = if *side == Side::Train {
+                    "train"
+                } else {
+                    "test"
+                };
+                sqlx::query(
+                    "INSERT INTO split_members (split_id, image_id, side) VALUES (?, ?, ?)",
+                )
+                .bind(split_id)
+                .bind(image_id)
+                .bind(side)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        let stats = self.dataset_stats(name).await?;
+        stats
+            .splits
+            .into_iter()
+            .find(|s| s.key == p.id)
+            .ok_or_else(|| StoreError::Invalid("the split was not stored".into()))
+    }
+
+    /// Deletes a dataset's rows, then its files.
+    pub async fn delete_dataset(&self, files_root: &Path, name: &str) -> Result<(), StoreError> {
+        let dataset = self.dataset(name).await?;
+        let (root,): (String,) = sqlx::query_as("SELECT root FROM datasets WHERE id = ?")
+            .bind(dataset.id)
+            .fetch_one(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM datasets WHERE id = ?")
+            .bind(dataset.id)
+            .execute(self.pool())
+            .await?;
+        if !root.is_empty() {
+            let dir = files_root.join(root);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| StoreError::File {
+                    path: dir,
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
