@@ -20,6 +20,7 @@ pub fn Frame(children: Children) -> impl IntoView {
             <a class="brand" href="/">"vlm-inspect"</a>
             <nav>
                 <a href="/">"Home"</a>
+                <a href="/datasets">"Datasets"</a>
                 <Suspense fallback=|| ()>
                     {move || {
                         user.get()

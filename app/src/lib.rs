@@ -2,6 +2,7 @@
 //! Everything heavy (database, models) is behind the `ssr` feature.
 
 pub mod api;
+pub mod api_datasets;
 pub mod error;
 mod layout;
 mod pages;
@@ -47,6 +48,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/") view=pages::home::HomePage/>
                 <Route path=path!("/admin/users") view=pages::users::UsersPage/>
+                <Route path=path!("/datasets") view=pages::datasets::DatasetsPage/>
+                <Route path=path!("/datasets/:name") view=pages::dataset::DatasetPage/>
+                <Route path=path!("/images/:id") view=pages::image::ImagePage/>
             </Routes>
         </Router>
     }

@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     /// The compute device the models run on, as shown on the home page.
     pub device: String,
+    /// The data folder: database, dataset files, models.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -83,7 +85,13 @@ pub fn store_error(e: StoreError) -> ApiError {
     fail(match e {
         StoreError::Invalid(m) => ApiError::BadRequest(m),
         StoreError::NoSuchUser(_) => ApiError::NotFound(e.to_string()),
-        StoreError::UserExists(_) => ApiError::Conflict(e.to_string()),
+        StoreError::UserExists(_) | StoreError::DatasetExists(_) => {
+            ApiError::Conflict(e.to_string())
+        }
+        StoreError::NoSuchDataset(_) => ApiError::NotFound(e.to_string()),
+        StoreError::Dataset(_) | StoreError::QaFile(_) | StoreError::File { .. } => {
+            ApiError::BadRequest(e.to_string())
+        }
         other => {
             leptos::logging::error!("store error: {other}");
             ApiError::Internal(other.to_string())

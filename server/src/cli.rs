@@ -25,6 +25,9 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Generate, import, inspect and split datasets.
+    #[command(subcommand)]
+    Dataset(crate::dataset_cmd::DatasetCommand),
 }
 
 /// Where stored data lives; shared by every subcommand that touches it.
@@ -97,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => crate::web::serve(cli.serve).await,
         Some(Command::Serve(args)) => crate::web::serve(args).await,
         Some(Command::User(cmd)) => crate::users_cmd::run(cmd).await,
+        Some(Command::Dataset(cmd)) => crate::dataset_cmd::run(cmd).await,
     }
 }
 

@@ -3,6 +3,9 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod dataset_cmd;
+pub mod demo;
+pub mod files;
 pub mod guard;
 pub mod health;
 pub mod users_cmd;

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/files/{kind}/{id}", get(crate::files::image_file))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // The streaming limit sits inside the guard, so the guard's clear 413 answers first
@@ -48,6 +49,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     prepare_data_dir(&args.data.data_dir)?;
     let store = args.data.open().await?;
     announce_first_admin(&store).await?;
+    let interrupted = store.fail_interrupted_jobs("import").await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            "{interrupted} import job(s) were interrupted by a restart; they stored nothing"
+        );
+    }
+    crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
 
     let spec: vlm::DeviceSpec = args.device.parse()?;
     let device = vlm::device::probe(spec)?;
@@ -63,6 +71,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         leptos_options: leptos_options(args.addr, &args.site_root),
         store: store.clone(),
         device: device.description,
+        data_dir: args.data.data_dir.clone(),
     };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -158,7 +158,7 @@ fn port_in_use_is_a_clear_error() {
 }
 
 #[test]
-fn first_start_creates_an_admin_and_serves() {
+fn first_start_creates_an_admin_imports_the_demo_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = bin()
         .args([
@@ -262,4 +262,111 @@ fn unknown_device_is_refused() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn dataset_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("synth");
+    let d = dir.path().join("data");
+    let (src_s, d_s) = (src.to_str().unwrap(), d.to_str().unwrap());
+    let out = run(
+        &[
+            "dataset",
+            "synth",
+            "--out",
+            src_s,
+            "--seed",
+            "3",
+            "--per-category",
+            "2",
+            "--size",
+            "64",
+            "--categories",
+            "pushpins,screw_bag",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("generated 20 images"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(
+        &[
+            "dataset",
+            "import",
+            "--loco",
+            src_s,
+            "--name",
+            "tiny",
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported \"tiny\": 20 images, 40 QA"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&["dataset", "list", "--data-dir", d_s], None);
+    assert!(text(&out.stdout).contains("tiny"));
+    let out = run(&["dataset", "stats", "tiny", "--data-dir", d_s], None);
+    let stats = text(&out.stdout);
+    assert!(
+        stats.contains("QA manual: 20") && stats.contains("screw_bag"),
+        "{stats}"
+    );
+    let out = run(
+        &[
+            "dataset",
+            "split",
+            "tiny",
+            "--seed",
+            "1",
+            "--fraction",
+            "0.5",
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stdout).starts_with("split-1-0.5-"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["dataset", "export-qa", "tiny", "--data-dir", d_s], None);
+    assert_eq!(text(&out.stdout).lines().count(), 40);
+
+    let out = run(
+        &[
+            "dataset",
+            "import",
+            "--loco",
+            dir.path().join("nope").to_str().unwrap(),
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("missing folder"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["dataset", "stats", "ghost", "--data-dir", d_s], None);
+    assert!(
+        text(&out.stderr).contains("no dataset named"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["dataset", "delete", "tiny", "--data-dir", d_s], None);
+    assert!(out.status.success());
 }

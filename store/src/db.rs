@@ -132,20 +132,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, kind, state, progress, owner, created_at, error)| JobInfo {
-                    id,
-                    kind,
-                    state,
-                    progress,
-                    owner: owner.unwrap_or_else(|| "(deleted user)".into()),
-                    created_at,
-                    error,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(job_info).collect())
     }
 
     /// Registered models, by name.
@@ -184,7 +171,7 @@ impl Store {
 }
 
 /// id, kind, state, progress, owner name, created_at, error.
-type JobRow = (
+pub(crate) type JobRow = (
     i64,
     String,
     String,
@@ -193,6 +180,18 @@ type JobRow = (
     i64,
     Option<String>,
 );
+
+pub(crate) fn job_info((id, kind, state, progress, owner, created_at, error): JobRow) -> JobInfo {
+    JobInfo {
+        id,
+        kind,
+        state,
+        progress,
+        owner: owner.unwrap_or_else(|| "(deleted user)".into()),
+        created_at,
+        error,
+    }
+}
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now() -> i64 {

@@ -11,6 +11,8 @@ pub mod db;
 #[cfg(feature = "db")]
 pub mod import;
 #[cfg(feature = "db")]
+pub mod jobs;
+#[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
 pub mod sessions;

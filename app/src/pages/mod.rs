@@ -1,6 +1,9 @@
 //! One file per page.
 
+pub mod dataset;
+pub mod datasets;
 pub mod home;
+pub mod image;
 pub mod login;
 pub mod not_found;
 pub mod users;

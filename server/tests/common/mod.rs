@@ -41,6 +41,7 @@ impl TestApp {
             ),
             store: store.clone(),
             device: "cpu (test)".into(),
+            data_dir: dir.path().to_path_buf(),
         };
         Self {
             _dir: dir,

@@ -1,0 +1,57 @@
+//! `GET /files/{images|masks|thumbs}/{id}`: stored dataset files, for signed-in users only
+//! (the guard applies as to every route).
+
+use app::ssr::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use store::datasets::ImageFile;
+
+/// Serves one stored file of an image.
+pub async fn image_file(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, i64)>,
+) -> Response {
+    let which = match kind.as_str() {
+        "images" => ImageFile::Original,
+        "masks" => ImageFile::Mask,
+        "thumbs" => ImageFile::Thumbnail,
+        _ => return (StatusCode::NOT_FOUND, "no such file kind").into_response(),
+    };
+    let path = match state.store.image_file(&state.data_dir, id, which).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("image {id} has no {kind} file"),
+            )
+                .into_response()
+        }
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let content_type = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("bmp") => "image/bmp",
+        _ => "application/octet-stream",
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "private, max-age=3600"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("cannot read {}: {e}", path.display());
+            (StatusCode::NOT_FOUND, "the stored file is missing").into_response()
+        }
+    }
+}
