@@ -41,8 +41,10 @@ fn Detail(d: ImageDetail) -> impl IntoView {
             <figure class="stack">
                 <img id="full-image" src=format!("/files/images/{}", s.id) alt=s.rel_path.clone()/>
                 {d.has_mask.then(|| view! {
-                    <img id="mask-overlay" class="overlay" src=format!("/files/masks/{}", s.id) alt="ground-truth mask"
-                        class:hidden=move || !show_mask.get()/>
+                    // The mask (white = anomalous) cuts a translucent red layer to the defect.
+                    <div id="mask-overlay" class="overlay" role="img" aria-label="ground-truth mask"
+                        style=format!("--mask: url(/files/masks/{})", s.id)
+                        class:hidden=move || !show_mask.get()></div>
                 })}
             </figure>
             <aside>
