@@ -22,6 +22,28 @@ pub enum ImageFile {
 }
 
 type SummaryRow = (i64, String, String, String, String);
+/// id, category, split, label, rel_path, dataset, width, height, has_mask, sha256.
+type DetailRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+);
+/// rel_path, question, answer, source, anomaly, region (JSON).
+type QaExportRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn summary((id, category, split, label, rel_path): SummaryRow) -> ImageSummary {
     ImageSummary {
@@ -155,7 +177,7 @@ impl Store {
 
     /// One image with its QA annotations.
     pub async fn image_detail(&self, id: i64) -> Result<ImageDetail, StoreError> {
-        let row: Option<(i64, String, String, String, String, String, i64, i64, i64, String)> = sqlx::query_as(
+        let row: Option<DetailRow> = sqlx::query_as(
             "SELECT i.id, i.category, i.split, i.label, i.rel_path, d.name, i.width, i.height, i.has_mask, i.sha256
              FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
         )
@@ -227,7 +249,7 @@ impl Store {
     /// Every QA annotation of a dataset, in the import format.
     pub async fn export_qa(&self, name: &str) -> Result<Vec<QaRecord>, StoreError> {
         let dataset = self.dataset(name).await?;
-        let rows: Vec<(String, String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<QaExportRow> = sqlx::query_as(
             "SELECT i.rel_path, q.question, q.answer, q.source, q.anomaly, q.region
              FROM qa q JOIN images i ON i.id = q.image_id WHERE i.dataset_id = ? ORDER BY i.rel_path, q.id",
         )

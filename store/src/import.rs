@@ -114,11 +114,16 @@ fn stored_name(index: usize, entry: &ImageEntry) -> String {
     format!("images/{index}.{ext}")
 }
 
+/// Everything the first phase found, ready to store.
+struct CheckedSet {
+    scan: DatasetScan,
+    checked: Vec<Checked>,
+    qa: Vec<QaRecord>,
+    qa_file: Option<PathBuf>,
+}
+
 /// The blocking first phase: scan, decode every image, combine masks, parse QA.
-fn check_all(
-    req: &ImportRequest,
-    progress: &ProgressFn,
-) -> Result<(DatasetScan, Vec<Checked>, Vec<QaRecord>, Option<PathBuf>), StoreError> {
+fn check_all(req: &ImportRequest, progress: &ProgressFn) -> Result<CheckedSet, StoreError> {
     let only = req.categories.as_deref();
     let scan = match req.layout {
         Layout::Loco => layout::scan_loco(&req.source, only)?,
@@ -143,7 +148,7 @@ fn check_all(
         .map(|entry| {
             let c = check_one(&scan.root, entry);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 25 == 0 || n == total {
+            if n.is_multiple_of(25) || n == total {
                 progress(ImportProgress {
                     phase: "checking",
                     done: n,
@@ -174,7 +179,12 @@ fn check_all(
         }
         None => Vec::new(),
     };
-    Ok((scan, checked, qa, qa_file))
+    Ok(CheckedSet {
+        scan,
+        checked,
+        qa,
+        qa_file,
+    })
 }
 
 /// The blocking last phase: copy images and write masks and thumbnails into `dir`.
@@ -205,7 +215,7 @@ fn write_files(
                 std::fs::write(&p, mask).map_err(|e| encode_err(&p, e))?;
             }
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 25 == 0 || n == total {
+            if n.is_multiple_of(25) || n == total {
                 progress(ImportProgress {
                     phase: "storing",
                     done: n,
@@ -236,10 +246,14 @@ impl Store {
         }
         let req2 = req.clone();
         let p = progress.clone();
-        let (scan, checked, qa, qa_file) =
-            tokio::task::spawn_blocking(move || check_all(&req2, &p))
-                .await
-                .map_err(|e| StoreError::Invalid(format!("import worker failed: {e}")))??;
+        let CheckedSet {
+            scan,
+            checked,
+            qa,
+            qa_file,
+        } = tokio::task::spawn_blocking(move || check_all(&req2, &p))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("import worker failed: {e}")))??;
 
         let mut tx = self.pool().begin().await?;
         let layout = scan.layout;
