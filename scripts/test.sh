@@ -6,6 +6,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SETUP_BROWSER=1
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+if [ "${CI:-}" = "true" ]; then
+  # Each CI run builds from a new clone path, so the shared build folder would keep one set of
+  # workspace-crate artifacts per run: drop the old ones (dependencies stay cached) and skip
+  # incremental data nobody will reuse.
+  export CARGO_INCREMENTAL=0
+  for profile in dev release; do
+    cargo clean --profile "$profile" -p vlm-inspect -p app -p store -p anomaly -p vlm -p frontend >/dev/null 2>&1 || true
+  done
+fi
 step() { printf '\n\033[1;34m[test]\033[0m %s\n' "$*"; }
 
 step "cargo fmt --check"
