@@ -63,6 +63,13 @@ impl Rng {
     }
 }
 
+/// FNV-1a of a name: a stable number for deriving a named random stream.
+pub fn name_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

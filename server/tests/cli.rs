@@ -157,33 +157,32 @@ fn port_in_use_is_a_clear_error() {
     );
 }
 
-#[test]
-fn first_start_creates_an_admin_imports_the_demo_and_serves() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ])
+/// Starts `serve`, collects stdout up to and including the "listening on" line, then stops it.
+fn serve_until_listening(cmd: &mut Command) -> Vec<String> {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let mut url = None;
-    for line in lines.by_ref() {
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = Some(rest.to_string());
+        let done = line.contains("listening on ");
+        lines.push(line);
+        if done {
             break;
         }
-        seen.push(line);
     }
     let _ = child.kill();
     let _ = child.wait();
+    lines
+}
+
+#[test]
+fn first_start_creates_an_admin_imports_the_demo_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let seen = serve_until_listening(bin().args(["--addr", "127.0.0.1:0", "--data-dir", d]));
     let admin_line = seen
         .iter()
         .find(|l| l.contains("first admin"))
@@ -192,13 +191,27 @@ fn first_start_creates_an_admin_imports_the_demo_and_serves() {
         admin_line.contains("username admin, password "),
         "{admin_line}"
     );
-    assert!(url.expect("a URL").starts_with("http://127.0.0.1:"));
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("imported the demo dataset \"loco-synth\": 220 images")),
+        "{seen:?}"
+    );
+    let url = seen
+        .last()
+        .and_then(|l| l.split("listening on ").nth(1))
+        .expect("a URL");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     // A second start creates nothing and prints no password.
-    let out = run(
-        &["user", "list", "--data-dir", dir.path().to_str().unwrap()],
-        None,
+    let again =
+        serve_until_listening(bin().args(["serve", "--addr", "127.0.0.1:0", "--data-dir", d]));
+    assert!(
+        !again
+            .iter()
+            .any(|l| l.contains("first admin") || l.contains("demo")),
+        "{again:?}"
     );
+    let out = run(&["user", "list", "--data-dir", d], None);
     assert_eq!(
         text(&out.stdout)
             .lines()
@@ -211,31 +224,18 @@ fn first_start_creates_an_admin_imports_the_demo_and_serves() {
 #[test]
 fn admin_password_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .env("VLM_INSPECT_ADMIN_PASSWORD", "from-the-env-1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let done = line.contains("listening on");
-        out.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let all = out.join("\n");
+    let seen = serve_until_listening(
+        bin()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .env("VLM_INSPECT_ADMIN_PASSWORD", "from-the-env-1"),
+    );
+    let all = seen.join("\n");
     assert!(
         all.contains("VLM_INSPECT_ADMIN_PASSWORD") && !all.contains("from-the-env-1"),
         "{all}"

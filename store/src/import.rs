@@ -57,6 +57,41 @@ pub struct ImportReport {
     pub seconds: f64,
 }
 
+/// Counts finished items across worker threads and reports every 25th (and the last).
+struct Counter<'a> {
+    phase: &'static str,
+    done: AtomicUsize,
+    total: usize,
+    progress: &'a ProgressFn,
+}
+
+impl<'a> Counter<'a> {
+    fn start(phase: &'static str, total: usize, progress: &'a ProgressFn) -> Self {
+        progress(ImportProgress {
+            phase,
+            done: 0,
+            total,
+        });
+        Counter {
+            phase,
+            done: AtomicUsize::new(0),
+            total,
+            progress,
+        }
+    }
+
+    fn tick(&self) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(25) || n == self.total {
+            (self.progress)(ImportProgress {
+                phase: self.phase,
+                done: n,
+                total: self.total,
+            });
+        }
+    }
+}
+
 /// Longest side of a thumbnail, in pixels.
 pub const THUMB_SIDE: u32 = 192;
 
@@ -135,26 +170,13 @@ fn check_all(req: &ImportRequest, progress: &ProgressFn) -> Result<CheckedSet, S
             req.source.display()
         )));
     }
-    let total = scan.images.len();
-    let done = AtomicUsize::new(0);
-    progress(ImportProgress {
-        phase: "checking",
-        done: 0,
-        total,
-    });
+    let counter = Counter::start("checking", scan.images.len(), progress);
     let checked: Vec<Checked> = scan
         .images
         .par_iter()
         .map(|entry| {
             let c = check_one(&scan.root, entry);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_multiple_of(25) || n == total {
-                progress(ImportProgress {
-                    phase: "checking",
-                    done: n,
-                    total,
-                });
-            }
+            counter.tick();
             c
         })
         .collect::<Result<_, _>>()?;
@@ -198,8 +220,7 @@ fn write_files(
         let p = dir.join(sub);
         std::fs::create_dir_all(&p).map_err(|e| encode_err(&p, e))?;
     }
-    let total = scan.images.len();
-    let done = AtomicUsize::new(0);
+    let counter = Counter::start("storing", scan.images.len(), progress);
     scan.images
         .par_iter()
         .zip(checked)
@@ -214,14 +235,7 @@ fn write_files(
                 let p = dir.join(format!("masks/{i}.png"));
                 std::fs::write(&p, mask).map_err(|e| encode_err(&p, e))?;
             }
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_multiple_of(25) || n == total {
-                progress(ImportProgress {
-                    phase: "storing",
-                    done: n,
-                    total,
-                });
-            }
+            counter.tick();
             Ok::<(), StoreError>(())
         })
 }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 use super::{DatasetError, SourceSplit};
-use crate::rng::Rng;
+use crate::rng::{name_hash, Rng};
 use crate::Label;
 
 /// Which side of a split an image is on.
@@ -66,7 +66,7 @@ pub fn plan(items: &[SplitItem], seed: u64, fraction: f64) -> Result<SplitPlan, 
     }
     for ((category, label), mut members) in strata {
         members.sort_by(|&a, &b| items[a].key.cmp(&items[b].key));
-        let mut rng = Rng::derive(seed, &[fnv(category), label as u64]);
+        let mut rng = Rng::derive(seed, &[name_hash(category), label as u64]);
         rng.shuffle(&mut members);
         let take = (fraction * members.len() as f64).round() as usize;
         for &i in &members[..take] {
@@ -87,13 +87,6 @@ pub fn plan(items: &[SplitItem], seed: u64, fraction: f64) -> Result<SplitPlan, 
         seed,
         fraction,
         sides,
-    })
-}
-
-/// FNV-1a, to turn a category name into a stream index.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
 }
 

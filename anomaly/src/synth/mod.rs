@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::dataset::qa::{to_jsonl, QaRecord, Region};
 use crate::dataset::DatasetError;
-use crate::rng::Rng;
+use crate::rng::{name_hash, Rng};
 use crate::Label;
 use categories::{category, CATEGORIES};
 use raster::Canvas;
@@ -224,7 +224,7 @@ fn render_one(out: &Path, cfg: &SynthConfig, job: &Job) -> Result<[QaRecord; 2],
     let spec = &CATEGORIES[job.category];
     let mut rng = Rng::derive(
         cfg.seed,
-        &[job.category as u64, fnv(job.folder), job.index as u64],
+        &[job.category as u64, name_hash(job.folder), job.index as u64],
     );
     let rotation = rng.range(-0.07, 0.07);
     let mut canvas = Canvas::new(cfg.size, spec.background, rotation);
@@ -300,12 +300,6 @@ fn bounding_box(mask: &image::GrayImage) -> Option<Region> {
             w: r((x1 - x0 + 1) as f32 / w as f32),
             h: r((y1 - y0 + 1) as f32 / h as f32),
         }
-    })
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
 }
 
