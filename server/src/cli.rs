@@ -28,6 +28,8 @@ pub enum Command {
     /// Generate, import, inspect and split datasets.
     #[command(subcommand)]
     Dataset(crate::dataset_cmd::DatasetCommand),
+    /// One forward pass of a model on token ids; writes the logits (checks a checkpoint).
+    Forward(crate::forward_cmd::ForwardArgs),
 }
 
 /// Where stored data lives; shared by every subcommand that touches it.
@@ -101,6 +103,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => crate::web::serve(args).await,
         Some(Command::User(cmd)) => crate::users_cmd::run(cmd).await,
         Some(Command::Dataset(cmd)) => crate::dataset_cmd::run(cmd).await,
+        Some(Command::Forward(args)) => {
+            tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
+        }
     }
 }
 

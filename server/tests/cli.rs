@@ -370,3 +370,89 @@ fn dataset_commands() {
     let out = run(&["dataset", "delete", "tiny", "--data-dir", d_s], None);
     assert!(out.status.success());
 }
+
+#[test]
+fn forward_writes_the_reference_logits() {
+    use vlm::weights::safetensors::{read_i64, write, SafeTensors};
+    use vlm::weights::TensorSource;
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vlm/tests/fixtures/tiny-llama"
+    );
+    let mut io = SafeTensors::open(&std::path::Path::new(model).join("io.safetensors")).unwrap();
+    let (shape, ids) = read_i64(&mut io, "input_ids").unwrap().unwrap();
+    let expected = io.read("logits").unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in.safetensors");
+    let out = dir.path().join("out.safetensors");
+    write(&inputs, &[], &[("input_ids", &shape, &ids)]).unwrap();
+    let run_fwd = |inp: &std::path::Path| {
+        run(
+            &[
+                "forward",
+                "--model",
+                model,
+                "--inputs",
+                inp.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let res = run_fwd(&inputs);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let got = SafeTensors::open(&out)
+        .unwrap()
+        .read("logits")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.shape, expected.shape);
+    let diff = got
+        .data
+        .iter()
+        .zip(&expected.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "logits differ by {diff}");
+
+    // Bad inputs: a token outside the vocabulary, a missing tensor, a truncated model file.
+    write(&inputs, &[], &[("input_ids", &[1, 2], &[5, 999])]).unwrap();
+    let res = run_fwd(&inputs);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(
+        text(&res.stderr).contains("token id 999 is outside the vocabulary"),
+        "{}",
+        text(&res.stderr)
+    );
+    write(&inputs, &[("x", &[1], &[0.0])], &[]).unwrap();
+    assert!(text(&run_fwd(&inputs).stderr).contains("no tensor named input_ids"));
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(
+        std::path::Path::new(model).join("config.json"),
+        broken.join("config.json"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(std::path::Path::new(model).join("model.safetensors")).unwrap();
+    std::fs::write(broken.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    write(&inputs, &[], &[("input_ids", &shape, &ids)]).unwrap();
+    let res = run(
+        &[
+            "forward",
+            "--model",
+            broken.to_str().unwrap(),
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let err = text(&res.stderr);
+    assert!(
+        err.contains("model.safetensors") && err.contains("not a valid safetensors file"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}

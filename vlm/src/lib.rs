@@ -1,5 +1,7 @@
 //! Vision-language models in Burn. Nothing here knows about the web application.
 
 pub mod device;
+pub mod llama;
+pub mod weights;
 
 pub use device::{DeviceError, DeviceSpec};

@@ -1,0 +1,216 @@
+//! `config.json` of LLaMA-architecture checkpoints, in transformers 4.x style (`rope_theta`,
+//! `torch_dtype`) and 5.x style (`rope_parameters`, `dtype`), with transformers' defaults.
+
+use serde::Deserialize;
+use std::path::Path;
+
+use crate::weights::WeightError;
+
+/// The decoder's hyper-parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    /// Fewer than `num_attention_heads` means grouped-query attention.
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub max_position_embeddings: usize,
+    /// The output head shares the token embedding matrix.
+    pub tie_word_embeddings: bool,
+    pub attention_bias: bool,
+    pub mlp_bias: bool,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_ids: Vec<u32>,
+}
+
+/// The raw file; every field a checkpoint may leave out is optional.
+#[derive(Deserialize)]
+struct RawConfig {
+    vocab_size: Option<usize>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<serde_json::Value>,
+    rope_parameters: Option<serde_json::Value>,
+    max_position_embeddings: Option<usize>,
+    tie_word_embeddings: Option<bool>,
+    attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    hidden_act: Option<String>,
+    bos_token_id: Option<serde_json::Value>,
+    eos_token_id: Option<serde_json::Value>,
+}
+
+fn ids(v: Option<serde_json::Value>) -> Vec<u32> {
+    match v {
+        Some(serde_json::Value::Number(n)) => {
+            n.as_u64().map(|n| vec![n as u32]).unwrap_or_default()
+        }
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|n| n as u32)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl LlamaConfig {
+    /// Parses `config.json` text; `source` names the file in errors.
+    pub fn from_json(source: &str, text: &str) -> Result<Self, WeightError> {
+        let bad = |reason: String| WeightError::Config {
+            path: source.to_string(),
+            reason,
+        };
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        Self::from_raw(raw).map_err(bad)
+    }
+
+    /// Reads `config.json` from a file.
+    pub fn from_file(path: &Path) -> Result<Self, WeightError> {
+        let text = std::fs::read_to_string(path).map_err(|e| WeightError::io(path, e))?;
+        Self::from_json(&path.display().to_string(), &text)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Self, String> {
+        if let Some(act) = raw.hidden_act.as_deref() {
+            if act != "silu" {
+                return Err(format!("hidden_act {act:?} is not supported (only silu)"));
+            }
+        }
+        // transformers 5.x: {"rope_parameters": {"rope_type": "default", "rope_theta": ...}}
+        let mut rope_theta = raw.rope_theta;
+        for params in [&raw.rope_parameters, &raw.rope_scaling]
+            .into_iter()
+            .flatten()
+        {
+            if params.is_null() {
+                continue;
+            }
+            let kind = params
+                .get("rope_type")
+                .or_else(|| params.get("type"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("default");
+            if kind != "default" {
+                return Err(format!(
+                    "rope type {kind:?} is not supported (only the default rope)"
+                ));
+            }
+            if let Some(t) = params.get("rope_theta").and_then(|v| v.as_f64()) {
+                rope_theta = Some(t);
+            }
+        }
+        let hidden_size = raw.hidden_size.unwrap_or(4096);
+        let num_attention_heads = raw.num_attention_heads.unwrap_or(32);
+        if num_attention_heads == 0 || hidden_size == 0 {
+            return Err("hidden_size and num_attention_heads must be positive".into());
+        }
+        let num_key_value_heads = raw.num_key_value_heads.unwrap_or(num_attention_heads);
+        if num_key_value_heads == 0 || !num_attention_heads.is_multiple_of(num_key_value_heads) {
+            return Err(format!(
+                "num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})"
+            ));
+        }
+        let head_dim = raw.head_dim.unwrap_or(hidden_size / num_attention_heads);
+        if !head_dim.is_multiple_of(2) {
+            return Err(format!(
+                "head_dim {head_dim} must be even for rotary embeddings"
+            ));
+        }
+        Ok(LlamaConfig {
+            vocab_size: raw.vocab_size.unwrap_or(32000),
+            hidden_size,
+            intermediate_size: raw.intermediate_size.unwrap_or(11008),
+            num_hidden_layers: raw.num_hidden_layers.unwrap_or(32),
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
+            rope_theta: rope_theta.unwrap_or(10000.0),
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+            attention_bias: raw.attention_bias.unwrap_or(false),
+            mlp_bias: raw.mlp_bias.unwrap_or(false),
+            bos_token_id: ids(raw.bos_token_id).first().copied(),
+            eos_token_ids: ids(raw.eos_token_id),
+        })
+    }
+
+    /// SmolLM2-135M's sizes (for benchmarks and docs).
+    pub fn smollm2_135m() -> Self {
+        LlamaConfig {
+            vocab_size: 49152,
+            hidden_size: 576,
+            intermediate_size: 1536,
+            num_hidden_layers: 30,
+            num_attention_heads: 9,
+            num_key_value_heads: 3,
+            head_dim: 64,
+            rms_norm_eps: 1e-5,
+            rope_theta: 100000.0,
+            max_position_embeddings: 8192,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            mlp_bias: false,
+            bos_token_id: Some(1),
+            eos_token_ids: vec![2],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_transformers_styles() {
+        let v4 = r#"{"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":96,
+            "num_attention_heads":4,"num_key_value_heads":2,"num_hidden_layers":2,"vocab_size":128,
+            "rope_theta":500000.0,"torch_dtype":"float32","tie_word_embeddings":false,"rope_scaling":null,
+            "eos_token_id":[2,3]}"#;
+        let v5 = r#"{"hidden_size":64,"intermediate_size":96,"num_attention_heads":4,"num_key_value_heads":2,
+            "num_hidden_layers":2,"vocab_size":128,"dtype":"bfloat16",
+            "rope_parameters":{"rope_type":"default","rope_theta":500000.0},"eos_token_id":2}"#;
+        let a = LlamaConfig::from_json("v4", v4).unwrap();
+        let b = LlamaConfig::from_json("v5", v5).unwrap();
+        assert_eq!(a.rope_theta, 500000.0);
+        assert_eq!(b.rope_theta, 500000.0);
+        assert_eq!((a.head_dim, a.num_key_value_heads), (16, 2));
+        assert_eq!(a.eos_token_ids, [2, 3]);
+        assert_eq!(b.eos_token_ids, [2]);
+    }
+
+    #[test]
+    fn fills_defaults_and_rejects_what_it_cannot_run() {
+        let c =
+            LlamaConfig::from_json("min", r#"{"hidden_size":64,"num_attention_heads":4}"#).unwrap();
+        assert_eq!(
+            (c.num_key_value_heads, c.rms_norm_eps, c.rope_theta),
+            (4, 1e-6, 10000.0)
+        );
+        assert!(!c.tie_word_embeddings);
+        for bad in [
+            r#"{"rope_scaling":{"rope_type":"llama3","factor":8.0}}"#,
+            r#"{"hidden_act":"gelu"}"#,
+            r#"{"num_attention_heads":6,"num_key_value_heads":4}"#,
+            r#"{"hidden_size":"big"}"#,
+            "not json",
+        ] {
+            let err = LlamaConfig::from_json("config.json", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("config.json:"), "{err}");
+        }
+    }
+}

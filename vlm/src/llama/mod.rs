@@ -1,0 +1,13 @@
+//! The LLaMA decoder (as in transformers' `LlamaForCausalLM`): token embeddings, RMSNorm,
+//! rotary position embeddings, grouped-query attention with a KV cache, SwiGLU MLP, and a
+//! tied or untied output head.
+
+pub mod cache;
+pub mod config;
+pub mod load;
+pub mod model;
+mod rope;
+
+pub use cache::KvCache;
+pub use config::LlamaConfig;
+pub use model::{Llama, Mask};

@@ -1,0 +1,289 @@
+//! The decoder's modules and forward pass.
+
+use burn::module::Module;
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::cache::KvCache;
+use super::rope;
+
+/// Which tokens are real (not padding), for the past and current tokens of each sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mask {
+    pub batch: usize,
+    /// Past + current tokens per sequence.
+    pub total: usize,
+    /// `batch × total`, row-major: true for real tokens.
+    pub keep: Vec<bool>,
+}
+
+impl Mask {
+    /// Every token real.
+    pub fn all(batch: usize, total: usize) -> Self {
+        Mask {
+            batch,
+            total,
+            keep: vec![true; batch * total],
+        }
+    }
+
+    /// From a 0/1 attention mask, `batch × total` row-major.
+    pub fn from_ones(batch: usize, total: usize, ones: &[i64]) -> Self {
+        Mask {
+            batch,
+            total,
+            keep: ones.iter().map(|&v| v != 0).collect(),
+        }
+    }
+
+    /// Position ids of the last `seq` tokens: the count of real tokens before each one (as
+    /// transformers' generate computes them), 1 for padding.
+    pub fn positions(&self, seq: usize) -> Vec<i64> {
+        let mut out = Vec::with_capacity(self.batch * seq);
+        for b in 0..self.batch {
+            let row = &self.keep[b * self.total..(b + 1) * self.total];
+            let mut count = 0i64;
+            let mut all = Vec::with_capacity(self.total);
+            for &k in row {
+                count += k as i64;
+                all.push(if k { count - 1 } else { 1 });
+            }
+            out.extend_from_slice(&all[self.total - seq..]);
+        }
+        out
+    }
+
+    /// The additive attention mask: 0 where query i may see key j (causal, key not padding),
+    /// a large negative number elsewhere.
+    ///
+    /// # Shapes
+    /// - returns: `[batch, 1, seq, total]`
+    pub fn additive<B: Backend>(&self, seq: usize, device: &B::Device) -> Tensor<B, 4> {
+        let past = self.total - seq;
+        let mut data = Vec::with_capacity(self.batch * seq * self.total);
+        for b in 0..self.batch {
+            for i in 0..seq {
+                for j in 0..self.total {
+                    let visible = j <= past + i && self.keep[b * self.total + j];
+                    data.push(if visible { 0.0f32 } else { -1e9 });
+                }
+            }
+        }
+        Tensor::from_data(
+            TensorData::new(data, [self.batch, 1, seq, self.total]),
+            device,
+        )
+    }
+}
+
+/// Multi-head attention with grouped key/value heads.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]`; cos, sin: `[batch, 1, seq, head_dim]`;
+    ///   mask: `[batch, 1, seq, past + seq]`
+    /// - returns: `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        mask: &Tensor<B, 4>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+    ) -> Tensor<B, 3> {
+        let [b, s, _] = x.dims();
+        let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, s, h, hd])
+            .swap_dims(1, 2);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, s, kvh, hd])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, s, kvh, hd])
+            .swap_dims(1, 2);
+        let q = rope::apply(q, cos, sin);
+        let k = rope::apply(k, cos, sin);
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v),
+            None => (k, v),
+        };
+        let t = k.dims()[2];
+        let rep = h / kvh;
+        let expand = |x: Tensor<B, 4>| {
+            if rep == 1 {
+                x
+            } else {
+                x.unsqueeze_dim::<5>(2)
+                    .expand([b, kvh, rep, t, hd])
+                    .reshape([b, h, t, hd])
+            }
+        };
+        let (k, v) = (expand(k), expand(v));
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar(1.0 / (hd as f64).sqrt())
+            + mask.clone();
+        let out = softmax(scores, 3).matmul(v);
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+    }
+}
+
+/// The SwiGLU feed-forward block.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub gate_proj: Linear<B>,
+    pub up_proj: Linear<B>,
+    pub down_proj: Linear<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.down_proj
+            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}
+
+/// One pre-norm decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub input_layernorm: RmsNorm<B>,
+    pub self_attn: Attention<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+    pub mlp: Mlp<B>,
+}
+
+/// The whole decoder with its output head.
+#[derive(Module, Debug)]
+pub struct Llama<B: Backend> {
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    /// None when the head is tied to `embed_tokens`.
+    pub lm_head: Option<Linear<B>>,
+    pub rope_theta: f64,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Llama<B> {
+    /// Token embeddings.
+    ///
+    /// # Shapes
+    /// - ids: `[batch, seq]` → `[batch, seq, hidden]`
+    pub fn embed(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.embed_tokens.forward(ids)
+    }
+
+    /// Logits for token ids; see [`Llama::forward_embeds`].
+    pub fn forward(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        mask: &Mask,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        self.forward_embeds(self.embed(ids), mask, cache)
+    }
+
+    /// Logits for input embeddings (the vision-language models put image features here).
+    /// `mask` covers the cached and the current tokens.
+    ///
+    /// # Shapes
+    /// - embeds: `[batch, seq, hidden]`
+    /// - returns: `[batch, seq, vocab]`
+    pub fn forward_embeds(
+        &self,
+        embeds: Tensor<B, 3>,
+        mask: &Mask,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        self.lm_head_forward(self.hidden_states(embeds, mask, cache))
+    }
+
+    /// The final normalised hidden states.
+    ///
+    /// # Shapes
+    /// - embeds: `[batch, seq, hidden]` → `[batch, seq, hidden]`
+    pub fn hidden_states(
+        &self,
+        embeds: Tensor<B, 3>,
+        mask: &Mask,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let device = embeds.device();
+        let [b, s, _] = embeds.dims();
+        let positions = mask.positions(s);
+        let (cos, sin) =
+            rope::tables::<B>(&positions, b, s, self.head_dim, self.rope_theta, &device);
+        let additive = mask.additive::<B>(s, &device);
+        let mut x = embeds;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            let h = layer.self_attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                &cos,
+                &sin,
+                &additive,
+                c,
+            );
+            x = x + h;
+            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+        }
+        if let Some(c) = cache {
+            c.advance(s);
+        }
+        self.norm.forward(x)
+    }
+
+    /// Projects hidden states to vocabulary logits (tied or untied head).
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]` → `[batch, seq, vocab]`
+    pub fn lm_head_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => {
+                let w = self.embed_tokens.weight.val();
+                let [vocab, hidden] = w.dims();
+                x.matmul(w.transpose().reshape([1, hidden, vocab]))
+            }
+        }
+    }
+
+    /// Number of decoder layers (the size a [`KvCache`] needs).
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mask;
+
+    #[test]
+    fn positions_skip_left_padding() {
+        let m = Mask::from_ones(2, 5, &[0, 0, 1, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(m.positions(5), [1, 1, 0, 1, 2, 0, 1, 2, 3, 4]);
+        assert_eq!(m.positions(1), [2, 4]);
+    }
+}

@@ -1,0 +1,131 @@
+//! Loading weights: Hugging Face safetensors (single or sharded), with every missing or
+//! unexpected tensor reported by name.
+
+pub mod safetensors;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use safetensors::{SafeTensors, ShardedSafeTensors};
+
+/// Everything that can go wrong reading a checkpoint, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightError {
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{path}: not a valid safetensors file: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error("{path}: tensor {name:?} has unsupported dtype {dtype}")]
+    Dtype {
+        path: PathBuf,
+        name: String,
+        dtype: String,
+    },
+    #[error("{path}: {reason}")]
+    Config { path: String, reason: String },
+    #[error("tensor {name:?} has shape {got:?}, expected {expected:?}")]
+    Shape {
+        name: String,
+        got: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("missing tensors: {0}")]
+    Missing(String),
+    #[error("unexpected tensors (not used by the model): {0}")]
+    Unexpected(String),
+}
+
+impl WeightError {
+    pub(crate) fn io(path: &Path, e: impl fmt::Display) -> Self {
+        WeightError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// A dense f32 tensor read from a checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Where a model loader takes its tensors from. Implementations remember what was taken, so
+/// [`TensorSource::finish`] can report tensors the model did not use.
+pub trait TensorSource {
+    /// Every tensor name in the checkpoint.
+    fn names(&self) -> Vec<String>;
+    /// Reads one tensor as f32 (None when absent).
+    fn read(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError>;
+}
+
+/// Wraps a source and records which names were requested, found or missing.
+pub struct Tracker<'a> {
+    source: &'a mut dyn TensorSource,
+    used: BTreeSet<String>,
+    missing: Vec<String>,
+}
+
+impl<'a> Tracker<'a> {
+    pub fn new(source: &'a mut dyn TensorSource) -> Self {
+        Tracker {
+            source,
+            used: BTreeSet::new(),
+            missing: Vec::new(),
+        }
+    }
+
+    /// Takes a required tensor, checking its shape. A missing tensor is recorded (the error
+    /// lists all of them at the end) and a zero tensor of the right shape returned.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<HostTensor, WeightError> {
+        self.used.insert(name.to_string());
+        match self.source.read(name)? {
+            Some(t) if t.shape == shape => Ok(t),
+            Some(t) => Err(WeightError::Shape {
+                name: name.into(),
+                got: t.shape,
+                expected: shape.to_vec(),
+            }),
+            None => {
+                self.missing.push(name.to_string());
+                Ok(HostTensor {
+                    shape: shape.to_vec(),
+                    data: vec![0.0; shape.iter().product()],
+                })
+            }
+        }
+    }
+
+    /// Takes an optional tensor (None when absent).
+    pub fn take_optional(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<Option<HostTensor>, WeightError> {
+        if self.source.names().iter().any(|n| n == name) {
+            self.take(name, shape).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Fails listing missing tensors, then tensors that were never asked for (except those
+    /// `ignore` accepts, e.g. rotary caches some checkpoints store).
+    pub fn finish(self, ignore: impl Fn(&str) -> bool) -> Result<(), WeightError> {
+        if !self.missing.is_empty() {
+            return Err(WeightError::Missing(self.missing.join(", ")));
+        }
+        let unexpected: Vec<String> = self
+            .source
+            .names()
+            .into_iter()
+            .filter(|n| !self.used.contains(n) && !ignore(n))
+            .collect();
+        if !unexpected.is_empty() {
+            return Err(WeightError::Unexpected(unexpected.join(", ")));
+        }
+        Ok(())
+    }
+}

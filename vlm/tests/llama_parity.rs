@@ -1,0 +1,221 @@
+//! Parity with transformers' LlamaForCausalLM on the tiny fixtures (see tests/fixtures).
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::ndarray::NdArrayDevice;
+use burn::backend::NdArray;
+use burn::tensor::{Int, Tensor, TensorData};
+use vlm::llama::load::from_hf_dir;
+use vlm::llama::{KvCache, Llama, Mask};
+use vlm::weights::safetensors::{read_i64, SafeTensors};
+use vlm::weights::TensorSource;
+
+type B = NdArray<f32>;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+struct Io(SafeTensors);
+
+impl Io {
+    fn open(dir: &Path) -> Self {
+        Io(SafeTensors::open(&dir.join("io.safetensors")).unwrap())
+    }
+    fn ids(&mut self, name: &str) -> (Vec<usize>, Vec<i64>) {
+        read_i64(&mut self.0, name).unwrap().unwrap()
+    }
+    fn floats(&mut self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let t = self.0.read(name).unwrap().unwrap();
+        (t.shape, t.data)
+    }
+}
+
+fn ids_tensor(shape: &[usize], ids: &[i64]) -> Tensor<B, 2, Int> {
+    Tensor::from_data(
+        TensorData::new(ids.to_vec(), [shape[0], shape[1]]),
+        &NdArrayDevice::Cpu,
+    )
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn logits(model: &Llama<B>, shape: &[usize], ids: &[i64], mask: &Mask) -> Vec<f32> {
+    model
+        .forward(ids_tensor(shape, ids), mask, None)
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap()
+}
+
+/// Greedy decoding, with the KV cache (one token per step) or recomputing everything.
+fn greedy(model: &Llama<B>, prompt: &[i64], n: usize, use_cache: bool) -> Vec<i64> {
+    let mut all = prompt.to_vec();
+    let mut cache = KvCache::new(model.num_layers());
+    let mut out = Vec::new();
+    for step in 0..n {
+        let input: Vec<i64> = if use_cache && step > 0 {
+            vec![*all.last().unwrap()]
+        } else {
+            all.clone()
+        };
+        let cache_ref = if use_cache { Some(&mut cache) } else { None };
+        let mask = Mask::all(1, all.len());
+        let logits = model.forward(ids_tensor(&[1, input.len()], &input), &mask, cache_ref);
+        let [_, s, v] = logits.dims();
+        let last = logits
+            .slice([0..1, s - 1..s, 0..v])
+            .reshape([v])
+            .argmax(0)
+            .into_scalar() as i64;
+        all.push(last);
+        out.push(last);
+    }
+    out
+}
+
+fn check_model(name: &str) {
+    let dir = fixture(name);
+    let (cfg, model) = from_hf_dir::<B>(&dir, &NdArrayDevice::Cpu).unwrap();
+    let mut io = Io::open(&dir);
+
+    let (shape, ids) = io.ids("input_ids");
+    let (_, expected) = io.floats("logits");
+    let got = logits(&model, &shape, &ids, &Mask::all(shape[0], shape[1]));
+    let diff = max_abs_diff(&got, &expected);
+    assert!(diff < 1e-4, "{name}: logits differ by {diff}");
+
+    // Left padding: real positions match transformers; each row matches the row alone.
+    let (pshape, pids) = io.ids("padded_ids");
+    let (_, pmask) = io.ids("padded_mask");
+    let (_, pexpected) = io.floats("padded_logits");
+    let mask = Mask::from_ones(pshape[0], pshape[1], &pmask);
+    let got = logits(&model, &pshape, &pids, &mask);
+    let v = cfg.vocab_size;
+    // Row 1 is left-padded: count its leading zeros.
+    let s = pshape[1];
+    let pad = pmask[s..].iter().take_while(|&&m| m == 0).count();
+    for (b, start) in [(0, 0), (1, pad)] {
+        let row = |x: &[f32]| x[(b * s + start) * v..(b + 1) * s * v].to_vec();
+        let d = max_abs_diff(&row(&got), &row(&pexpected));
+        assert!(d < 1e-4, "{name}: padded row {b} differs by {d}");
+    }
+    let alone_ids = &pids[s + pad..2 * s];
+    let alone = logits(
+        &model,
+        &[1, alone_ids.len()],
+        alone_ids,
+        &Mask::all(1, alone_ids.len()),
+    );
+    let d = max_abs_diff(&alone, &got[(s + pad) * v..2 * s * v]);
+    assert!(
+        d < 1e-4,
+        "{name}: batched left-padded row differs from the row alone by {d}"
+    );
+
+    let (_, prompt) = io.ids("greedy_prompt");
+    let (_, tokens) = io.ids("greedy_tokens");
+    assert_eq!(
+        greedy(&model, &prompt, tokens.len(), false),
+        tokens,
+        "{name}: greedy without cache"
+    );
+    assert_eq!(
+        greedy(&model, &prompt, tokens.len(), true),
+        tokens,
+        "{name}: greedy with the KV cache"
+    );
+}
+
+#[test]
+fn untied_gqa_f32_matches_transformers() {
+    check_model("tiny-llama");
+}
+
+#[test]
+fn tied_embeddings_match_transformers() {
+    check_model("tiny-llama-tied");
+}
+
+#[test]
+fn bf16_stored_weights_match_transformers() {
+    check_model("tiny-llama-bf16");
+}
+
+#[test]
+fn missing_and_unexpected_tensors_are_named() {
+    use vlm::llama::load::{from_source, KeyLayout};
+    use vlm::weights::{HostTensor, WeightError};
+    let dir = fixture("tiny-llama");
+    let cfg = vlm::llama::LlamaConfig::from_file(&dir.join("config.json")).unwrap();
+
+    struct Edited {
+        inner: SafeTensors,
+        drop: &'static str,
+        extra: &'static str,
+    }
+    impl TensorSource for Edited {
+        fn names(&self) -> Vec<String> {
+            let mut n: Vec<String> = self
+                .inner
+                .names()
+                .into_iter()
+                .filter(|n| n != self.drop)
+                .collect();
+            if !self.extra.is_empty() {
+                n.push(self.extra.to_string());
+            }
+            n
+        }
+        fn read(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
+            if name == self.drop {
+                return Ok(None);
+            }
+            if name == self.extra {
+                return Ok(Some(HostTensor {
+                    shape: vec![1],
+                    data: vec![0.0],
+                }));
+            }
+            self.inner.read(name)
+        }
+    }
+    let open = || SafeTensors::open(&dir.join("model.safetensors")).unwrap();
+    let mut missing = Edited {
+        inner: open(),
+        drop: "model.layers.1.mlp.up_proj.weight",
+        extra: "",
+    };
+    let err = from_source::<B>(
+        &cfg,
+        &KeyLayout::default(),
+        &mut missing,
+        &NdArrayDevice::Cpu,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("missing tensors: model.layers.1.mlp.up_proj.weight"),
+        "{err}"
+    );
+    let mut extra = Edited {
+        inner: open(),
+        drop: "",
+        extra: "model.layers.9.bogus",
+    };
+    let err =
+        from_source::<B>(&cfg, &KeyLayout::default(), &mut extra, &NdArrayDevice::Cpu).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unexpected tensors (not used by the model): model.layers.9.bogus"),
+        "{err}"
+    );
+}
