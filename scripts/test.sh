@@ -26,6 +26,8 @@ cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests"
 cargo test --workspace --exclude frontend
+step "real weights: SmolLM2-135M against transformers (release build)"
+cargo test --release -p vlm --test smollm2
 step "release build (server + wasm bundle)"
 bash scripts/build.sh
 step "browser tests (headless Chromium)"

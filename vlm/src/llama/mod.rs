@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod generate;
 pub mod load;
 pub mod model;
 mod rope;

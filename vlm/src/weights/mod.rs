@@ -1,6 +1,7 @@
 //! Loading weights: Hugging Face safetensors (single or sharded), with every missing or
 //! unexpected tensor reported by name.
 
+pub mod gguf;
 pub mod safetensors;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,8 @@ pub enum WeightError {
     Io { path: PathBuf, reason: String },
     #[error("{path}: not a valid safetensors file: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error("{path}: not a valid GGUF file: {reason}")]
+    Gguf { path: PathBuf, reason: String },
     #[error("{path}: tensor {name:?} has unsupported dtype {dtype}")]
     Dtype {
         path: PathBuf,

