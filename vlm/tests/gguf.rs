@@ -83,7 +83,7 @@ fn handmade(kind: u32, elements: u64, data_len: usize) -> Vec<u8> {
     b.extend(elements.to_le_bytes());
     b.extend(kind.to_le_bytes());
     b.extend(0u64.to_le_bytes());
-    while b.len() % 32 != 0 {
+    while !b.len().is_multiple_of(32) {
         b.push(0);
     }
     b.extend(vec![0u8; data_len]);
