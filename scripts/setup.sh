@@ -75,6 +75,29 @@ if [ "$(sha256sum "$VLM_INSPECT_SMOLLM2_GGUF" 2>/dev/null | cut -d' ' -f1)" != "
   rm -rf "$tmp"
 fi
 
+# Tokenizer test vectors: llama.cpp's ggml-vocab files inside PyPI's llama-cpp-python sdist.
+LCP_VERSION=0.3.36
+LCP_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+export VLM_INSPECT_VOCAB_DIR="$CACHE/vocab-$LCP_VERSION"
+if [ ! -f "$VLM_INSPECT_VOCAB_DIR/.complete" ]; then
+  say "fetching tokenizer test vectors (llama-cpp-python $LCP_VERSION sdist from PyPI, 77 MB)"
+  tmp="$(mktemp -d)"
+  python3 - "$LCP_VERSION" "$tmp/lcp.tar.gz" <<'PY'
+import json, sys, urllib.parse, urllib.request
+version, out = sys.argv[1], sys.argv[2]
+api = "https://pypi.org/pypi/llama-cpp-python/json"
+meta = json.load(urllib.request.urlopen(api))
+url = next(u["url"] for u in meta["releases"][version] if u["packagetype"] == "sdist")
+urllib.request.urlretrieve(urllib.parse.urljoin(api, url), out)
+PY
+  [ "$(sha256sum "$tmp/lcp.tar.gz" | cut -d' ' -f1)" = "$LCP_SHA256" ] || { echo "checksum mismatch: llama-cpp-python sdist" >&2; exit 1; }
+  mkdir -p "$VLM_INSPECT_VOCAB_DIR"
+  tar -xzf "$tmp/lcp.tar.gz" -C "$VLM_INSPECT_VOCAB_DIR" --strip-components=4 \
+    --wildcards "*/vendor/llama.cpp/models/ggml-vocab-gpt-2.gguf*" "*/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf*"
+  touch "$VLM_INSPECT_VOCAB_DIR/.complete"
+  rm -rf "$tmp"
+fi
+
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then
   apt_install chromium chromium-driver curl python3
   if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then

@@ -1,0 +1,82 @@
+//! Tokenizers: Hugging Face `tokenizer.json` files through the `tokenizers` crate, and
+//! byte-level BPE tokenizers rebuilt from GGUF metadata (`tokenizer.ggml.*`, as SmolLM2, GPT-2
+//! and Qwen2 ship them), plus the chat templates of the models we run.
+
+pub mod chat;
+mod gguf_bpe;
+
+use std::path::Path;
+
+use crate::weights::gguf::Gguf;
+use crate::weights::WeightError;
+
+pub use chat::ChatTemplate;
+
+/// Text ↔ token ids for one model.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Token ids that end a reply.
+    pub eos: Vec<u32>,
+    pub bos: Option<u32>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("eos", &self.eos)
+            .field("bos", &self.bos)
+            .finish()
+    }
+}
+
+fn tok_err(path: &str, e: impl std::fmt::Display) -> WeightError {
+    WeightError::Config {
+        path: path.to_string(),
+        reason: format!("tokenizer: {e}"),
+    }
+}
+
+impl Tokenizer {
+    /// Loads a Hugging Face `tokenizer.json`.
+    pub fn from_file(path: &Path) -> Result<Self, WeightError> {
+        let name = path.display().to_string();
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| tok_err(&name, e))?;
+        Ok(Tokenizer {
+            inner,
+            eos: Vec::new(),
+            bos: None,
+        })
+    }
+
+    /// Rebuilds the tokenizer stored in a GGUF file's metadata.
+    pub fn from_gguf(g: &Gguf, source: &str) -> Result<Self, WeightError> {
+        gguf_bpe::build(g, source)
+    }
+
+    /// Token ids of `text`. Special tokens written in the text (e.g. `<|im_start|>`) are
+    /// recognised as such; no BOS is added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, WeightError> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| tok_err("encode", e))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The text of `ids`, optionally without special tokens.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, WeightError> {
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| tok_err("decode", e))
+    }
+
+    /// The id of a token string, if it is in the vocabulary.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+}
