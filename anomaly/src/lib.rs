@@ -5,8 +5,9 @@
 pub mod dataset;
 pub mod labels;
 pub mod prompts;
-pub mod rng;
 pub mod synth;
 
 pub use labels::Label;
 pub use prompts::{BuiltinPrompt, BUILTIN_PROMPTS};
+/// The seeded generator lives with the models (sampling uses it too).
+pub use vlm::rng;

@@ -30,6 +30,8 @@ pub enum Command {
     Dataset(crate::dataset_cmd::DatasetCommand),
     /// One forward pass of a model on token ids; writes the logits (checks a checkpoint).
     Forward(crate::forward_cmd::ForwardArgs),
+    /// Chat with a language model: streams the reply to stdout, speed to stderr.
+    Generate(crate::generate_cmd::GenerateArgs),
 }
 
 /// Where stored data lives; shared by every subcommand that touches it.
@@ -105,6 +107,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Dataset(cmd)) => crate::dataset_cmd::run(cmd).await,
         Some(Command::Forward(args)) => {
             tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
+        }
+        Some(Command::Generate(args)) => {
+            tokio::task::spawn_blocking(move || crate::generate_cmd::run(args)).await?
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod dataset_cmd;
 pub mod demo;
 pub mod files;
 pub mod forward_cmd;
+pub mod generate_cmd;
 pub mod guard;
 pub mod health;
 pub mod users_cmd;

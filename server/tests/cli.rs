@@ -456,3 +456,53 @@ fn forward_writes_the_reference_logits() {
     );
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn generate_refuses_missing_models_and_bad_options_clearly() {
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            "/nonexistent/model.gguf",
+            "--prompt",
+            "hi",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("model file /nonexistent/model.gguf not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.gguf");
+    std::fs::write(&fake, b"GGUF\x03\x00\x00\x00").unwrap();
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            fake.to_str().unwrap(),
+            "--prompt",
+            "hi",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not a valid GGUF file"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "generate", "--model", "smollm2", "--prompt", "hi", "--device", "tpu",
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("unknown device"),
+        "{}",
+        text(&out.stderr)
+    );
+}

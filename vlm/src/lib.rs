@@ -2,6 +2,7 @@
 
 pub mod device;
 pub mod llama;
+pub mod rng;
 pub mod tokenizer;
 pub mod weights;
 

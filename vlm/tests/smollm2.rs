@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use burn::backend::ndarray::NdArrayDevice;
 use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
-use vlm::llama::generate::greedy;
+use vlm::llama::generate::{generate, Limits, Sampling};
 use vlm::llama::load::{from_source, KeyLayout};
 use vlm::llama::Mask;
 use vlm::weights::gguf::GgufLlama;
@@ -95,13 +95,17 @@ fn smollm2_greedy_matches_transformers_token_for_token() {
         let prompt: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
         // The reference used min_new_tokens = 32, so the end-of-turn token is held back.
         let n_new = expected.len();
-        let got = greedy(
+        let limits = Limits {
+            max_new: n_new,
+            min_new: n_new,
+            stop_tokens: cfg.eos_token_ids.clone(),
+        };
+        let got = generate(
             &model,
             &prompt,
-            n_new,
-            n_new,
-            &cfg.eos_token_ids,
-            |_| {},
+            &limits,
+            &Sampling::default(),
+            |_| true,
             &device,
         );
         let want: Vec<u32> = expected.iter().map(|&t| t as u32).collect();

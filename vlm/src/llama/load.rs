@@ -16,7 +16,34 @@ fn tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tens
     Tensor::from_data(TensorData::new(t.data, shape), device)
 }
 
+/// `[rows, cols]` → `[cols, rows]`, materialised: a transposed view would make every matmul
+/// copy the weight again (measured: decoding 25× slower).
+fn transposed(t: HostTensor) -> HostTensor {
+    let (rows, cols) = (t.shape[0], t.shape[1]);
+    let mut data = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            data[c * rows + r] = t.data[r * cols + c];
+        }
+    }
+    HostTensor {
+        shape: vec![cols, rows],
+        data,
+    }
+}
+
 /// A `Linear` from a transformers weight `[out, in]` (Burn keeps `[in, out]`).
+fn linear_from<B: Backend>(
+    w: HostTensor,
+    bias: Option<HostTensor>,
+    device: &B::Device,
+) -> Linear<B> {
+    Linear {
+        weight: Param::from_tensor(tensor(transposed(w), device)),
+        bias: bias.map(|b| Param::from_tensor(tensor(b, device))),
+    }
+}
+
 fn linear<B: Backend>(
     tr: &mut Tracker,
     name: &str,
@@ -25,19 +52,13 @@ fn linear<B: Backend>(
     bias: bool,
     device: &B::Device,
 ) -> Result<Linear<B>, WeightError> {
-    let w: Tensor<B, 2> = tensor(tr.take(&format!("{name}.weight"), &[d_out, d_in])?, device);
-    let bias = if bias {
-        Some(Param::from_tensor(tensor(
-            tr.take(&format!("{name}.bias"), &[d_out])?,
-            device,
-        )))
+    let w = tr.take(&format!("{name}.weight"), &[d_out, d_in])?;
+    let b = if bias {
+        Some(tr.take(&format!("{name}.bias"), &[d_out])?)
     } else {
         None
     };
-    Ok(Linear {
-        weight: Param::from_tensor(w.transpose()),
-        bias,
-    })
+    Ok(linear_from(w, b, device))
 }
 
 fn rms<B: Backend>(
@@ -144,17 +165,16 @@ pub fn build<B: Backend>(
         });
     }
     let norm = rms(tr, &format!("{p}norm"), h, cfg.rms_norm_eps, device)?;
-    let lm_head = if cfg.tie_word_embeddings {
+    let head_weight = if cfg.tie_word_embeddings {
         // Some tied checkpoints still store a copy of the head; it is the embedding again.
         let _ = tr.take_optional(&keys.head, &[cfg.vocab_size, h])?;
-        None
+        embed.clone()
     } else {
-        let w: Tensor<B, 2> = tensor(tr.take(&keys.head, &[cfg.vocab_size, h])?, device);
-        Some(Linear {
-            weight: Param::from_tensor(w.transpose()),
-            bias: None,
-        })
+        tr.take(&keys.head, &[cfg.vocab_size, h])?
     };
+    // A tied head gets its own transposed copy of the embedding: a matmul against the
+    // embedding's transposed view would copy it at every step.
+    let lm_head = Some(linear_from(head_weight, None, device));
     Ok(Llama {
         embed_tokens: Embedding {
             weight: Param::from_tensor(tensor(embed, device)),

@@ -1,5 +1,5 @@
-//! A small seeded random generator (SplitMix64). Our own, so a seed gives the same images and
-//! splits whatever version of an external crate is installed.
+//! A small seeded random generator (SplitMix64). Our own, so a seed gives the same images,
+//! splits and samples whatever version of an external crate is installed.
 
 /// Deterministic pseudo-random numbers from a 64-bit seed.
 #[derive(Clone, Debug)]
