@@ -172,9 +172,7 @@ pub fn build<B: Backend>(
     } else {
         tr.take(&keys.head, &[cfg.vocab_size, h])?
     };
-    // A tied head gets its own transposed copy of the embedding: a matmul against the
-    // embedding's transposed view would copy it at every step.
-    let lm_head = Some(linear_from(head_weight, None, device));
+    let lm_head = linear_from(head_weight, None, device);
     Ok(Llama {
         embed_tokens: Embedding {
             weight: Param::from_tensor(tensor(embed, device)),

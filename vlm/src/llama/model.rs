@@ -180,8 +180,9 @@ pub struct Llama<B: Backend> {
     pub embed_tokens: Embedding<B>,
     pub layers: Vec<DecoderLayer<B>>,
     pub norm: RmsNorm<B>,
-    /// None when the head is tied to `embed_tokens`.
-    pub lm_head: Option<Linear<B>>,
+    /// The output head; for tied checkpoints a transposed copy of `embed_tokens` (a matmul
+    /// against the embedding's transposed view would copy it at every step).
+    pub lm_head: Linear<B>,
     pub rope_theta: f64,
     pub head_dim: usize,
 }
@@ -255,19 +256,12 @@ impl<B: Backend> Llama<B> {
         self.norm.forward(x)
     }
 
-    /// Projects hidden states to vocabulary logits (tied or untied head).
+    /// Projects hidden states to vocabulary logits.
     ///
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, vocab]`
     pub fn lm_head_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.lm_head {
-            Some(head) => head.forward(x),
-            None => {
-                let w = self.embed_tokens.weight.val();
-                let [vocab, hidden] = w.dims();
-                x.matmul(w.transpose().reshape([1, hidden, vocab]))
-            }
-        }
+        self.lm_head.forward(x)
     }
 
     /// Number of decoder layers (the size a [`KvCache`] needs).
