@@ -114,11 +114,9 @@ pub async fn start_import(form: ImportForm) -> Result<i64, ApiError> {
     let qa_file = Some(form.qa_file.trim())
         .filter(|s| !s.is_empty())
         .map(std::path::PathBuf::from);
-    let config = format!(
-        "{{\"source\":{:?},\"name\":{:?}}}",
-        source.display().to_string(),
-        name
-    );
+    // Rust's Debug quoting is not JSON quoting (paths may hold any character).
+    let config =
+        serde_json::json!({"source": source.display().to_string(), "name": name}).to_string();
     let job = st
         .store
         .create_job("import", &config, Some(me.id))

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::records::{DatasetInfo, JobInfo, ModelInfo};
+use crate::records::{DatasetInfo, ModelInfo};
 
 /// Everything that can go wrong in the store, worded for the person reading it.
 #[derive(Debug, thiserror::Error)]
@@ -122,19 +122,6 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// The newest jobs first.
-    pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
-                 FROM jobs j LEFT JOIN users u ON u.id = j.owner_id
-                 ORDER BY j.created_at DESC, j.id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(job_info).collect())
-    }
-
     /// Registered models, by name.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, StoreError> {
         let rows: Vec<(i64, String, String, String)> =
@@ -167,29 +154,6 @@ impl Store {
                 image_count,
             })
             .collect())
-    }
-}
-
-/// id, kind, state, progress, owner name, created_at, error.
-pub(crate) type JobRow = (
-    i64,
-    String,
-    String,
-    f64,
-    Option<String>,
-    i64,
-    Option<String>,
-);
-
-pub(crate) fn job_info((id, kind, state, progress, owner, created_at, error): JobRow) -> JobInfo {
-    JobInfo {
-        id,
-        kind,
-        state,
-        progress,
-        owner: owner.unwrap_or_else(|| "(deleted user)".into()),
-        created_at,
-        error,
     }
 }
 

@@ -1,10 +1,54 @@
 //! Job rows: what the home page lists and what long operations (imports now; training and
 //! evaluation later) report their progress through.
 
-use crate::db::{job_info, now, JobRow, Store, StoreError};
+use crate::db::{now, Store, StoreError};
+
+/// The columns of a [`JobRow`] (a literal, so sqlx sees static SQL).
+macro_rules! job_select {
+    () => {
+        "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
+         FROM jobs j LEFT JOIN users u ON u.id = j.owner_id"
+    };
+}
+
+/// id, kind, state, progress, owner name, created_at, error.
+type JobRow = (
+    i64,
+    String,
+    String,
+    f64,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+fn job_info((id, kind, state, progress, owner, created_at, error): JobRow) -> JobInfo {
+    JobInfo {
+        id,
+        kind,
+        state,
+        progress,
+        owner: owner.unwrap_or_else(|| "(deleted user)".into()),
+        created_at,
+        error,
+    }
+}
+
 use crate::records::JobInfo;
 
 impl Store {
+    /// The newest jobs first.
+    pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(concat!(
+            job_select!(),
+            " ORDER BY j.created_at DESC, j.id DESC LIMIT ?"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(job_info).collect())
+    }
+
     /// Queues a job of `kind` with its configuration (JSON) for `owner_id`; returns its id.
     pub async fn create_job(
         &self,
@@ -60,13 +104,10 @@ impl Store {
 
     /// One job.
     pub async fn job(&self, id: i64) -> Result<JobInfo, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as(
-            "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
-             FROM jobs j LEFT JOIN users u ON u.id = j.owner_id WHERE j.id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<JobRow> = sqlx::query_as(concat!(job_select!(), " WHERE j.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         row.map(job_info)
             .ok_or_else(|| StoreError::Invalid(format!("no job with id {id}")))
     }

@@ -5,6 +5,10 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{now, Store, StoreError};
 use crate::records::UserInfo;
+use crate::users::to_info;
+
+/// A user's row (see `users::UserRow`) and the session's expiry.
+type SessionRow = (i64, String, String, i64, i64, i64);
 
 /// The cookie that carries the session token.
 pub const SESSION_COOKIE: &str = "vlm_session";
@@ -32,16 +36,18 @@ impl Store {
 
     /// The enabled user a token belongs to, or None when it is unknown, expired or disabled.
     pub async fn session_user(&self, token: &str) -> Result<Option<UserInfo>, StoreError> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT u.username, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+        // One query on every request: the user's row and the session's expiry together.
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT u.id, u.username, u.role, u.disabled, u.created_at, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ? AND u.disabled = 0",
         )
         .bind(token_hash(token))
         .fetch_optional(self.pool())
         .await?;
         match row {
-            Some((username, expires_at)) if expires_at > now() => {
-                Ok(Some(self.user(&username).await?))
+            Some((id, username, role, disabled, created_at, expires_at)) if expires_at > now() => {
+                Ok(Some(to_info((id, username, role, disabled, created_at))?))
             }
             Some(_) => {
                 self.end_session(token).await?;

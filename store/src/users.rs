@@ -17,7 +17,9 @@ pub enum LoginError {
 
 type UserRow = (i64, String, String, i64, i64);
 
-fn to_info((id, username, role, disabled, created_at): UserRow) -> Result<UserInfo, StoreError> {
+pub(crate) fn to_info(
+    (id, username, role, disabled, created_at): UserRow,
+) -> Result<UserInfo, StoreError> {
     let role = role
         .parse::<Role>()
         .map_err(|e| StoreError::Invalid(e.to_string()))?;

@@ -25,8 +25,8 @@ pub fn tables<B: Backend>(
     let mut cos = Vec::with_capacity(batch * seq * head_dim);
     let mut sin = Vec::with_capacity(batch * seq * head_dim);
     for &p in positions {
-        for rep in 0..2 {
-            let _ = rep;
+        // cos/sin of the frequencies, repeated for both halves of the head.
+        for _ in 0..2 {
             for f in &inv_freq {
                 let angle = p as f32 * f;
                 cos.push(angle.cos());

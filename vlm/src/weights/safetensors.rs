@@ -77,6 +77,20 @@ impl SafeTensors {
         })
     }
 
+    /// A tensor's entry and its stored bytes (None when absent).
+    fn raw(&mut self, name: &str) -> Result<Option<(Entry, Vec<u8>)>, WeightError> {
+        let Some(entry) = self.entries.get(name).cloned() else {
+            return Ok(None);
+        };
+        let [start, end] = entry.data_offsets;
+        let mut bytes = vec![0u8; (end - start) as usize];
+        self.file
+            .seek(SeekFrom::Start(self.data_start + start))
+            .and_then(|_| self.file.read_exact(&mut bytes))
+            .map_err(|e| WeightError::io(&self.path, format!("reading {name}: {e}")))?;
+        Ok(Some((entry, bytes)))
+    }
+
     /// The stored dtype of a tensor ("F32", "BF16", ...).
     pub fn dtype(&self, name: &str) -> Option<&str> {
         self.entries.get(name).map(|e| e.dtype.as_str())
@@ -98,15 +112,9 @@ impl TensorSource for SafeTensors {
     }
 
     fn read(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
-        let Some(entry) = self.entries.get(name).cloned() else {
+        let Some((entry, bytes)) = self.raw(name)? else {
             return Ok(None);
         };
-        let [start, end] = entry.data_offsets;
-        let mut bytes = vec![0u8; (end - start) as usize];
-        self.file
-            .seek(SeekFrom::Start(self.data_start + start))
-            .and_then(|_| self.file.read_exact(&mut bytes))
-            .map_err(|e| WeightError::io(&self.path, format!("reading {name}: {e}")))?;
         let data: Vec<f32> = match entry.dtype.as_str() {
             "F32" => bytes
                 .chunks_exact(4)
@@ -144,7 +152,7 @@ pub type I64Tensor = (Vec<usize>, Vec<i64>);
 
 /// Reads an I64 tensor exactly (token ids), not through f32.
 pub fn read_i64(st: &mut SafeTensors, name: &str) -> Result<Option<I64Tensor>, WeightError> {
-    let Some(entry) = st.entries.get(name).cloned() else {
+    let Some((entry, bytes)) = st.raw(name)? else {
         return Ok(None);
     };
     if entry.dtype != "I64" {
@@ -154,12 +162,6 @@ pub fn read_i64(st: &mut SafeTensors, name: &str) -> Result<Option<I64Tensor>, W
             dtype: entry.dtype,
         });
     }
-    let [start, end] = entry.data_offsets;
-    let mut bytes = vec![0u8; (end - start) as usize];
-    st.file
-        .seek(SeekFrom::Start(st.data_start + start))
-        .and_then(|_| st.file.read_exact(&mut bytes))
-        .map_err(|e| WeightError::io(&st.path, e))?;
     let data = bytes
         .chunks_exact(8)
         .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
