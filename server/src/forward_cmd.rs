@@ -34,7 +34,7 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
     match spec {
-        DeviceSpec::Cpu => forward::<burn::backend::NdArray>(&args, &Default::default()),
+        DeviceSpec::Cpu => forward::<vlm::device::Cpu>(&args, &vlm::device::cpu_device()),
         #[cfg(feature = "wgpu")]
         DeviceSpec::Wgpu(i) => {
             forward::<burn::backend::Wgpu>(&args, &burn::backend::wgpu::WgpuDevice::DiscreteGpu(i))

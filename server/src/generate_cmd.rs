@@ -29,6 +29,9 @@ pub struct GenerateArgs {
     pub raw: bool,
     #[arg(long, default_value_t = 256)]
     pub max_new_tokens: usize,
+    /// End-of-text tokens are not chosen before this many new tokens (for benchmarks).
+    #[arg(long, default_value_t = 0)]
+    pub min_new_tokens: usize,
     /// 0 decodes greedily.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
@@ -63,7 +66,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
     match spec {
-        DeviceSpec::Cpu => run_on::<burn::backend::NdArray>(&args, &Default::default()),
+        DeviceSpec::Cpu => run_on::<vlm::device::Cpu>(&args, &vlm::device::cpu_device()),
         #[allow(unreachable_patterns)]
         other => bail!("generate runs on the cpu backend in this build, not {other}"),
     }
@@ -125,7 +128,7 @@ fn run_on<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result
     stop_tokens.extend(cfg.eos_token_ids.iter().copied());
     let limits = Limits {
         max_new: args.max_new_tokens,
-        min_new: 0,
+        min_new: args.min_new_tokens,
         stop_tokens: stop_tokens.clone(),
     };
     let sampling = Sampling {

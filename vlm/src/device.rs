@@ -1,16 +1,25 @@
-//! Choosing the compute backend: `cpu` (ndarray), `wgpu[:N]` or `cuda[:N]`.
+//! Choosing the compute backend: `cpu` (Burn's Flex), `wgpu[:N]` or `cuda[:N]`.
 //!
 //! The backend is a type parameter everywhere else; the binary parses a [`DeviceSpec`] once at
 //! start-up and dispatches on it.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The CPU backend. Flex multiplies with the `gemm` crate on all cores, and a one-row product
+/// (decoding a token) does not repack the weight matrix as ndarray's `matrixmultiply` does.
+pub type Cpu = burn::backend::Flex;
+
+/// The CPU backend's device.
+pub fn cpu_device() -> burn::backend::flex::FlexDevice {
+    Default::default()
+}
 use std::str::FromStr;
 
 /// Which backend and which device index to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceSpec {
-    /// Burn's ndarray backend on the CPU threads.
+    /// Burn's Flex backend on the CPU threads.
     Cpu,
     /// Burn's wgpu backend (Vulkan/Metal/DX12), adapter index N.
     Wgpu(usize),
@@ -77,7 +86,7 @@ pub fn compiled_backends() -> Vec<&'static str> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceReport {
     pub spec: DeviceSpec,
-    /// A human description, e.g. "cpu (Burn ndarray, 2 threads)".
+    /// A human description, e.g. "cpu (Burn Flex, 2 threads)".
     pub description: String,
 }
 
@@ -85,14 +94,13 @@ pub struct DeviceReport {
 pub fn probe(spec: DeviceSpec) -> Result<DeviceReport, DeviceError> {
     match spec {
         DeviceSpec::Cpu => {
-            let device = burn::backend::ndarray::NdArrayDevice::Cpu;
-            self_test::<burn::backend::NdArray>(&device, "cpu")?;
+            self_test::<Cpu>(&cpu_device(), "cpu")?;
             let threads = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1);
             Ok(DeviceReport {
                 spec,
-                description: format!("cpu (Burn ndarray, {threads} threads)"),
+                description: format!("cpu (Burn Flex, {threads} threads)"),
             })
         }
         DeviceSpec::Wgpu(_index) => {

@@ -2,9 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::ndarray::NdArrayDevice;
-use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
+use vlm::device::{cpu_device, Cpu};
 use vlm::llama::load::{from_source, KeyLayout};
 use vlm::llama::Mask;
 use vlm::weights::gguf::{Gguf, GgufLlama};
@@ -45,16 +44,12 @@ fn tiny_llama_from_gguf_matches_transformers() {
         (4, 2, 16)
     );
     assert!(!cfg.tie_word_embeddings);
-    let model =
-        from_source::<NdArray<f32>>(&cfg, &KeyLayout::default(), &mut src, &NdArrayDevice::Cpu)
-            .unwrap();
+    let model = from_source::<Cpu>(&cfg, &KeyLayout::default(), &mut src, &cpu_device()).unwrap();
     let mut io = SafeTensors::open(&fixture("tiny-llama/io.safetensors")).unwrap();
     let (shape, ids) = read_i64(&mut io, "input_ids").unwrap().unwrap();
     let expected = io.read("logits").unwrap().unwrap().data;
-    let input: Tensor<NdArray<f32>, 2, Int> = Tensor::from_data(
-        TensorData::new(ids, [shape[0], shape[1]]),
-        &NdArrayDevice::Cpu,
-    );
+    let input: Tensor<Cpu, 2, Int> =
+        Tensor::from_data(TensorData::new(ids, [shape[0], shape[1]]), &cpu_device());
     let got = model
         .forward(input, &Mask::all(shape[0], shape[1]), None)
         .into_data()

@@ -2,15 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::ndarray::NdArrayDevice;
-use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
+use vlm::device::{cpu_device, Cpu};
 use vlm::llama::load::from_hf_dir;
 use vlm::llama::{KvCache, Llama, Mask};
 use vlm::weights::safetensors::{read_i64, SafeTensors};
 use vlm::weights::TensorSource;
 
-type B = NdArray<f32>;
+type B = Cpu;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +35,7 @@ impl Io {
 fn ids_tensor(shape: &[usize], ids: &[i64]) -> Tensor<B, 2, Int> {
     Tensor::from_data(
         TensorData::new(ids.to_vec(), [shape[0], shape[1]]),
-        &NdArrayDevice::Cpu,
+        &cpu_device(),
     )
 }
 
@@ -84,7 +83,7 @@ fn greedy(model: &Llama<B>, prompt: &[i64], n: usize, use_cache: bool) -> Vec<i6
 
 fn check_model(name: &str) {
     let dir = fixture(name);
-    let (cfg, model) = from_hf_dir::<B>(&dir, &NdArrayDevice::Cpu).unwrap();
+    let (cfg, model) = from_hf_dir::<B>(&dir, &cpu_device()).unwrap();
     let mut io = Io::open(&dir);
 
     let (shape, ids) = io.ids("input_ids");
@@ -194,13 +193,8 @@ fn missing_and_unexpected_tensors_are_named() {
         drop: "model.layers.1.mlp.up_proj.weight",
         extra: "",
     };
-    let err = from_source::<B>(
-        &cfg,
-        &KeyLayout::default(),
-        &mut missing,
-        &NdArrayDevice::Cpu,
-    )
-    .unwrap_err();
+    let err =
+        from_source::<B>(&cfg, &KeyLayout::default(), &mut missing, &cpu_device()).unwrap_err();
     assert!(
         err.to_string()
             .contains("missing tensors: model.layers.1.mlp.up_proj.weight"),
@@ -211,8 +205,7 @@ fn missing_and_unexpected_tensors_are_named() {
         drop: "",
         extra: "model.layers.9.bogus",
     };
-    let err =
-        from_source::<B>(&cfg, &KeyLayout::default(), &mut extra, &NdArrayDevice::Cpu).unwrap_err();
+    let err = from_source::<B>(&cfg, &KeyLayout::default(), &mut extra, &cpu_device()).unwrap_err();
     assert!(
         err.to_string()
             .contains("unexpected tensors (not used by the model): model.layers.9.bogus"),

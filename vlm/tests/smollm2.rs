@@ -7,9 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::ndarray::NdArrayDevice;
-use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
+use vlm::device::{cpu_device, Cpu};
 use vlm::llama::generate::{generate, Limits, Sampling};
 use vlm::llama::load::{from_source, KeyLayout};
 use vlm::llama::Mask;
@@ -17,7 +16,7 @@ use vlm::weights::gguf::GgufLlama;
 use vlm::weights::safetensors::{read_i64, SafeTensors};
 use vlm::weights::TensorSource;
 
-type B = NdArray<f32>;
+type B = Cpu;
 
 fn model_path() -> Option<PathBuf> {
     std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF").map(PathBuf::from)
@@ -40,7 +39,7 @@ fn smollm2_greedy_matches_transformers_token_for_token() {
         "{} does not exist: run scripts/setup.sh",
         path.display()
     );
-    let device = NdArrayDevice::Cpu;
+    let device = cpu_device();
     let mut src = GgufLlama::open(&path).unwrap();
     let cfg = src.config.clone();
     assert_eq!(

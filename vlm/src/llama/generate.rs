@@ -59,13 +59,10 @@ pub fn generate<B: Backend>(
     while out.len() < limits.max_new && !input.is_empty() {
         let n = input.len();
         let ids: Tensor<B, 2, Int> = Tensor::from_data(TensorData::new(input, [1, n]), device);
-        let logits = model.forward(ids, &Mask::all(1, cache.len() + n), Some(&mut cache));
-        let [_, s, v] = logits.dims();
-        let mut last = logits
-            .slice([0..1, s - 1..s, 0..v])
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap_or_default();
+        let embeds = model.embed(ids);
+        let mask = Mask::all(1, cache.len() + n);
+        let logits = model.forward_last(embeds, &mask, Some(&mut cache));
+        let mut last = logits.into_data().to_vec::<f32>().unwrap_or_default();
         if out.len() < limits.min_new {
             let v = last.len();
             for &t in limits.stop_tokens.iter().filter(|&&t| (t as usize) < v) {

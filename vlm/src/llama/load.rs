@@ -17,13 +17,19 @@ fn tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tens
 }
 
 /// `[rows, cols]` → `[cols, rows]`, materialised: a transposed view would make every matmul
-/// copy the weight again (measured: decoding 25× slower).
+/// copy the weight again (measured: decoding 8-25× slower on ndarray and Flex).
 fn transposed(t: HostTensor) -> HostTensor {
     let (rows, cols) = (t.shape[0], t.shape[1]);
     let mut data = vec![0.0f32; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            data[c * rows + r] = t.data[r * cols + c];
+    // In 32×32 tiles, so reads and writes both stay in cache (a 7B model has 6.5 G weights).
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    data[c * rows + r] = t.data[r * cols + c];
+                }
+            }
         }
     }
     HostTensor {
@@ -212,4 +218,25 @@ pub fn from_source<B: Backend>(
     let model = build(cfg, keys, &mut tr, device)?;
     tr.finish(ignorable)?;
     Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposes_across_tile_edges() {
+        let (rows, cols) = (37, 70);
+        let t = HostTensor {
+            shape: vec![rows, cols],
+            data: (0..rows * cols).map(|i| i as f32).collect(),
+        };
+        let out = transposed(t.clone());
+        assert_eq!(out.shape, [cols, rows]);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(out.data[c * rows + r], t.data[r * cols + c]);
+            }
+        }
+    }
 }

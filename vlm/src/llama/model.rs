@@ -55,6 +55,11 @@ impl Mask {
         out
     }
 
+    /// False when every query may see every key (one new token, no padding): no mask needed.
+    pub fn needed(&self, seq: usize) -> bool {
+        seq > 1 || self.keep.iter().any(|&k| !k)
+    }
+
     /// The additive attention mask: 0 where query i may see key j (causal, key not padding),
     /// a large negative number elsewhere.
     ///
@@ -92,57 +97,50 @@ pub struct Attention<B: Backend> {
 
 impl<B: Backend> Attention<B> {
     /// # Shapes
-    /// - x: `[batch, seq, hidden]`; cos, sin: `[batch, 1, seq, head_dim]`;
-    ///   mask: `[batch, 1, seq, past + seq]`
+    /// - x: `[batch, seq, hidden]`; cos, sin: `[batch, seq, 1, head_dim]`;
+    ///   mask: `[batch, 1, seq, past + seq]`, `None` when every key is visible
     /// - returns: `[batch, seq, hidden]`
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         cos: &Tensor<B, 4>,
         sin: &Tensor<B, 4>,
-        mask: &Tensor<B, 4>,
+        mask: Option<&Tensor<B, 4>>,
         cache: Option<(&mut KvCache<B>, usize)>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self
-            .q_proj
-            .forward(x.clone())
-            .reshape([b, s, h, hd])
-            .swap_dims(1, 2);
-        let k = self
-            .k_proj
-            .forward(x.clone())
-            .reshape([b, s, kvh, hd])
-            .swap_dims(1, 2);
-        let v = self
-            .v_proj
-            .forward(x)
-            .reshape([b, s, kvh, hd])
-            .swap_dims(1, 2);
-        let q = rope::apply(q, cos, sin);
-        let k = rope::apply(k, cos, sin);
+        let rep = h / kvh;
+        // Rotate in `[batch, seq, heads, head_dim]`, where the projections are contiguous.
+        let q = rope::apply(
+            self.q_proj.forward(x.clone()).reshape([b, s, h, hd]),
+            cos,
+            sin,
+        );
+        let k = rope::apply(
+            self.k_proj.forward(x.clone()).reshape([b, s, kvh, hd]),
+            cos,
+            sin,
+        );
+        let v = self.v_proj.forward(x).reshape([b, s, kvh, hd]);
+        let (k, v) = (k.swap_dims(1, 2), v.swap_dims(1, 2));
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
         };
         let t = k.dims()[2];
-        let rep = h / kvh;
-        let expand = |x: Tensor<B, 4>| {
-            if rep == 1 {
-                x
-            } else {
-                x.unsqueeze_dim::<5>(2)
-                    .expand([b, kvh, rep, t, hd])
-                    .reshape([b, h, t, hd])
-            }
-        };
-        let (k, v) = (expand(k), expand(v));
+        // The `rep` query heads that share a key/value head become rows of one matrix, so the
+        // keys and values are never copied `rep` times.
+        let q = q.swap_dims(1, 2).reshape([b, kvh, rep * s, hd]);
         let scores = q
             .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (hd as f64).sqrt())
-            + mask.clone();
-        let out = softmax(scores, 3).matmul(v);
+            .mul_scalar(1.0 / (hd as f64).sqrt());
+        let scores = match mask {
+            Some(m) => (scores.reshape([b, kvh, rep, s, t]) + m.clone().unsqueeze_dim::<5>(2))
+                .reshape([b, kvh, rep * s, t]),
+            None => scores,
+        };
+        let out = softmax(scores, 3).matmul(v).reshape([b, h, s, hd]);
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
     }
@@ -236,7 +234,7 @@ impl<B: Backend> Llama<B> {
         let positions = mask.positions(s);
         let (cos, sin) =
             rope::tables::<B>(&positions, b, s, self.head_dim, self.rope_theta, &device);
-        let additive = mask.additive::<B>(s, &device);
+        let additive = mask.needed(s).then(|| mask.additive::<B>(s, &device));
         let mut x = embeds;
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
@@ -244,7 +242,7 @@ impl<B: Backend> Llama<B> {
                 layer.input_layernorm.forward(x.clone()),
                 &cos,
                 &sin,
-                &additive,
+                additive.as_ref(),
                 c,
             );
             x = x + h;
@@ -254,6 +252,29 @@ impl<B: Backend> Llama<B> {
             c.advance(s);
         }
         self.norm.forward(x)
+    }
+
+    /// Logits of each sequence's last token only (what generation needs: the output head is a
+    /// fifth of a small model's prefill work when applied to every position).
+    ///
+    /// # Shapes
+    /// - embeds: `[batch, seq, hidden]`
+    /// - returns: `[batch, vocab]`
+    pub fn forward_last(
+        &self,
+        embeds: Tensor<B, 3>,
+        mask: &Mask,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 2> {
+        let hidden = self.hidden_states(embeds, mask, cache);
+        let [b, s, d] = hidden.dims();
+        let last = hidden.slice([0..b, s - 1..s, 0..d]);
+        self.lm_head_forward(last).reshape([b, self.vocab_size()])
+    }
+
+    /// Size of the vocabulary (rows of the output head).
+    pub fn vocab_size(&self) -> usize {
+        self.lm_head.weight.dims()[1]
     }
 
     /// Projects hidden states to vocabulary logits.

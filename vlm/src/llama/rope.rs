@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 ///
 /// # Shapes
 /// - positions: `batch × seq` values, row-major
-/// - returns: two tensors `[batch, 1, seq, head_dim]`
+/// - returns: two tensors `[batch, seq, 1, head_dim]`
 pub fn tables<B: Backend>(
     positions: &[i64],
     batch: usize,
@@ -34,7 +34,7 @@ pub fn tables<B: Backend>(
             }
         }
     }
-    let shape = [batch, 1, seq, head_dim];
+    let shape = [batch, seq, 1, head_dim];
     (
         Tensor::from_data(TensorData::new(cos, shape), device),
         Tensor::from_data(TensorData::new(sin, shape), device),
@@ -44,11 +44,11 @@ pub fn tables<B: Backend>(
 /// Applies the rotation to queries or keys.
 ///
 /// # Shapes
-/// - x: `[batch, heads, seq, head_dim]`; cos, sin: `[batch, 1, seq, head_dim]`
+/// - x: `[batch, seq, heads, head_dim]`; cos, sin: `[batch, seq, 1, head_dim]`
 pub fn apply<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, h, s, d] = x.dims();
-    let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
-    let x2 = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);
+    let [b, s, h, d] = x.dims();
+    let x1 = x.clone().slice([0..b, 0..s, 0..h, 0..d / 2]);
+    let x2 = x.clone().slice([0..b, 0..s, 0..h, d / 2..d]);
     let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
     x * cos.clone() + rotated * sin.clone()
 }
