@@ -79,7 +79,7 @@ fi
 LCP_VERSION=0.3.36
 LCP_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 export VLM_INSPECT_VOCAB_DIR="$CACHE/vocab-$LCP_VERSION"
-if [ ! -f "$VLM_INSPECT_VOCAB_DIR/.complete" ]; then
+if [ ! -f "$VLM_INSPECT_VOCAB_DIR/.complete-llama-spm" ]; then
   say "fetching tokenizer test vectors (llama-cpp-python $LCP_VERSION sdist from PyPI, 77 MB)"
   tmp="$(mktemp -d)"
   python3 - "$LCP_VERSION" "$tmp/lcp.tar.gz" <<'PY'
@@ -93,8 +93,9 @@ PY
   [ "$(sha256sum "$tmp/lcp.tar.gz" | cut -d' ' -f1)" = "$LCP_SHA256" ] || { echo "checksum mismatch: llama-cpp-python sdist" >&2; exit 1; }
   mkdir -p "$VLM_INSPECT_VOCAB_DIR"
   tar -xzf "$tmp/lcp.tar.gz" -C "$VLM_INSPECT_VOCAB_DIR" --strip-components=4 \
-    --wildcards "*/vendor/llama.cpp/models/ggml-vocab-gpt-2.gguf*" "*/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf*"
-  touch "$VLM_INSPECT_VOCAB_DIR/.complete"
+    --wildcards "*/vendor/llama.cpp/models/ggml-vocab-gpt-2.gguf*" "*/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf*" \
+    "*/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf*"
+  touch "$VLM_INSPECT_VOCAB_DIR/.complete-llama-spm"
   rm -rf "$tmp"
 fi
 

@@ -112,7 +112,7 @@ fn run_on<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result
         (Some(t), false) => t.prompt(args.system.as_deref(), &args.prompt),
         _ => args.prompt.clone(),
     };
-    let prompt = tokenizer.encode(&text)?;
+    let prompt = tokenizer.encode_prompt(&text)?;
     if prompt.is_empty() {
         bail!("the prompt is empty");
     }

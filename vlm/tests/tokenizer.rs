@@ -54,6 +54,68 @@ fn qwen2_vocabulary_test_vectors() {
 }
 
 #[test]
+fn llama_spm_vocabulary_test_vectors() {
+    if let Some(dir) = env_path("VLM_INSPECT_VOCAB_DIR") {
+        vocab_vectors(&dir, "llama-spm");
+        let path = dir.join("ggml-vocab-llama-spm.gguf");
+        let tok = Tokenizer::from_gguf(&Gguf::open(&path).unwrap(), "llama-spm").unwrap();
+        let text = "USER: <image>\nIs the pushpin box normal? ASSISTANT: No: 2 pins missing.";
+        let ids = tok.encode(text).unwrap();
+        assert_eq!(tok.decode(&ids, false).unwrap(), text);
+        assert_eq!((tok.bos, tok.eos.as_slice()), (Some(1), &[2][..]));
+    }
+}
+
+/// LLaVA-1.5 prompts: the text as transformers renders llava-hf's chat template
+/// (fixtures/make_llava_chat.py), and the ids llava-hf's own tokenizer gives, as vLLM's LLaVA
+/// documentation quotes them (`<image>` = 32000 added to LLaMA's vocabulary).
+#[test]
+fn llava_chat_template_and_ids() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("llava-chat-reference.json")).unwrap(),
+    )
+    .unwrap();
+    for case in cases.as_array().unwrap() {
+        let got = ChatTemplate::Llava.prompt_with_images(
+            case["system"].as_str(),
+            case["images"].as_u64().unwrap() as usize,
+            case["text"].as_str().unwrap(),
+        );
+        assert_eq!(got, case["prompt"].as_str().unwrap());
+    }
+
+    let Some(dir) = env_path("VLM_INSPECT_VOCAB_DIR") else {
+        return;
+    };
+    let path = dir.join("ggml-vocab-llama-spm.gguf");
+    let mut tok = Tokenizer::from_gguf(&Gguf::open(&path).unwrap(), "llama-spm").unwrap();
+    tok.add_special_tokens(&["<image>", "<pad>"]);
+    assert_eq!(tok.token_id("<image>"), Some(32000));
+    assert_eq!(tok.token_id("<pad>"), Some(32001));
+    let ids = tok
+        .encode_prompt("USER: <image>\nWhat's the content of the image?\nASSISTANT:")
+        .unwrap();
+    assert_eq!(
+        ids,
+        [
+            1, 3148, 1001, 29901, 29871, 32000, 29871, 13, 5618, 29915, 29879, 278, 2793, 310, 278,
+            1967, 29973, 13, 22933, 9047, 13566, 29901
+        ]
+    );
+    let ids = tok
+        .encode_prompt("<image>\nUSER: What's the content of the image?\nASSISTANT:")
+        .unwrap();
+    assert_eq!(
+        ids,
+        [
+            1, 32000, 29871, 13, 11889, 29901, 1724, 29915, 29879, 278, 2793, 310, 278, 1967,
+            29973, 13, 22933, 9047, 13566, 29901
+        ]
+    );
+}
+
+#[test]
 fn smollm2_chat_prompts_match_apply_chat_template() {
     let Some(path) = env_path("VLM_INSPECT_SMOLLM2_GGUF") else {
         return;

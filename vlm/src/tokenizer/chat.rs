@@ -23,6 +23,13 @@ impl ChatTemplate {
 
     /// The prompt for one user message, ready for the assistant's reply.
     pub fn prompt(&self, system: Option<&str>, user: &str) -> String {
+        self.prompt_with_images(system, 0, user)
+    }
+
+    /// The prompt for one user message with `images` images, each an `<image>` line before the
+    /// text (where the model puts that image's features), in the order the images are given.
+    pub fn prompt_with_images(&self, system: Option<&str>, images: usize, text: &str) -> String {
+        let user = format!("{}{text}", "<image>\n".repeat(images));
         match self {
             ChatTemplate::ChatMl { default_system } => {
                 let mut out = String::new();
@@ -35,6 +42,8 @@ impl ChatTemplate {
                 out
             }
             ChatTemplate::Llava => match system {
+                // llava-hf's template: the system text has no role name; each text part is
+                // followed by a space.
                 Some(sys) => format!("{sys} USER: {user} ASSISTANT:"),
                 None => format!("USER: {user} ASSISTANT:"),
             },

@@ -8,6 +8,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior};
 
 use super::{tok_err, Tokenizer};
@@ -37,7 +38,7 @@ fn pre_tokenizer(pre: &str) -> Option<PreTokenizerWrapper> {
     })
 }
 
-fn strings(g: &Gguf, key: &str) -> Vec<String> {
+pub(super) fn strings(g: &Gguf, key: &str) -> Vec<String> {
     g.get(key)
         .and_then(Value::as_array)
         .map(|a| {
@@ -57,10 +58,12 @@ pub fn build(g: &Gguf, source: &str) -> Result<Tokenizer, WeightError> {
         .get("tokenizer.ggml.model")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if model != "gpt2" {
-        return Err(err(format!(
-            "tokenizer model {model:?} is not supported yet (gpt2 byte-level BPE)"
-        )));
+    match model {
+        "gpt2" => {}
+        "llama" => return super::gguf_spm::build(g, source),
+        other => return Err(err(format!(
+            "tokenizer model {other:?} is not supported (gpt2 byte-level BPE, llama SentencePiece)"
+        ))),
     }
     let pre_name = g
         .get("tokenizer.ggml.pre")
@@ -72,11 +75,6 @@ pub fn build(g: &Gguf, source: &str) -> Result<Tokenizer, WeightError> {
     if tokens.is_empty() {
         return Err(err("tokenizer.ggml.tokens is missing".into()));
     }
-    let types: Vec<u64> = g
-        .get("tokenizer.ggml.token_type")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(1)).collect())
-        .unwrap_or_default();
     let merges: Vec<(String, String)> = strings(g, "tokenizer.ggml.merges")
         .into_iter()
         .filter_map(|m| {
@@ -96,6 +94,21 @@ pub fn build(g: &Gguf, source: &str) -> Result<Tokenizer, WeightError> {
     let mut inner = tokenizers::Tokenizer::new(bpe);
     inner.with_pre_tokenizer(Some(pre));
     inner.with_decoder(Some(ByteLevelDecoder::default()));
+    finish(inner, g, &tokens)
+}
+
+/// Registers control and user-defined tokens and reads the BOS/EOS ids: the same for every
+/// GGUF tokenizer model.
+pub(super) fn finish(
+    mut inner: tokenizers::Tokenizer,
+    g: &Gguf,
+    tokens: &[String],
+) -> Result<Tokenizer, WeightError> {
+    let types: Vec<u64> = g
+        .get("tokenizer.ggml.token_type")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(1)).collect())
+        .unwrap_or_default();
     // Control (3) and user-defined (4) tokens are matched whole in text.
     let added: Vec<AddedToken> = tokens
         .iter()
@@ -105,9 +118,27 @@ pub fn build(g: &Gguf, source: &str) -> Result<Tokenizer, WeightError> {
         .collect();
     inner.add_special_tokens(&added);
     let id = |key: &str| g.get(key).and_then(Value::as_u64).map(|v| v as u32);
+    let bos = id("tokenizer.ggml.bos_token_id");
+    let model = g.get("tokenizer.ggml.model").and_then(Value::as_str);
+    // llama.cpp's default: SentencePiece vocabularies add BOS, byte-level BPE ones do not.
+    let add_bos = g
+        .get("tokenizer.ggml.add_bos_token")
+        .and_then(Value::as_bool)
+        .unwrap_or(model == Some("llama"));
+    if let (true, Some(b)) = (add_bos, bos) {
+        let name = tokens.get(b as usize).cloned().unwrap_or_default();
+        let post = TemplateProcessing::builder()
+            .try_single(format!("{name} $A"))
+            .and_then(|t| t.try_pair(format!("{name} $A {name} $B")))
+            .map_err(|e| tok_err("post-processor", e))?
+            .special_tokens(vec![(name, b)])
+            .build()
+            .map_err(|e| tok_err("post-processor", e))?;
+        inner.with_post_processor(Some(post));
+    }
     Ok(Tokenizer {
         inner,
         eos: id("tokenizer.ggml.eos_token_id").into_iter().collect(),
-        bos: id("tokenizer.ggml.bos_token_id"),
+        bos,
     })
 }

@@ -1,9 +1,10 @@
 //! Tokenizers: Hugging Face `tokenizer.json` files through the `tokenizers` crate, and
-//! byte-level BPE tokenizers rebuilt from GGUF metadata (`tokenizer.ggml.*`, as SmolLM2, GPT-2
-//! and Qwen2 ship them), plus the chat templates of the models we run.
+//! tokenizers rebuilt from GGUF metadata (`tokenizer.ggml.*`: byte-level BPE as SmolLM2, GPT-2
+//! and Qwen2 ship them, and LLaMA SentencePiece), plus the chat templates of the models we run.
 
 pub mod chat;
 mod gguf_bpe;
+mod gguf_spm;
 
 use std::path::Path;
 
@@ -61,6 +62,26 @@ impl Tokenizer {
             .encode(text, false)
             .map_err(|e| tok_err("encode", e))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Token ids of a whole prompt: as [`Tokenizer::encode`], plus what the model's tokenizer
+    /// adds around a sequence (LLaMA's BOS; nothing for SmolLM2), as processors do.
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, WeightError> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| tok_err("encode", e))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Adds special tokens at the end of the vocabulary (ids in order), as llava-hf adds
+    /// `<image>` and `<pad>` to LLaMA's; tokens already known keep their ids.
+    pub fn add_special_tokens(&mut self, tokens: &[&str]) {
+        let added: Vec<tokenizers::AddedToken> = tokens
+            .iter()
+            .map(|t| tokenizers::AddedToken::from(t.to_string(), true))
+            .collect();
+        self.inner.add_special_tokens(&added);
     }
 
     /// The text of `ids`, optionally without special tokens.
