@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and running vlm-inspect needs, once; safe to run again.
-# Sourced by scripts/run.sh and scripts/test.sh. With SETUP_BROWSER=1 it also installs
-# Chromium and playwright-core for the browser tests.
+# Sourced by scripts/run.sh and scripts/test.sh. With SETUP_BROWSER=1 (the tests) it also
+# installs Chromium and playwright-core for the browser tests and Mesa's Vulkan drivers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,7 +100,8 @@ PY
 fi
 
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then
-  apt_install chromium chromium-driver curl python3
+  # Chromium for the browser tests; Mesa's lavapipe so the wgpu backend's tests run here.
+  apt_install chromium chromium-driver curl python3 mesa-vulkan-drivers libvulkan1
   if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then
     say "installing playwright-core for the browser tests"
     (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --silent)

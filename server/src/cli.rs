@@ -28,6 +28,9 @@ pub enum Command {
     /// Generate, import, inspect and split datasets.
     #[command(subcommand)]
     Dataset(crate::dataset_cmd::DatasetCommand),
+    /// List and register models.
+    #[command(subcommand)]
+    Model(crate::model_cmd::ModelCommand),
     /// One forward pass of a model on token ids; writes the logits (checks a checkpoint).
     Forward(crate::forward_cmd::ForwardArgs),
     /// Chat with a language model: streams the reply to stdout, speed to stderr.
@@ -105,11 +108,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => crate::web::serve(args).await,
         Some(Command::User(cmd)) => crate::users_cmd::run(cmd).await,
         Some(Command::Dataset(cmd)) => crate::dataset_cmd::run(cmd).await,
+        Some(Command::Model(cmd)) => crate::model_cmd::run(cmd).await,
         Some(Command::Forward(args)) => {
             tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
         }
         Some(Command::Generate(args)) => {
-            tokio::task::spawn_blocking(move || crate::generate_cmd::run(args)).await?
+            // A bad device is reported before any model is installed or loaded.
+            let _: vlm::DeviceSpec = args.device.parse()?;
+            let model = crate::models::resolve(&args.model, &args.data.data_dir).await?;
+            tokio::task::spawn_blocking(move || crate::generate_cmd::run(args, model)).await?
         }
     }
 }

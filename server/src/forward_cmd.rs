@@ -33,19 +33,7 @@ pub struct ForwardArgs {
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
-    match spec {
-        DeviceSpec::Cpu => forward::<vlm::device::Cpu>(&args, &vlm::device::cpu_device()),
-        #[cfg(feature = "wgpu")]
-        DeviceSpec::Wgpu(i) => {
-            forward::<burn::backend::Wgpu>(&args, &burn::backend::wgpu::WgpuDevice::DiscreteGpu(i))
-        }
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => {
-            forward::<burn::backend::Cuda>(&args, &burn::backend::cuda::CudaDevice::new(i))
-        }
-        #[allow(unreachable_patterns)]
-        other => bail!("this build has no backend for {other}"),
-    }
+    crate::backend::on_backend!(spec, forward(&args))
 }
 
 /// Token ids `[batch, seq]` and their optional attention mask.

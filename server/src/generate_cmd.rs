@@ -2,23 +2,23 @@
 //! reply to stdout and speed to stderr.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
 use burn::tensor::backend::Backend;
 use clap::Args;
 use vlm::llama::generate::{generate, Limits, Sampling};
-use vlm::llama::load::{from_source, KeyLayout};
-use vlm::tokenizer::{ChatTemplate, Tokenizer};
-use vlm::weights::gguf::{GgufLlama, Value};
 use vlm::DeviceSpec;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// A GGUF file, or `smollm2` for the embedded SmolLM2-135M-Instruct.
+    /// A GGUF file, a Hugging Face folder, a model registered in the data folder, or
+    /// `smollm2` for the embedded SmolLM2-135M-Instruct.
     #[arg(long)]
     pub model: String,
+    #[command(flatten)]
+    pub data: crate::cli::DataDir,
     #[arg(long)]
     pub prompt: String,
     /// System prompt (default: the chat template's own).
@@ -50,67 +50,25 @@ pub struct GenerateArgs {
     pub device: String,
 }
 
-/// Where the embedded SmolLM2 GGUF is (set by scripts/setup.sh, else the default cache).
-pub fn smollm2_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    home.join(".cache/vlm-inspect/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
-/// Runs the command on the chosen backend.
-pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+/// Runs the command on the chosen backend with the model file or folder `--model` resolved to.
+pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
-    match spec {
-        DeviceSpec::Cpu => run_on::<vlm::device::Cpu>(&args, &vlm::device::cpu_device()),
-        #[allow(unreachable_patterns)]
-        other => bail!("generate runs on the cpu backend in this build, not {other}"),
-    }
+    crate::backend::on_backend!(spec, run_on(&args, &model))
 }
 
-fn template_of(g: &GgufLlama) -> Option<ChatTemplate> {
-    let text = g
-        .gguf
-        .get("tokenizer.chat_template")
-        .and_then(Value::as_str)?;
-    if !text.contains("<|im_start|>") {
-        return None;
-    }
-    // SmolLM2's template adds its own system prompt when the caller gives none.
-    Some(if text.contains("SmolLM") {
-        ChatTemplate::smollm2()
-    } else {
-        ChatTemplate::ChatMl {
-            default_system: None,
-        }
-    })
-}
-
-fn run_on<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
-    let path = if args.model == "smollm2" {
-        smollm2_path()
-    } else {
-        PathBuf::from(&args.model)
-    };
-    if !path.is_file() {
-        bail!(
-            "model file {} not found (run scripts/setup.sh for the embedded SmolLM2)",
-            path.display()
-        );
-    }
-    let mut source = GgufLlama::open(&path)?;
-    let tokenizer = Tokenizer::from_gguf(&source.gguf, &path.display().to_string())?;
-    let cfg = source.config.clone();
-    let template = template_of(&source);
-    let model = from_source::<B>(&cfg, &KeyLayout::default(), &mut source, device)?;
-
-    let text = match (&template, args.raw) {
+fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
+    let loaded = vlm::llama::open::<B>(path, device)?;
+    let (cfg, tokenizer) = (&loaded.config, &loaded.tokenizer);
+    let text = match (&loaded.template, args.raw) {
         (Some(t), false) => t.prompt(args.system.as_deref(), &args.prompt),
-        _ => args.prompt.clone(),
+        (None, false) => {
+            eprintln!(
+                "note: the model has no chat template this tool knows; the prompt goes in as is"
+            );
+            args.prompt.clone()
+        }
+        (_, true) => args.prompt.clone(),
     };
     let prompt = tokenizer.encode_prompt(&text)?;
     if prompt.is_empty() {
@@ -124,8 +82,7 @@ fn run_on<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result
             cfg.max_position_embeddings
         );
     }
-    let mut stop_tokens = tokenizer.eos.clone();
-    stop_tokens.extend(cfg.eos_token_ids.iter().copied());
+    let stop_tokens = loaded.stop_tokens.clone();
     let limits = Limits {
         max_new: args.max_new_tokens,
         min_new: args.min_new_tokens,
@@ -145,7 +102,7 @@ fn run_on<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result
     let mut shown = String::new();
     let mut stdout = std::io::stdout().lock();
     let out = generate(
-        &model,
+        &loaded.model,
         &prompt,
         &limits,
         &sampling,

@@ -1,6 +1,7 @@
 //! The vlm-inspect server: routing, the access guard, health checks, first-run set-up,
 //! and the command-line interface. `main.rs` only parses arguments and reports errors.
 
+pub mod backend;
 pub mod bootstrap;
 pub mod cli;
 pub mod dataset_cmd;
@@ -10,5 +11,7 @@ pub mod forward_cmd;
 pub mod generate_cmd;
 pub mod guard;
 pub mod health;
+pub mod model_cmd;
+pub mod models;
 pub mod users_cmd;
 pub mod web;

@@ -56,6 +56,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
+    crate::models::ensure_embedded(&store, &args.data.data_dir).await?;
 
     let spec: vlm::DeviceSpec = args.device.parse()?;
     let device = vlm::device::probe(spec)?;

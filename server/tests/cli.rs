@@ -459,6 +459,9 @@ fn forward_writes_the_reference_logits() {
 
 #[test]
 fn generate_refuses_missing_models_and_bad_options_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
     let out = run(
         &[
             "generate",
@@ -466,37 +469,57 @@ fn generate_refuses_missing_models_and_bad_options_clearly() {
             "/nonexistent/model.gguf",
             "--prompt",
             "hi",
+            "--data-dir",
+            data,
         ],
         None,
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("model file /nonexistent/model.gguf not found"),
+        text(&out.stderr).contains(
+            "\"/nonexistent/model.gguf\" is neither a file, a folder nor a registered model (registered: "
+        ),
         "{}",
         text(&out.stderr)
     );
-    let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake.gguf");
     std::fs::write(&fake, b"GGUF\x03\x00\x00\x00").unwrap();
-    let out = run(
-        &[
+    for args in [
+        vec![
             "generate",
             "--model",
             fake.to_str().unwrap(),
             "--prompt",
             "hi",
         ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("not a valid GGUF file"),
-        "{}",
-        text(&out.stderr)
-    );
+        vec![
+            "model",
+            "add",
+            "fake",
+            fake.to_str().unwrap(),
+            "--data-dir",
+            data,
+        ],
+    ] {
+        let out = run(&args, None);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("not a valid GGUF file"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     let out = run(
         &[
-            "generate", "--model", "smollm2", "--prompt", "hi", "--device", "tpu",
+            "generate",
+            "--model",
+            "smollm2",
+            "--prompt",
+            "hi",
+            "--device",
+            "tpu",
+            "--data-dir",
+            data,
         ],
         None,
     );
@@ -505,4 +528,80 @@ fn generate_refuses_missing_models_and_bad_options_clearly() {
         "{}",
         text(&out.stderr)
     );
+    assert!(
+        !dir.path()
+            .join("data/models/smollm2-135m-instruct")
+            .exists(),
+        "nothing installed for a command that cannot run"
+    );
+}
+
+/// The embedded model: installed into the data folder's store on first use, registered, and
+/// answering by its short name (needs the download scripts/setup.sh makes).
+#[test]
+fn embedded_model_installs_once_and_generates() {
+    if std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF").is_none() {
+        eprintln!("skipped: set VLM_INSPECT_SMOLLM2_GGUF (scripts/test.sh does)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run(&["model", "list", "--data-dir", data], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let installed = dir
+        .path()
+        .join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(installed.is_file());
+    assert!(text(&out.stdout).contains(&format!(
+        "smollm2-135m-instruct\tllama-gguf\t{}",
+        installed.display()
+    )));
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            "smollm2",
+            "--prompt",
+            "What is 2 + 2?",
+            "--max-new-tokens",
+            "6",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).trim().is_empty());
+    assert!(
+        text(&out.stderr).contains("generation: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "model",
+            "add",
+            "again",
+            installed.to_str().unwrap(),
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            "again",
+            "--prompt",
+            "Hi",
+            "--max-new-tokens",
+            "2",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::records::{DatasetInfo, ModelInfo};
+use crate::records::DatasetInfo;
 
 /// Everything that can go wrong in the store, worded for the person reading it.
 #[derive(Debug, thiserror::Error)]
@@ -120,23 +120,6 @@ impl Store {
     /// Closes every connection (checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    /// Registered models, by name.
-    pub async fn models(&self) -> Result<Vec<ModelInfo>, StoreError> {
-        let rows: Vec<(i64, String, String, String)> =
-            sqlx::query_as("SELECT id, name, kind, path FROM models ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, kind, path)| ModelInfo {
-                id,
-                name,
-                kind,
-                path,
-            })
-            .collect())
     }
 
     /// Imported datasets, by name.

@@ -13,6 +13,8 @@ pub mod import;
 #[cfg(feature = "db")]
 pub mod jobs;
 #[cfg(feature = "db")]
+pub mod models;
+#[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
 pub mod sessions;

@@ -14,6 +14,22 @@ pub type Cpu = burn::backend::Flex;
 pub fn cpu_device() -> burn::backend::flex::FlexDevice {
     Default::default()
 }
+
+/// `wgpu` (index 0) is wgpu's default adapter: the first GPU, or a CPU Vulkan driver such as
+/// lavapipe; `wgpu:N` is the N-th discrete GPU.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device(index: usize) -> burn::backend::wgpu::WgpuDevice {
+    match index {
+        0 => burn::backend::wgpu::WgpuDevice::DefaultDevice,
+        n => burn::backend::wgpu::WgpuDevice::DiscreteGpu(n),
+    }
+}
+
+/// The CUDA GPU with this index.
+#[cfg(feature = "cuda")]
+pub fn cuda_device(index: usize) -> burn::backend::cuda::CudaDevice {
+    burn::backend::cuda::CudaDevice::new(index)
+}
 use std::str::FromStr;
 
 /// Which backend and which device index to run on.
@@ -106,8 +122,7 @@ pub fn probe(spec: DeviceSpec) -> Result<DeviceReport, DeviceError> {
         DeviceSpec::Wgpu(_index) => {
             #[cfg(feature = "wgpu")]
             {
-                let device = burn::backend::wgpu::WgpuDevice::DiscreteGpu(_index);
-                self_test::<burn::backend::Wgpu>(&device, "wgpu")?;
+                self_test::<burn::backend::Wgpu>(&wgpu_device(_index), "wgpu")?;
                 Ok(DeviceReport {
                     spec,
                     description: format!("{spec} (Burn wgpu)"),
@@ -119,8 +134,7 @@ pub fn probe(spec: DeviceSpec) -> Result<DeviceReport, DeviceError> {
         DeviceSpec::Cuda(_index) => {
             #[cfg(feature = "cuda")]
             {
-                let device = burn::backend::cuda::CudaDevice::new(_index);
-                self_test::<burn::backend::Cuda>(&device, "cuda")?;
+                self_test::<burn::backend::Cuda>(&cuda_device(_index), "cuda")?;
                 Ok(DeviceReport {
                     spec,
                     description: format!("{spec} (Burn CUDA)"),
@@ -132,8 +146,29 @@ pub fn probe(spec: DeviceSpec) -> Result<DeviceReport, DeviceError> {
     }
 }
 
-/// [[1,2],[3,4]] x [[5,6],[7,8]] must give [[19,22],[43,50]].
+/// [[1,2],[3,4]] x [[5,6],[7,8]] must give [[19,22],[43,50]]. GPU backends panic when the
+/// device or its driver is missing; that becomes an error here.
 fn self_test<B: burn::tensor::backend::Backend>(
+    device: &B::Device,
+    backend: &str,
+) -> Result<(), DeviceError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        multiply::<B>(device, backend)
+    }))
+    .unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend panicked".into());
+        Err(DeviceError::SelfTest {
+            backend: backend.to_string(),
+            reason,
+        })
+    })
+}
+
+fn multiply<B: burn::tensor::backend::Backend>(
     device: &B::Device,
     backend: &str,
 ) -> Result<(), DeviceError> {

@@ -1,15 +1,15 @@
-//! Parity with transformers' LlamaForCausalLM on the tiny fixtures (see tests/fixtures).
+//! Parity with transformers' LlamaForCausalLM on the tiny fixtures (see tests/fixtures), on
+//! the CPU and, in builds with those features, on wgpu and CUDA.
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use vlm::device::{cpu_device, Cpu};
 use vlm::llama::load::from_hf_dir;
 use vlm::llama::{KvCache, Llama, Mask};
 use vlm::weights::safetensors::{read_i64, SafeTensors};
 use vlm::weights::TensorSource;
-
-type B = Cpu;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,11 +32,8 @@ impl Io {
     }
 }
 
-fn ids_tensor(shape: &[usize], ids: &[i64]) -> Tensor<B, 2, Int> {
-    Tensor::from_data(
-        TensorData::new(ids.to_vec(), [shape[0], shape[1]]),
-        &cpu_device(),
-    )
+fn ids_tensor<B: Backend>(shape: &[usize], ids: &[i64], device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [shape[0], shape[1]]), device)
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -47,16 +44,18 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn logits(model: &Llama<B>, shape: &[usize], ids: &[i64], mask: &Mask) -> Vec<f32> {
+fn logits<B: Backend>(model: &Llama<B>, shape: &[usize], ids: &[i64], mask: &Mask) -> Vec<f32> {
+    let device = model.lm_head.weight.device();
     model
-        .forward(ids_tensor(shape, ids), mask, None)
+        .forward(ids_tensor(shape, ids, &device), mask, None)
         .into_data()
         .to_vec::<f32>()
         .unwrap()
 }
 
 /// Greedy decoding, with the KV cache (one token per step) or recomputing everything.
-fn greedy(model: &Llama<B>, prompt: &[i64], n: usize, use_cache: bool) -> Vec<i64> {
+fn greedy<B: Backend>(model: &Llama<B>, prompt: &[i64], n: usize, use_cache: bool) -> Vec<i64> {
+    let device = model.lm_head.weight.device();
     let mut all = prompt.to_vec();
     let mut cache = KvCache::new(model.num_layers());
     let mut out = Vec::new();
@@ -68,22 +67,29 @@ fn greedy(model: &Llama<B>, prompt: &[i64], n: usize, use_cache: bool) -> Vec<i6
         };
         let cache_ref = if use_cache { Some(&mut cache) } else { None };
         let mask = Mask::all(1, all.len());
-        let logits = model.forward(ids_tensor(&[1, input.len()], &input), &mask, cache_ref);
+        let logits = model.forward(
+            ids_tensor(&[1, input.len()], &input, &device),
+            &mask,
+            cache_ref,
+        );
         let [_, s, v] = logits.dims();
         let last = logits
             .slice([0..1, s - 1..s, 0..v])
             .reshape([v])
             .argmax(0)
-            .into_scalar() as i64;
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .unwrap()[0];
         all.push(last);
         out.push(last);
     }
     out
 }
 
-fn check_model(name: &str) {
+fn check_model<B: Backend>(name: &str, device: &B::Device) {
     let dir = fixture(name);
-    let (cfg, model) = from_hf_dir::<B>(&dir, &cpu_device()).unwrap();
+    let (cfg, model) = from_hf_dir::<B>(&dir, device).unwrap();
     let mut io = Io::open(&dir);
 
     let (shape, ids) = io.ids("input_ids");
@@ -136,17 +142,17 @@ fn check_model(name: &str) {
 
 #[test]
 fn untied_gqa_f32_matches_transformers() {
-    check_model("tiny-llama");
+    check_model::<Cpu>("tiny-llama", &cpu_device());
 }
 
 #[test]
 fn tied_embeddings_match_transformers() {
-    check_model("tiny-llama-tied");
+    check_model::<Cpu>("tiny-llama-tied", &cpu_device());
 }
 
 #[test]
 fn bf16_stored_weights_match_transformers() {
-    check_model("tiny-llama-bf16");
+    check_model::<Cpu>("tiny-llama-bf16", &cpu_device());
 }
 
 #[test]
@@ -194,7 +200,7 @@ fn missing_and_unexpected_tensors_are_named() {
         extra: "",
     };
     let err =
-        from_source::<B>(&cfg, &KeyLayout::default(), &mut missing, &cpu_device()).unwrap_err();
+        from_source::<Cpu>(&cfg, &KeyLayout::default(), &mut missing, &cpu_device()).unwrap_err();
     assert!(
         err.to_string()
             .contains("missing tensors: model.layers.1.mlp.up_proj.weight"),
@@ -205,10 +211,46 @@ fn missing_and_unexpected_tensors_are_named() {
         drop: "",
         extra: "model.layers.9.bogus",
     };
-    let err = from_source::<B>(&cfg, &KeyLayout::default(), &mut extra, &cpu_device()).unwrap_err();
+    let err =
+        from_source::<Cpu>(&cfg, &KeyLayout::default(), &mut extra, &cpu_device()).unwrap_err();
     assert!(
         err.to_string()
             .contains("unexpected tensors (not used by the model): model.layers.9.bogus"),
         "{err}"
     );
+}
+
+/// The GPU backends run the same checks; a missing device fails when the run requires it
+/// (`VLM_REQUIRE_GPU_TESTS=1`, as scripts/test.sh sets for wgpu on lavapipe), else skips.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn on_gpu(spec: &str, check: impl FnOnce()) {
+    match vlm::device::probe(spec.parse().unwrap()) {
+        Ok(_) => check(),
+        Err(e) if std::env::var_os("VLM_REQUIRE_GPU_TESTS").is_none() => {
+            eprintln!("skipped: {e}")
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_matches_transformers() {
+    on_gpu("wgpu", || {
+        let device = vlm::device::wgpu_device(0);
+        for name in ["tiny-llama", "tiny-llama-tied"] {
+            check_model::<burn::backend::Wgpu>(name, &device);
+        }
+    });
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_matches_transformers() {
+    on_gpu("cuda", || {
+        let device = vlm::device::cuda_device(0);
+        for name in ["tiny-llama", "tiny-llama-tied"] {
+            check_model::<burn::backend::Cuda>(name, &device);
+        }
+    });
 }

@@ -7,8 +7,10 @@ pub mod config;
 pub mod generate;
 pub mod load;
 pub mod model;
+pub mod open;
 mod rope;
 
 pub use cache::KvCache;
 pub use config::LlamaConfig;
 pub use model::{Llama, Mask};
+pub use open::{open, ChatLlama};

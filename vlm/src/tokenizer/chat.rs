@@ -12,6 +12,21 @@ pub enum ChatTemplate {
 }
 
 impl ChatTemplate {
+    /// Recognises a model's Jinja chat template (from GGUF metadata or tokenizer_config.json):
+    /// ChatML, with the default system prompt the template writes itself when the caller gives
+    /// none (SmolLM2, Qwen2), or LLaVA-1.5's. None for templates this code does not know.
+    pub fn detect(jinja: &str) -> Option<Self> {
+        if jinja.contains("<|im_start|>") {
+            return Some(ChatTemplate::ChatMl {
+                default_system: default_system(jinja),
+            });
+        }
+        if jinja.contains("USER: ") && jinja.contains("ASSISTANT:") {
+            return Some(ChatTemplate::Llava);
+        }
+        None
+    }
+
     /// SmolLM2-Instruct's template.
     pub fn smollm2() -> Self {
         ChatTemplate::ChatMl {
@@ -51,6 +66,24 @@ impl ChatTemplate {
     }
 }
 
+/// The literal system prompt in a ChatML template's `'<|im_start|>system\n...<|im_end|>'`
+/// string, if the template has one (a prompt that comes from a variable is not a default).
+fn default_system(jinja: &str) -> Option<String> {
+    // The newline is a real one in SmolLM2's template, an escaped `\n` in others.
+    const OPEN: &str = "<|im_start|>system";
+    let after = &jinja[jinja.find(OPEN)? + OPEN.len()..];
+    let rest = after
+        .strip_prefix('\n')
+        .or_else(|| after.strip_prefix("\\n"))?;
+    let end = rest.find("<|im_end|>")?;
+    let text = &rest[..end];
+    // Quotes or braces mean the text is built from variables, not written out.
+    if text.is_empty() || text.contains(['\'', '"', '{', '}', '+']) {
+        return None;
+    }
+    Some(text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +102,31 @@ mod tests {
             ChatTemplate::Llava.prompt(None, "<image>\nWhat is wrong?"),
             "USER: <image>\nWhat is wrong? ASSISTANT:"
         );
+    }
+
+    #[test]
+    fn detects_templates_and_their_default_system_prompt() {
+        // SmolLM2-135M-Instruct's template (from its GGUF), abridged.
+        let smol = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}";
+        assert_eq!(ChatTemplate::detect(smol), Some(ChatTemplate::smollm2()));
+        let qwen = "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}";
+        assert_eq!(
+            ChatTemplate::detect(qwen),
+            Some(ChatTemplate::ChatMl {
+                default_system: Some("You are a helpful assistant.".into())
+            })
+        );
+        let plain = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}";
+        assert_eq!(
+            ChatTemplate::detect(plain),
+            Some(ChatTemplate::ChatMl {
+                default_system: None
+            })
+        );
+        let llava = "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
+        assert_eq!(ChatTemplate::detect(llava), None, "no USER literal");
+        let llava = llava.replace("message['role'].upper() + ': '", "'USER: '");
+        assert_eq!(ChatTemplate::detect(&llava), Some(ChatTemplate::Llava));
+        assert_eq!(ChatTemplate::detect("{{ messages }}"), None);
     }
 }

@@ -61,9 +61,11 @@ pub fn build(g: &Gguf, source: &str) -> Result<Tokenizer, WeightError> {
     match model {
         "gpt2" => {}
         "llama" => return super::gguf_spm::build(g, source),
-        other => return Err(err(format!(
+        other => {
+            return Err(err(format!(
             "tokenizer model {other:?} is not supported (gpt2 byte-level BPE, llama SentencePiece)"
-        ))),
+        )))
+        }
     }
     let pre_name = g
         .get("tokenizer.ggml.pre")

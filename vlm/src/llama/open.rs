@@ -1,0 +1,142 @@
+//! Opening a chat model from disk: a GGUF file, or a Hugging Face folder (`config.json`,
+//! safetensors, `tokenizer.json`, and the chat template from `tokenizer_config.json`,
+//! `chat_template.jinja` or `chat_template.json`), with everything generation needs.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+
+use super::config::LlamaConfig;
+use super::load::{from_source, KeyLayout};
+use super::Llama;
+use crate::tokenizer::{ChatTemplate, Tokenizer};
+use crate::weights::gguf::{GgufLlama, Value};
+use crate::weights::{ShardedSafeTensors, WeightError};
+
+/// A decoder with its tokenizer, chat template and end-of-reply tokens.
+#[derive(Debug)]
+pub struct ChatLlama<B: Backend> {
+    pub config: LlamaConfig,
+    pub model: Llama<B>,
+    pub tokenizer: Tokenizer,
+    /// None when the checkpoint has no template this code recognises (prompts go in raw).
+    pub template: Option<ChatTemplate>,
+    /// Tokens that end a reply: the config's, the generation config's and the tokenizer's.
+    pub stop_tokens: Vec<u32>,
+}
+
+/// Opens `path`: a `.gguf` file or a Hugging Face folder.
+pub fn open<B: Backend>(path: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {
+    if path.is_dir() {
+        open_hf_dir(path, device)
+    } else if path.is_file() {
+        open_gguf(path, device)
+    } else {
+        Err(WeightError::io(path, "no such file or folder"))
+    }
+}
+
+fn open_gguf<B: Backend>(path: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {
+    let mut source = GgufLlama::open(path)?;
+    let tokenizer = Tokenizer::from_gguf(&source.gguf, &path.display().to_string())?;
+    let template = source
+        .gguf
+        .get("tokenizer.chat_template")
+        .and_then(Value::as_str)
+        .and_then(ChatTemplate::detect);
+    let config = source.config.clone();
+    let model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
+    Ok(finish(config, model, tokenizer, template, &[]))
+}
+
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>, WeightError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| WeightError::Config {
+                path: path.display().to_string(),
+                reason: format!("not valid JSON: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(WeightError::io(path, e)),
+    }
+}
+
+/// The chat template text of a Hugging Face folder, wherever this transformers version put it.
+fn hf_template(dir: &Path) -> Result<Option<String>, WeightError> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("chat_template.jinja")) {
+        return Ok(Some(text));
+    }
+    for file in ["chat_template.json", "tokenizer_config.json"] {
+        if let Some(v) = read_json(&dir.join(file))? {
+            if let Some(t) = v.get("chat_template").and_then(|t| t.as_str()) {
+                return Ok(Some(t.to_string()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn ids(v: Option<&serde_json::Value>) -> Vec<u32> {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|i| i as u32).into_iter().collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64().map(|i| i as u32))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn open_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {
+    let config = LlamaConfig::from_file(&dir.join("config.json"))?;
+    let tok_path = dir.join("tokenizer.json");
+    if !tok_path.is_file() {
+        return Err(WeightError::io(
+            &tok_path,
+            "missing: the folder needs tokenizer.json",
+        ));
+    }
+    let tokenizer = Tokenizer::from_file(&tok_path)?;
+    let template = hf_template(dir)?.as_deref().and_then(ChatTemplate::detect);
+    let mut extra = ids(read_json(&dir.join("generation_config.json"))?
+        .as_ref()
+        .and_then(|g| g.get("eos_token_id")));
+    if let Some(tc) = read_json(&dir.join("tokenizer_config.json"))? {
+        let eos = tc.get("eos_token").and_then(|e| match e {
+            serde_json::Value::String(s) => Some(s.as_str()),
+            other => other.get("content").and_then(|c| c.as_str()),
+        });
+        extra.extend(eos.and_then(|e| tokenizer.token_id(e)));
+    }
+    let mut source = ShardedSafeTensors::open_dir(dir)?;
+    let model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
+    Ok(finish(config, model, tokenizer, template, &extra))
+}
+
+fn finish<B: Backend>(
+    config: LlamaConfig,
+    model: Llama<B>,
+    tokenizer: Tokenizer,
+    template: Option<ChatTemplate>,
+    extra_stops: &[u32],
+) -> ChatLlama<B> {
+    let mut stop_tokens: Vec<u32> = Vec::new();
+    for &t in config
+        .eos_token_ids
+        .iter()
+        .chain(&tokenizer.eos)
+        .chain(extra_stops)
+    {
+        if !stop_tokens.contains(&t) {
+            stop_tokens.push(t);
+        }
+    }
+    ChatLlama {
+        config,
+        model,
+        tokenizer,
+        template,
+        stop_tokens,
+    }
+}
