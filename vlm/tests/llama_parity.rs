@@ -87,7 +87,9 @@ fn greedy<B: Backend>(model: &Llama<B>, prompt: &[i64], n: usize, use_cache: boo
     out
 }
 
-fn check_model<B: Backend>(name: &str, device: &B::Device) {
+/// `tol`: largest allowed logit difference (1e-4 in f32; CUDA multiplies f32 on TF32 tensor
+/// cores, whose 10-bit mantissa gives about 1e-3).
+fn check_model<B: Backend>(name: &str, device: &B::Device, tol: f32) {
     let dir = fixture(name);
     let (cfg, model) = from_hf_dir::<B>(&dir, device).unwrap();
     let mut io = Io::open(&dir);
@@ -96,7 +98,7 @@ fn check_model<B: Backend>(name: &str, device: &B::Device) {
     let (_, expected) = io.floats("logits");
     let got = logits(&model, &shape, &ids, &Mask::all(shape[0], shape[1]));
     let diff = max_abs_diff(&got, &expected);
-    assert!(diff < 1e-4, "{name}: logits differ by {diff}");
+    assert!(diff < tol, "{name}: logits differ by {diff}");
 
     // Left padding: real positions match transformers; each row matches the row alone.
     let (pshape, pids) = io.ids("padded_ids");
@@ -111,7 +113,7 @@ fn check_model<B: Backend>(name: &str, device: &B::Device) {
     for (b, start) in [(0, 0), (1, pad)] {
         let row = |x: &[f32]| x[(b * s + start) * v..(b + 1) * s * v].to_vec();
         let d = max_abs_diff(&row(&got), &row(&pexpected));
-        assert!(d < 1e-4, "{name}: padded row {b} differs by {d}");
+        assert!(d < tol, "{name}: padded row {b} differs by {d}");
     }
     let alone_ids = &pids[s + pad..2 * s];
     let alone = logits(
@@ -122,7 +124,7 @@ fn check_model<B: Backend>(name: &str, device: &B::Device) {
     );
     let d = max_abs_diff(&alone, &got[(s + pad) * v..2 * s * v]);
     assert!(
-        d < 1e-4,
+        d < tol,
         "{name}: batched left-padded row differs from the row alone by {d}"
     );
 
@@ -142,17 +144,17 @@ fn check_model<B: Backend>(name: &str, device: &B::Device) {
 
 #[test]
 fn untied_gqa_f32_matches_transformers() {
-    check_model::<Cpu>("tiny-llama", &cpu_device());
+    check_model::<Cpu>("tiny-llama", &cpu_device(), 1e-4);
 }
 
 #[test]
 fn tied_embeddings_match_transformers() {
-    check_model::<Cpu>("tiny-llama-tied", &cpu_device());
+    check_model::<Cpu>("tiny-llama-tied", &cpu_device(), 1e-4);
 }
 
 #[test]
 fn bf16_stored_weights_match_transformers() {
-    check_model::<Cpu>("tiny-llama-bf16", &cpu_device());
+    check_model::<Cpu>("tiny-llama-bf16", &cpu_device(), 1e-4);
 }
 
 #[test]
@@ -239,7 +241,7 @@ fn wgpu_matches_transformers() {
     on_gpu("wgpu", || {
         let device = vlm::device::wgpu_device(0);
         for name in ["tiny-llama", "tiny-llama-tied"] {
-            check_model::<burn::backend::Wgpu>(name, &device);
+            check_model::<burn::backend::Wgpu>(name, &device, 1e-4);
         }
     });
 }
@@ -250,7 +252,7 @@ fn cuda_matches_transformers() {
     on_gpu("cuda", || {
         let device = vlm::device::cuda_device(0);
         for name in ["tiny-llama", "tiny-llama-tied"] {
-            check_model::<burn::backend::Cuda>(name, &device);
+            check_model::<burn::backend::Cuda>(name, &device, 5e-3);
         }
     });
 }
