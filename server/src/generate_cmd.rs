@@ -9,6 +9,7 @@ use anyhow::bail;
 use burn::tensor::backend::Backend;
 use clap::Args;
 use vlm::llama::generate::{generate, Limits, Sampling};
+use vlm::llama::stream::TextStream;
 use vlm::DeviceSpec;
 
 #[derive(Debug, Args)]
@@ -99,8 +100,14 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
     let start = Instant::now();
     let mut first_token_at = None;
     let mut generated: Vec<u32> = Vec::new();
-    let mut shown = String::new();
+    let mut stream = TextStream::new(&args.stop);
     let mut stdout = std::io::stdout().lock();
+    let mut show = |chunk: String| {
+        if !chunk.is_empty() {
+            let _ = stdout.write_all(chunk.as_bytes());
+            let _ = stdout.flush();
+        }
+    };
     let out = generate(
         &loaded.model,
         &prompt,
@@ -113,18 +120,13 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
             }
             generated.push(t);
             let text = tokenizer.decode(&generated, true).unwrap_or_default();
-            let end = args.stop.iter().filter_map(|s| text.find(s.as_str())).min();
-            let visible = &text[..end.unwrap_or(text.len())];
-            // Print only whole characters that were not printed yet.
-            if visible.len() > shown.len() && visible.starts_with(shown.as_str()) {
-                let _ = stdout.write_all(&visible.as_bytes()[shown.len()..]);
-                let _ = stdout.flush();
-                shown = visible.to_string();
-            }
-            end.is_none()
+            show(stream.push(&text));
+            !stream.stopped()
         },
         device,
     );
+    show(stream.finish(&tokenizer.decode(&generated, true).unwrap_or_default()));
+    let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout);
     let prefill = first_token_at.map(|t| t - start).unwrap_or_default();
     let decode = start.elapsed().saturating_sub(prefill);

@@ -9,6 +9,7 @@ pub mod load;
 pub mod model;
 pub mod open;
 mod rope;
+pub mod stream;
 
 pub use cache::KvCache;
 pub use config::LlamaConfig;
