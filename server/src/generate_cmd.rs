@@ -7,9 +7,12 @@ use std::time::Instant;
 
 use anyhow::bail;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
 use clap::Args;
-use vlm::llama::generate::{generate, Limits, Sampling};
+use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
 use vlm::llama::stream::TextStream;
+use vlm::llama::Llama;
+use vlm::tokenizer::{ChatTemplate, Tokenizer};
 use vlm::DeviceSpec;
 
 #[derive(Debug, Args)]
@@ -22,6 +25,9 @@ pub struct GenerateArgs {
     pub data: crate::cli::DataDir,
     #[arg(long)]
     pub prompt: String,
+    /// An image for a vision-language model (repeatable; in prompt order).
+    #[arg(long = "image")]
+    pub images: Vec<PathBuf>,
     /// System prompt (default: the chat template's own).
     #[arg(long)]
     pub system: Option<String>,
@@ -58,11 +64,10 @@ pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
     crate::backend::on_backend!(spec, run_on(&args, &model))
 }
 
-fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
-    let loaded = vlm::llama::open::<B>(path, device)?;
-    let (cfg, tokenizer) = (&loaded.config, &loaded.tokenizer);
-    let text = match (&loaded.template, args.raw) {
-        (Some(t), false) => t.prompt(args.system.as_deref(), &args.prompt),
+/// The prompt text: the chat template applied (with `images` image lines) unless `--raw`.
+fn prompt_text(args: &GenerateArgs, template: Option<&ChatTemplate>, images: usize) -> String {
+    match (template, args.raw) {
+        (Some(t), false) => t.prompt_with_images(args.system.as_deref(), images, &args.prompt),
         (None, false) => {
             eprintln!(
                 "note: the model has no chat template this tool knows; the prompt goes in as is"
@@ -70,24 +75,104 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
             args.prompt.clone()
         }
         (_, true) => args.prompt.clone(),
-    };
-    let prompt = tokenizer.encode_prompt(&text)?;
+    }
+}
+
+fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
+    if vlm::llava::is_llava_dir(path) {
+        return run_llava::<B>(args, path, device);
+    }
+    if !args.images.is_empty() {
+        bail!(
+            "{} is a language model without a vision tower: --image needs a LLaVA folder",
+            path.display()
+        );
+    }
+    let loaded = vlm::llama::open::<B>(path, device)?;
+    let text = prompt_text(args, loaded.template.as_ref(), 0);
+    let prompt = loaded.tokenizer.encode_prompt(&text)?;
+    check_length(&prompt, args, loaded.config.max_position_embeddings)?;
+    let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+    let ids: Tensor<B, 2, Int> = Tensor::from_data(TensorData::new(ids, [1, prompt.len()]), device);
+    let embeds = loaded.model.embed(ids);
+    stream(
+        args,
+        &loaded.model,
+        embeds,
+        &prompt,
+        &loaded.tokenizer,
+        &loaded.stop_tokens,
+        device,
+    );
+    Ok(())
+}
+
+fn run_llava<B: Backend>(
+    args: &GenerateArgs,
+    path: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let m = vlm::llava::open::open::<B>(path, device)?;
+    let size = m.config.vision.image_size;
+    if m.preprocessor.crop != size {
+        bail!(
+            "the image processor crops to {} px but the vision tower takes {size} px",
+            m.preprocessor.crop
+        );
+    }
+    let mut pixels = Vec::new();
+    for image in &args.images {
+        pixels.extend(m.preprocessor.load(image)?);
+    }
+    let n = args.images.len();
+    let text = prompt_text(args, Some(&m.template), n);
+    let prompt = m.prompt_ids(&text)?;
+    check_length(&prompt, args, m.config.text.max_position_embeddings)?;
+    let pixels = (n > 0)
+        .then(|| Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), device));
+    let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+    let embeds = m.model.embed(&ids, [1, ids.len()], pixels, device)?;
+    stream(
+        args,
+        &m.model.lm,
+        embeds,
+        &prompt,
+        &m.tokenizer,
+        &m.stop_tokens,
+        device,
+    );
+    Ok(())
+}
+
+fn check_length(prompt: &[u32], args: &GenerateArgs, context: usize) -> anyhow::Result<()> {
     if prompt.is_empty() {
         bail!("the prompt is empty");
     }
-    if prompt.len() + args.max_new_tokens > cfg.max_position_embeddings {
+    if prompt.len() + args.max_new_tokens > context {
         bail!(
             "the prompt ({} tokens) plus --max-new-tokens {} exceeds the model's context of {}",
             prompt.len(),
             args.max_new_tokens,
-            cfg.max_position_embeddings
+            context
         );
     }
-    let stop_tokens = loaded.stop_tokens.clone();
+    Ok(())
+}
+
+/// Generates after the prompt embeddings, streaming the reply to stdout and the speed to stderr.
+fn stream<B: Backend>(
+    args: &GenerateArgs,
+    lm: &Llama<B>,
+    embeds: Tensor<B, 3>,
+    prompt: &[u32],
+    tokenizer: &Tokenizer,
+    stop_tokens: &[u32],
+    device: &B::Device,
+) {
     let limits = Limits {
         max_new: args.max_new_tokens,
         min_new: args.min_new_tokens,
-        stop_tokens: stop_tokens.clone(),
+        stop_tokens: stop_tokens.to_vec(),
     };
     let sampling = Sampling {
         temperature: args.temperature,
@@ -96,11 +181,10 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
         repetition_penalty: args.repetition_penalty,
         seed: args.seed,
     };
-
     let start = Instant::now();
     let mut first_token_at = None;
     let mut generated: Vec<u32> = Vec::new();
-    let mut stream = TextStream::new(&args.stop);
+    let mut text_stream = TextStream::new(&args.stop);
     let mut stdout = std::io::stdout().lock();
     let mut show = |chunk: String| {
         if !chunk.is_empty() {
@@ -108,9 +192,10 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
             let _ = stdout.flush();
         }
     };
-    let out = generate(
-        &loaded.model,
-        &prompt,
+    let out = generate_from_embeds(
+        lm,
+        embeds,
+        prompt,
         &limits,
         &sampling,
         |t| {
@@ -120,14 +205,13 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
             }
             generated.push(t);
             let text = tokenizer.decode(&generated, true).unwrap_or_default();
-            show(stream.push(&text));
-            !stream.stopped()
+            show(text_stream.push(&text));
+            !text_stream.stopped()
         },
         device,
     );
-    show(stream.finish(&tokenizer.decode(&generated, true).unwrap_or_default()));
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout);
+    show(text_stream.finish(&tokenizer.decode(&generated, true).unwrap_or_default()));
+    show("\n".to_string());
     let prefill = first_token_at.map(|t| t - start).unwrap_or_default();
     let decode = start.elapsed().saturating_sub(prefill);
     let n_decode = out.len().saturating_sub(1);
@@ -138,5 +222,4 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
         out.len(),
         n_decode as f64 / decode.as_secs_f64().max(1e-9)
     );
-    Ok(())
 }

@@ -371,6 +371,83 @@ fn dataset_commands() {
     assert!(out.status.success());
 }
 
+/// `forward` on a LLaVA folder: two prompts, three images, logits as transformers gives them;
+/// an image count that does not match the prompt is a clear error.
+#[test]
+fn forward_runs_llava_with_pixel_values() {
+    use vlm::weights::safetensors::{read_i64, write, SafeTensors};
+    use vlm::weights::TensorSource;
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../vlm/tests/fixtures");
+    let model = format!("{fixtures}/tiny-llava");
+    let mut io =
+        SafeTensors::open(&std::path::Path::new(fixtures).join("llava-io.safetensors")).unwrap();
+    let (shape, ids) = read_i64(&mut io, "input_ids").unwrap().unwrap();
+    let (_, mask) = read_i64(&mut io, "attention_mask").unwrap().unwrap();
+    let pixels = io.read("pixel_values").unwrap().unwrap();
+    let expected = io.read("logits").unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in.safetensors");
+    let out = dir.path().join("out.safetensors");
+    let fwd = |inputs: &std::path::Path| {
+        run(
+            &[
+                "forward",
+                "--model",
+                &model,
+                "--inputs",
+                inputs.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    write(
+        &inputs,
+        &[("pixel_values", &pixels.shape, &pixels.data)],
+        &[
+            ("input_ids", &shape, &ids),
+            ("attention_mask", &shape, &mask),
+        ],
+    )
+    .unwrap();
+    let res = fwd(&inputs);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let got = SafeTensors::open(&out)
+        .unwrap()
+        .read("logits")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.shape, expected.shape);
+    let v = got.shape[2];
+    let worst = (0..mask.len())
+        .filter(|&p| mask[p] == 1)
+        .flat_map(|p| (p * v..(p + 1) * v).map(|i| (got.data[i] - expected.data[i]).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "logits differ by {worst}");
+
+    let one_image = pixels.data[..pixels.data.len() / 3].to_vec();
+    let mut one_shape = pixels.shape.clone();
+    one_shape[0] = 1;
+    write(
+        &inputs,
+        &[("pixel_values", &one_shape, &one_image)],
+        &[
+            ("input_ids", &shape, &ids),
+            ("attention_mask", &shape, &mask),
+        ],
+    )
+    .unwrap();
+    let res = fwd(&inputs);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(
+        text(&res.stderr)
+            .contains("the prompt has 75 image tokens but 1 image(s) give 25 features"),
+        "{}",
+        text(&res.stderr)
+    );
+}
+
 #[test]
 fn forward_writes_the_reference_logits() {
     use vlm::weights::safetensors::{read_i64, write, SafeTensors};

@@ -1,7 +1,10 @@
 //! Vision-language models in Burn. Nothing here knows about the web application.
 
+pub mod clip;
 pub mod device;
+pub mod image;
 pub mod llama;
+pub mod llava;
 pub mod rng;
 pub mod tokenizer;
 pub mod weights;

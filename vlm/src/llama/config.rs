@@ -72,7 +72,19 @@ impl LlamaConfig {
             path: source.to_string(),
             reason,
         };
-        let raw: RawConfig = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        Self::from_value(source, &value)
+    }
+
+    /// Reads a parsed config object (a whole `config.json`, or a VLM's `text_config`).
+    pub fn from_value(source: &str, value: &serde_json::Value) -> Result<Self, WeightError> {
+        let bad = |reason: String| WeightError::Config {
+            path: source.to_string(),
+            reason,
+        };
+        let raw: RawConfig =
+            serde_json::from_value(value.clone()).map_err(|e| bad(e.to_string()))?;
         Self::from_raw(raw).map_err(bad)
     }
 
@@ -142,8 +154,15 @@ impl LlamaConfig {
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
             attention_bias: raw.attention_bias.unwrap_or(false),
             mlp_bias: raw.mlp_bias.unwrap_or(false),
-            bos_token_id: ids(raw.bos_token_id).first().copied(),
-            eos_token_ids: ids(raw.eos_token_id),
+            // LlamaConfig's defaults when the keys are absent (a VLM's text_config often is).
+            bos_token_id: match raw.bos_token_id {
+                None => Some(1),
+                some => ids(some).first().copied(),
+            },
+            eos_token_ids: match raw.eos_token_id {
+                None => vec![2],
+                some => ids(some),
+            },
         })
     }
 

@@ -49,19 +49,42 @@ pub fn generate<B: Backend>(
     prompt: &[u32],
     limits: &Limits,
     sampling: &Sampling,
+    on_token: impl FnMut(u32) -> bool,
+    device: &B::Device,
+) -> Vec<u32> {
+    let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+    let ids: Tensor<B, 2, Int> = Tensor::from_data(TensorData::new(ids, [1, prompt.len()]), device);
+    generate_from_embeds(
+        model,
+        model.embed(ids),
+        prompt,
+        limits,
+        sampling,
+        on_token,
+        device,
+    )
+}
+
+/// Generates after a prompt given as embeddings `[1, seq, hidden]` (a vision-language model's
+/// text with image features merged in); `prompt` is its token ids, for the repetition penalty.
+pub fn generate_from_embeds<B: Backend>(
+    model: &Llama<B>,
+    prompt_embeds: Tensor<B, 3>,
+    prompt: &[u32],
+    limits: &Limits,
+    sampling: &Sampling,
     mut on_token: impl FnMut(u32) -> bool,
     device: &B::Device,
 ) -> Vec<u32> {
     let mut cache = KvCache::new(model.num_layers());
     let mut rng = Rng::new(sampling.seed);
     let mut out: Vec<u32> = Vec::with_capacity(limits.max_new);
-    let mut input: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
-    while out.len() < limits.max_new && !input.is_empty() {
-        let n = input.len();
-        let ids: Tensor<B, 2, Int> = Tensor::from_data(TensorData::new(input, [1, n]), device);
-        let embeds = model.embed(ids);
+    let mut embeds = Some(prompt_embeds);
+    while out.len() < limits.max_new {
+        let Some(step) = embeds.take() else { break };
+        let n = step.dims()[1];
         let mask = Mask::all(1, cache.len() + n);
-        let logits = model.forward_last(embeds, &mask, Some(&mut cache));
+        let logits = model.forward_last(step, &mask, Some(&mut cache));
         let mut last = logits.into_data().to_vec::<f32>().unwrap_or_default();
         if out.len() < limits.min_new {
             let v = last.len();
@@ -75,7 +98,9 @@ pub fn generate<B: Backend>(
         if !on_token(next) || limits.stop_tokens.contains(&next) {
             break;
         }
-        input = vec![next as i64];
+        let id: Tensor<B, 2, Int> =
+            Tensor::from_data(TensorData::new(vec![next as i64], [1, 1]), device);
+        embeds = Some(model.embed(id));
     }
     out
 }

@@ -11,7 +11,10 @@ use super::config::LlamaConfig;
 use super::model::{Attention, DecoderLayer, Llama, Mlp};
 use crate::weights::{HostTensor, ShardedSafeTensors, TensorSource, Tracker, WeightError};
 
-fn tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tensor<B, D> {
+pub(crate) fn tensor<B: Backend, const D: usize>(
+    t: HostTensor,
+    device: &B::Device,
+) -> Tensor<B, D> {
     let shape: [usize; D] = t.shape.clone().try_into().unwrap_or([0; D]);
     Tensor::from_data(TensorData::new(t.data, shape), device)
 }
@@ -39,7 +42,7 @@ fn transposed(t: HostTensor) -> HostTensor {
 }
 
 /// A `Linear` from a transformers weight `[out, in]` (Burn keeps `[in, out]`).
-fn linear_from<B: Backend>(
+pub(crate) fn linear_from<B: Backend>(
     w: HostTensor,
     bias: Option<HostTensor>,
     device: &B::Device,
@@ -50,7 +53,7 @@ fn linear_from<B: Backend>(
     }
 }
 
-fn linear<B: Backend>(
+pub(crate) fn linear<B: Backend>(
     tr: &mut Tracker,
     name: &str,
     d_in: usize,
@@ -81,7 +84,7 @@ fn rms<B: Backend>(
 }
 
 /// Where the decoder's tensors live in a checkpoint.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyLayout {
     /// Prefix of the decoder body, e.g. `model.` or `language_model.model.`.
     pub body: String,

@@ -90,6 +90,17 @@ fn ids(v: Option<&serde_json::Value>) -> Vec<u32> {
 
 fn open_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {
     let config = LlamaConfig::from_file(&dir.join("config.json"))?;
+    let (tokenizer, template, extra) = hf_chat_parts(dir)?;
+    let mut source = ShardedSafeTensors::open_dir(dir)?;
+    let model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
+    Ok(finish(config, model, tokenizer, template, &extra))
+}
+
+/// A Hugging Face folder's tokenizer, recognised chat template, and the end-of-reply tokens
+/// its generation and tokenizer configs name.
+pub(crate) fn hf_chat_parts(
+    dir: &Path,
+) -> Result<(Tokenizer, Option<ChatTemplate>, Vec<u32>), WeightError> {
     let tok_path = dir.join("tokenizer.json");
     if !tok_path.is_file() {
         return Err(WeightError::io(
@@ -109,9 +120,18 @@ fn open_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlama<B
         });
         extra.extend(eos.and_then(|e| tokenizer.token_id(e)));
     }
-    let mut source = ShardedSafeTensors::open_dir(dir)?;
-    let model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
-    Ok(finish(config, model, tokenizer, template, &extra))
+    Ok((tokenizer, template, extra))
+}
+
+/// The distinct stop tokens of all sources, in order.
+pub(crate) fn merge_stops<'a>(lists: impl IntoIterator<Item = &'a [u32]>) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for &t in lists.into_iter().flatten() {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 fn finish<B: Backend>(
@@ -121,17 +141,11 @@ fn finish<B: Backend>(
     template: Option<ChatTemplate>,
     extra_stops: &[u32],
 ) -> ChatLlama<B> {
-    let mut stop_tokens: Vec<u32> = Vec::new();
-    for &t in config
-        .eos_token_ids
-        .iter()
-        .chain(&tokenizer.eos)
-        .chain(extra_stops)
-    {
-        if !stop_tokens.contains(&t) {
-            stop_tokens.push(t);
-        }
-    }
+    let stop_tokens = merge_stops([
+        config.eos_token_ids.as_slice(),
+        tokenizer.eos.as_slice(),
+        extra_stops,
+    ]);
     ChatLlama {
         config,
         model,

@@ -1,0 +1,156 @@
+//! The vision transformer's modules and forward pass.
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::config::Activation;
+
+/// Self-attention with biases, no mask (every patch sees every patch).
+#[derive(Module, Debug)]
+pub struct ClipAttention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub out_proj: Linear<B>,
+    pub n_heads: usize,
+}
+
+impl<B: Backend> ClipAttention<B> {
+    /// # Shapes
+    /// - x: `[n, tokens, hidden]` → the same
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [n, t, d] = x.dims();
+        let (h, hd) = (self.n_heads, d / self.n_heads);
+        let heads = |y: Tensor<B, 3>| y.reshape([n, t, h, hd]).swap_dims(1, 2);
+        let q = heads(self.q_proj.forward(x.clone()));
+        let k = heads(self.k_proj.forward(x.clone()));
+        let v = heads(self.v_proj.forward(x));
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar((hd as f64).powf(-0.5));
+        let out = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([n, t, d]);
+        self.out_proj.forward(out)
+    }
+}
+
+/// fc1 → activation → fc2.
+#[derive(Module, Debug)]
+pub struct ClipMlp<B: Backend> {
+    pub fc1: Linear<B>,
+    pub fc2: Linear<B>,
+    #[module(skip)]
+    pub act: Activation,
+}
+
+/// Applies an activation.
+pub fn activate<B: Backend, const D: usize>(act: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+    match act {
+        Activation::QuickGelu => x.clone() * sigmoid(x.mul_scalar(1.702)),
+        Activation::Gelu => gelu(x),
+    }
+}
+
+impl<B: Backend> ClipMlp<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.fc2.forward(activate(self.act, self.fc1.forward(x)))
+    }
+}
+
+/// One pre-norm encoder layer.
+#[derive(Module, Debug)]
+pub struct ClipLayer<B: Backend> {
+    pub layer_norm1: LayerNorm<B>,
+    pub self_attn: ClipAttention<B>,
+    pub layer_norm2: LayerNorm<B>,
+    pub mlp: ClipMlp<B>,
+}
+
+impl<B: Backend> ClipLayer<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x));
+        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+    }
+}
+
+/// The whole tower.
+#[derive(Module, Debug)]
+pub struct ClipVision<B: Backend> {
+    /// The patch convolution (stride = kernel, no bias) as a matrix `[channels·p·p, hidden]`.
+    pub patch_embedding: Linear<B>,
+    pub class_embedding: Param<Tensor<B, 1>>,
+    /// `[patches + 1, hidden]`
+    pub position_embedding: Param<Tensor<B, 2>>,
+    pub pre_layrnorm: LayerNorm<B>,
+    pub layers: Vec<ClipLayer<B>>,
+    pub post_layernorm: LayerNorm<B>,
+    pub patch_size: usize,
+}
+
+/// What the tower computes for a batch of images.
+#[derive(Debug, Clone)]
+pub struct VisionOutput<B: Backend> {
+    /// The input to the first layer (embeddings after the pre-layernorm), then the output of
+    /// every layer: `layers + 1` tensors `[n, patches + 1, hidden]`, as transformers'
+    /// `hidden_states`.
+    pub hidden_states: Vec<Tensor<B, 3>>,
+    /// The class token of the last layer after the post-layernorm, `[n, hidden]`.
+    pub pooled: Tensor<B, 2>,
+}
+
+impl<B: Backend> ClipVision<B> {
+    /// Patch, class and position embeddings.
+    ///
+    /// # Shapes
+    /// - pixels: `[n, channels, size, size]` → `[n, patches + 1, hidden]`
+    pub fn embed(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [n, c, hgt, wid] = pixels.dims();
+        let p = self.patch_size;
+        let (gh, gw) = (hgt / p, wid / p);
+        // Cut the image into p×p patches, each flattened as (channel, row, column) like the
+        // convolution's weight.
+        let patches = pixels
+            .reshape([n, c, gh, p, gw, p])
+            .permute([0, 2, 4, 1, 3, 5])
+            .reshape([n, gh * gw, c * p * p]);
+        let x = self.patch_embedding.forward(patches);
+        let d = x.dims()[2];
+        let cls = self
+            .class_embedding
+            .val()
+            .reshape([1, 1, d])
+            .expand([n, 1, d]);
+        let x = Tensor::cat(vec![cls, x], 1);
+        x + self.position_embedding.val().unsqueeze_dim(0)
+    }
+
+    /// Runs the tower, keeping every layer's output.
+    ///
+    /// # Shapes
+    /// - pixels: `[n, channels, size, size]`
+    pub fn forward(&self, pixels: Tensor<B, 4>) -> VisionOutput<B> {
+        self.forward_layers(pixels, self.layers.len())
+    }
+
+    /// Runs only the first `layers` layers (LLaVA needs the second-to-last's output, so the
+    /// last layer need not run); `pooled` then comes from the last layer run.
+    pub fn forward_layers(&self, pixels: Tensor<B, 4>, layers: usize) -> VisionOutput<B> {
+        let mut x = self.pre_layrnorm.forward(self.embed(pixels));
+        let mut hidden_states = vec![x.clone()];
+        for layer in self.layers.iter().take(layers) {
+            x = layer.forward(x);
+            hidden_states.push(x.clone());
+        }
+        let [n, _, d] = x.dims();
+        let cls = x.slice([0..n, 0..1, 0..d]).reshape([n, d]);
+        VisionOutput {
+            hidden_states,
+            pooled: self.post_layernorm.forward(cls),
+        }
+    }
+}
