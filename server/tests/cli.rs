@@ -682,3 +682,122 @@ fn embedded_model_installs_once_and_generates() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A tiny LLaVA folder (the parity fixture plus a word-level tokenizer with `<image>` = 127)
+/// and two PNG images.
+fn tiny_llava_folder(dir: &std::path::Path) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vlm/tests/fixtures/tiny-llava");
+    let model = dir.join("llava");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture.join(f), model.join(f)).unwrap();
+    }
+    let mut vocab = serde_json::Map::new();
+    for (i, w) in ["<unk>", "<s>", "</s>", "USER", ":", "ASSISTANT", "hello"]
+        .iter()
+        .enumerate()
+    {
+        vocab.insert(w.to_string(), i.into());
+    }
+    for i in 7..127 {
+        vocab.insert(format!("w{i}"), i.into());
+    }
+    vocab.insert("<image>".into(), 127.into());
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 127, "content": "<image>", "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    });
+    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let images: Vec<std::path::PathBuf> = [(40u32, 30u32), (64, 48)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, h))| {
+            let path = dir.join(format!("img{i}.png"));
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 5) as u8, (y * 3) as u8, 90]))
+                .save(&path)
+                .unwrap();
+            path
+        })
+        .collect();
+    (model, images)
+}
+
+/// `generate --image`: a LLaVA folder answers about two images; images that do not fit the
+/// prompt, undecodable files and text-only models are clear errors.
+#[test]
+fn generate_with_images_runs_llava_and_refuses_bad_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, images) = tiny_llava_folder(dir.path());
+    let (m, a, b) = (
+        model.to_str().unwrap(),
+        images[0].to_str().unwrap(),
+        images[1].to_str().unwrap(),
+    );
+    let gen = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            m,
+            "--max-new-tokens",
+            "3",
+            "--min-new-tokens",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let out = gen(&["--image", a, "--image", b, "--prompt", "hello"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("generation: 3 tokens"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The template writes one <image> per image: with --raw the prompt must have them.
+    let out = gen(&[
+        "--image",
+        a,
+        "--image",
+        b,
+        "--raw",
+        "--prompt",
+        "USER: <image> hello",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("the prompt has 25 image tokens but 2 image(s) give 50 features"),
+        "{}",
+        text(&out.stderr)
+    );
+    let junk = dir.path().join("junk.jpg");
+    std::fs::write(&junk, b"not a jpeg").unwrap();
+    let out = gen(&["--image", junk.to_str().unwrap(), "--prompt", "hello"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("junk.jpg: not an image this tool can decode"),
+        "{}",
+        text(&out.stderr)
+    );
+    let tiny_llama = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vlm/tests/fixtures/tiny-llama"
+    );
+    let out = run(
+        &[
+            "generate", "--model", tiny_llama, "--image", a, "--prompt", "hi",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("without a vision tower"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"));
+}
