@@ -86,6 +86,8 @@ fn read_ids(path: &Path) -> anyhow::Result<Inputs> {
 
 fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result<()> {
     let inputs = read_ids(&args.inputs)?;
+    let start = std::time::Instant::now();
+    let loaded_at;
     let (b, s) = (inputs.batch, inputs.seq);
     let mask = match &inputs.mask {
         Some(m) => Mask::from_ones(b, s, m),
@@ -93,6 +95,7 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
     };
     let logits = if vlm::llava::is_llava_dir(&args.model) {
         let (cfg, model) = vlm::llava::from_hf_dir::<B>(&args.model, device)?;
+        loaded_at = std::time::Instant::now();
         check_ids(
             args,
             &inputs,
@@ -114,6 +117,7 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             );
         }
         let (cfg, model) = from_hf_dir::<B>(&args.model, device)?;
+        loaded_at = std::time::Instant::now();
         check_ids(
             args,
             &inputs,
@@ -130,8 +134,14 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
         .into_data()
         .to_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+    let computed_at = std::time::Instant::now();
     write(&args.out, &[("logits", &dims, &data)], &[])?;
     println!("wrote logits {:?} to {}", dims, args.out.display());
+    eprintln!(
+        "load: {:.3} s; forward: {:.3} s",
+        (loaded_at - start).as_secs_f64(),
+        (computed_at - loaded_at).as_secs_f64()
+    );
     Ok(())
 }
 
