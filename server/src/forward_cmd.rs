@@ -29,13 +29,16 @@ pub struct ForwardArgs {
     /// cpu, wgpu[:N] or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// On a GPU backend, keep weights and activations in f16 (half the memory of f32).
+    #[arg(long)]
+    pub half: bool,
 }
 
 /// Runs the command on the chosen backend.
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, forward(&args))
+    crate::backend::on_backend!(spec, args.half, forward(&args))
 }
 
 /// Token ids `[batch, seq]` and their optional attention mask.
@@ -132,6 +135,7 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
     let dims = logits.dims();
     let data = logits
         .into_data()
+        .convert::<f32>()
         .to_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
     let computed_at = std::time::Instant::now();

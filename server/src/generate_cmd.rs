@@ -55,13 +55,16 @@ pub struct GenerateArgs {
     pub stop: Vec<String>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// On a GPU backend, keep weights and activations in f16 (half the memory of f32).
+    #[arg(long)]
+    pub half: bool,
 }
 
 /// Runs the command on the chosen backend with the model file or folder `--model` resolved to.
 pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, run_on(&args, &model))
+    crate::backend::on_backend!(spec, args.half, run_on(&args, &model))
 }
 
 /// The prompt text: the chat template applied (with `images` image lines) unless `--raw`.

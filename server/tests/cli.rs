@@ -654,6 +654,27 @@ fn embedded_model_installs_once_and_generates() {
         "{}",
         text(&out.stderr)
     );
+    // Prompt plus new tokens beyond SmolLM2's 8,192-token context: refused before generating.
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            "smollm2",
+            "--prompt",
+            "Hi",
+            "--max-new-tokens",
+            "9000",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("exceeds the model's context of 8192"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(
         &[
             "model",

@@ -178,6 +178,7 @@ fn multiply<B: burn::tensor::backend::Backend>(
     let got = a
         .matmul(b)
         .into_data()
+        .convert::<f32>()
         .to_vec::<f32>()
         .map_err(|e| DeviceError::SelfTest {
             backend: backend.to_string(),

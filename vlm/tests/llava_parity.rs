@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use vlm::device::{cpu_device, Cpu};
 use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
@@ -30,12 +31,19 @@ impl Io {
         (t.shape, t.data)
     }
     fn pixels(&mut self, images: std::ops::Range<usize>) -> Tensor<Cpu, 4> {
+        self.pixels_on::<Cpu>(images, &cpu_device())
+    }
+    fn pixels_on<B: Backend>(
+        &mut self,
+        images: std::ops::Range<usize>,
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
         let (shape, data) = self.floats("pixel_values");
         let per = shape[1] * shape[2] * shape[3];
         let part = data[images.start * per..images.end * per].to_vec();
         Tensor::from_data(
             TensorData::new(part, [images.len(), shape[1], shape[2], shape[3]]),
-            &cpu_device(),
+            device,
         )
     }
 }
@@ -50,7 +58,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Logits of the whole batch, compared where the attention mask is 1.
 fn check(name: &str, reference: &str, tol: f32) {
-    let (_, model) = from_hf_dir::<Cpu>(&fixtures().join(name), &cpu_device()).unwrap();
+    check_on::<Cpu>(name, reference, tol, &cpu_device());
+}
+
+fn check_on<B: Backend>(name: &str, reference: &str, tol: f32, device: &B::Device) {
+    let (_, model) = from_hf_dir::<B>(&fixtures().join(name), device).unwrap();
     let mut io = Io::open();
     let (shape, ids) = io.ids("input_ids");
     let (_, mask) = io.ids("attention_mask");
@@ -61,11 +73,12 @@ fn check(name: &str, reference: &str, tol: f32) {
             &ids,
             [b, s],
             &Mask::from_ones(b, s, &mask),
-            Some(io.pixels(0..3)),
+            Some(io.pixels_on::<B>(0..3, device)),
             None,
         )
         .unwrap()
         .into_data()
+        .convert::<f32>()
         .to_vec::<f32>()
         .unwrap();
     let v = got.len() / (b * s);
@@ -78,6 +91,10 @@ fn check(name: &str, reference: &str, tol: f32) {
             ));
         }
     }
+    eprintln!(
+        "{name} on {}: logits within {worst}",
+        std::any::type_name::<B>()
+    );
     assert!(worst < tol, "{name}: logits differ by {worst}");
 }
 
@@ -173,4 +190,22 @@ fn image_tokens_and_images_must_agree() {
         .embed(&prompt, [1, n], Some(small), &cpu_device())
         .unwrap_err();
     assert!(err.to_string().contains("30×30"), "{err}");
+}
+
+/// The F16 checkpoint on CUDA: in f32 (TF32 tensor cores) and in half precision throughout
+/// (`--half`: weights stay F16 on the GPU). Skips without a GPU unless VLM_REQUIRE_GPU_TESTS.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_f32_and_half_match_transformers() {
+    match vlm::device::probe("cuda".parse().unwrap()) {
+        Ok(_) => {}
+        Err(e) if std::env::var_os("VLM_REQUIRE_GPU_TESTS").is_none() => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
+    let device = vlm::device::cuda_device(0);
+    check_on::<burn::backend::Cuda>("tiny-llava-hf-f16", "logits_f16", 5e-3, &device);
+    check_on::<burn::backend::Cuda<half::f16>>("tiny-llava-hf-f16", "logits_f16", 5e-2, &device);
 }

@@ -85,7 +85,12 @@ pub fn generate_from_embeds<B: Backend>(
         let n = step.dims()[1];
         let mask = Mask::all(1, cache.len() + n);
         let logits = model.forward_last(step, &mask, Some(&mut cache));
-        let mut last = logits.into_data().to_vec::<f32>().unwrap_or_default();
+        // Half-precision backends hand back f16 logits: widen before reading.
+        let mut last = logits
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
         if out.len() < limits.min_new {
             let v = last.len();
             for &t in limits.stop_tokens.iter().filter(|&&t| (t as usize) < v) {

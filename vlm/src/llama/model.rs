@@ -9,6 +9,11 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::cache::KvCache;
 use super::rope::Rotation;
 
+/// The additive mask's value for hidden keys: half of f16's lowest number, so that a score
+/// plus the mask stays finite on half-precision backends (a row of -inf makes softmax NaN,
+/// and NaN in a padding row's values poisons every row through 0 × NaN).
+const MASKED: f32 = -32768.0;
+
 /// Which tokens are real (not padding), for the past and current tokens of each sequence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mask {
@@ -61,7 +66,7 @@ impl Mask {
     }
 
     /// The additive attention mask: 0 where query i may see key j (causal, key not padding),
-    /// a large negative number elsewhere.
+    /// [`MASKED`] elsewhere.
     ///
     /// # Shapes
     /// - returns: `[batch, 1, seq, total]`
@@ -72,7 +77,7 @@ impl Mask {
             for i in 0..seq {
                 for j in 0..self.total {
                     let visible = j <= past + i && self.keep[b * self.total + j];
-                    data.push(if visible { 0.0f32 } else { -1e9 });
+                    data.push(if visible { 0.0f32 } else { MASKED });
                 }
             }
         }
