@@ -2,17 +2,15 @@
 
 /// `on_backend!(spec, half, f(a, b))` calls `f::<B>(a, b, &device)` with the Burn backend and
 /// device of `spec` (with `half`, the GPU backend in f16: weights and activations in half
-/// precision, as transformers with `torch_dtype=float16`), or fails with a clear error when
-/// this build lacks that backend.
+/// precision, as transformers with `torch_dtype=float16`; `vlm::device::set_half` must have
+/// run first), or fails with a clear error when this build lacks that backend.
 macro_rules! on_backend {
     ($spec:expr, $half:expr, $f:ident($($arg:expr),*)) => {
         match ($spec, $half) {
             (vlm::DeviceSpec::Cpu, false) => {
                 $f::<vlm::device::Cpu>($($arg,)* &vlm::device::cpu_device())
             }
-            (vlm::DeviceSpec::Cpu, true) => {
-                anyhow::bail!("--half runs on GPU backends (wgpu, cuda); the CPU computes in f32")
-            }
+            (vlm::DeviceSpec::Cpu, true) => anyhow::bail!(vlm::DeviceError::HalfOnCpu),
             #[cfg(feature = "wgpu")]
             (vlm::DeviceSpec::Wgpu(i), false) => {
                 $f::<burn::backend::Wgpu>($($arg,)* &vlm::device::wgpu_device(i))

@@ -37,6 +37,9 @@ pub struct ForwardArgs {
 /// Runs the command on the chosen backend.
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
+    if args.half {
+        vlm::device::set_half(spec)?;
+    }
     vlm::device::probe(spec)?;
     crate::backend::on_backend!(spec, args.half, forward(&args))
 }

@@ -63,6 +63,9 @@ pub struct GenerateArgs {
 /// Runs the command on the chosen backend with the model file or folder `--model` resolved to.
 pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
     let spec: DeviceSpec = args.device.parse()?;
+    if args.half {
+        vlm::device::set_half(spec)?;
+    }
     vlm::device::probe(spec)?;
     crate::backend::on_backend!(spec, args.half, run_on(&args, &model))
 }

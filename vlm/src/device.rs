@@ -50,6 +50,8 @@ pub enum DeviceError {
     Unknown(String),
     #[error("this build has no {0} backend: rebuild with `--features {0}`")]
     NotCompiled(&'static str),
+    #[error("--half runs on GPU backends (wgpu, cuda); the CPU computes in f32")]
+    HalfOnCpu,
     #[error("the {backend} device failed its self-test: {reason}")]
     SelfTest { backend: String, reason: String },
 }
@@ -96,6 +98,41 @@ pub fn compiled_backends() -> Vec<&'static str> {
         v.push("cuda");
     }
     v
+}
+
+/// Makes a GPU device create its float tensors in f16 (weights uploaded in half precision,
+/// activations in f16). Burn fixes a device's default dtype at its first tensor, so this must
+/// come before [`probe`] or anything else touches the device.
+pub fn set_half(spec: DeviceSpec) -> Result<(), DeviceError> {
+    #[allow(dead_code)]
+    fn failed(spec: DeviceSpec, e: impl fmt::Debug) -> DeviceError {
+        DeviceError::SelfTest {
+            backend: spec.to_string(),
+            reason: format!("cannot switch to f16: {e:?}"),
+        }
+    }
+    match spec {
+        DeviceSpec::Cpu => Err(DeviceError::HalfOnCpu),
+        #[cfg(feature = "wgpu")]
+        DeviceSpec::Wgpu(i) => burn::tensor::set_default_dtypes::<burn::backend::Wgpu<half::f16>>(
+            &wgpu_device(i),
+            burn::tensor::DType::F16,
+            burn::tensor::DType::I32,
+        )
+        .map_err(|e| failed(spec, e)),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => burn::tensor::set_default_dtypes::<burn::backend::Cuda<half::f16>>(
+            &cuda_device(i),
+            burn::tensor::DType::F16,
+            burn::tensor::DType::I32,
+        )
+        .map_err(|e| failed(spec, e)),
+        #[allow(unreachable_patterns)]
+        other => Err(DeviceError::NotCompiled(match other {
+            DeviceSpec::Wgpu(_) => "wgpu",
+            _ => "cuda",
+        })),
+    }
 }
 
 /// What the device is, after a self-test proved it computes correctly.

@@ -192,20 +192,41 @@ fn image_tokens_and_images_must_agree() {
     assert!(err.to_string().contains("30×30"), "{err}");
 }
 
-/// The F16 checkpoint on CUDA: in f32 (TF32 tensor cores) and in half precision throughout
-/// (`--half`: weights stay F16 on the GPU). Skips without a GPU unless VLM_REQUIRE_GPU_TESTS.
+/// The F16 checkpoint on CUDA, in f32 (TF32 tensor cores) and, in another process (a device's
+/// dtype is fixed at its first tensor), in half precision throughout. Skip without a GPU unless
+/// VLM_REQUIRE_GPU_TESTS is set.
 #[cfg(feature = "cuda")]
-#[test]
-fn cuda_f32_and_half_match_transformers() {
+fn on_cuda(check: impl FnOnce()) {
     match vlm::device::probe("cuda".parse().unwrap()) {
-        Ok(_) => {}
-        Err(e) if std::env::var_os("VLM_REQUIRE_GPU_TESTS").is_none() => {
-            eprintln!("skipped: {e}");
-            return;
-        }
+        Ok(_) => check(),
+        Err(e) if std::env::var_os("VLM_REQUIRE_GPU_TESTS").is_none() => eprintln!("skipped: {e}"),
         Err(e) => panic!("{e}"),
     }
-    let device = vlm::device::cuda_device(0);
-    check_on::<burn::backend::Cuda>("tiny-llava-hf-f16", "logits_f16", 5e-3, &device);
-    check_on::<burn::backend::Cuda<half::f16>>("tiny-llava-hf-f16", "logits_f16", 5e-2, &device);
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_f32_matches_transformers() {
+    on_cuda(|| {
+        let device = vlm::device::cuda_device(0);
+        check_on::<burn::backend::Cuda>("tiny-llava-hf-f16", "logits_f16", 5e-3, &device);
+    });
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs its own process: cargo test --features cuda -- --ignored cuda_half"]
+fn cuda_half_matches_transformers() {
+    type H = burn::backend::Cuda<half::f16>;
+    vlm::device::set_half("cuda".parse().unwrap()).unwrap();
+    on_cuda(|| {
+        let device = vlm::device::cuda_device(0);
+        let (_, model) = from_hf_dir::<H>(&fixtures().join("tiny-llava-hf-f16"), &device).unwrap();
+        assert_eq!(
+            model.lm.lm_head.weight.val().dtype(),
+            burn::tensor::DType::F16,
+            "weights stay in half precision on the GPU"
+        );
+        check_on::<H>("tiny-llava-hf-f16", "logits_f16", 5e-2, &device);
+    });
 }
