@@ -174,18 +174,21 @@ pub fn build<B: Backend>(
         });
     }
     let norm = rms(tr, &format!("{p}norm"), h, cfg.rms_norm_eps, device)?;
-    let head_weight = if cfg.tie_word_embeddings {
+    let (embed_tokens, head_weight) = if cfg.tie_word_embeddings {
         // Some tied checkpoints still store a copy of the head; it is the embedding again.
         let _ = tr.take_optional(&keys.head, &[cfg.vocab_size, h])?;
-        embed.clone()
+        // One matrix serves both: the head's transposed copy also answers embedding lookups.
+        (None, embed)
     } else {
-        tr.take(&keys.head, &[cfg.vocab_size, h])?
+        let head = tr.take(&keys.head, &[cfg.vocab_size, h])?;
+        let embedding = Embedding {
+            weight: Param::from_tensor(tensor(embed, device)),
+        };
+        (Some(embedding), head)
     };
     let lm_head = linear_from(head_weight, None, device);
     Ok(Llama {
-        embed_tokens: Embedding {
-            weight: Param::from_tensor(tensor(embed, device)),
-        },
+        embed_tokens,
         layers,
         norm,
         lm_head,

@@ -193,11 +193,13 @@ pub struct DecoderLayer<B: Backend> {
 /// The whole decoder with its output head.
 #[derive(Module, Debug)]
 pub struct Llama<B: Backend> {
-    pub embed_tokens: Embedding<B>,
+    /// None for tied checkpoints: their lookups read the output head's columns, so the
+    /// vocabulary matrix is held once.
+    pub embed_tokens: Option<Embedding<B>>,
     pub layers: Vec<DecoderLayer<B>>,
     pub norm: RmsNorm<B>,
-    /// The output head; for tied checkpoints a transposed copy of `embed_tokens` (a matmul
-    /// against the embedding's transposed view would copy it at every step).
+    /// The output head, `[hidden, vocab]` (Burn's layout; a matmul against a transposed view
+    /// would copy the matrix at every step).
     pub lm_head: Linear<B>,
     pub rope_theta: f64,
     pub head_dim: usize,
@@ -209,7 +211,17 @@ impl<B: Backend> Llama<B> {
     /// # Shapes
     /// - ids: `[batch, seq]` → `[batch, seq, hidden]`
     pub fn embed(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.embed_tokens.forward(ids)
+        match &self.embed_tokens {
+            Some(e) => e.forward(ids),
+            None => {
+                let [b, s] = ids.dims();
+                let w = self.lm_head.weight.val();
+                let h = w.dims()[0];
+                w.select(1, ids.reshape([b * s]))
+                    .transpose()
+                    .reshape([b, s, h])
+            }
+        }
     }
 
     /// Logits for token ids; see [`Llama::forward_embeds`].
