@@ -5,6 +5,7 @@ pub mod device;
 pub mod image;
 pub mod llama;
 pub mod llava;
+pub mod lora;
 pub mod rng;
 pub mod tokenizer;
 pub mod weights;

@@ -1,0 +1,222 @@
+//! LoRA adapters with PEFT's conventions: a low-rank update `x · A · B · scaling` beside a
+//! frozen `Linear`, B starting at zero (so a fresh adapter changes nothing), scaling `alpha / r`
+//! or, with rsLoRA, `alpha / √r`; merged into the base weight for inference and unmerged again.
+//! Which layers get one is chosen by module-name patterns, as PEFT's `target_modules`.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+/// An adapter's hyper-parameters (PEFT's `LoraConfig` names).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f64,
+    pub dropout: f64,
+    pub use_rslora: bool,
+    /// Module-name suffixes that get adapters, e.g. `q_proj`.
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    /// The language model's projections, rank 8, alpha 16, no dropout.
+    fn default() -> Self {
+        LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.0,
+            use_rslora: false,
+            targets: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
+}
+
+impl LoraConfig {
+    /// The factor on the low-rank product.
+    pub fn scaling(&self) -> f64 {
+        if self.use_rslora {
+            self.alpha / (self.rank as f64).sqrt()
+        } else {
+            self.alpha / self.rank as f64
+        }
+    }
+
+    /// True when the module named `name` (a dotted path) gets an adapter: its last component
+    /// equals a target, as PEFT matches a list of `target_modules`.
+    pub fn targets_module(&self, name: &str) -> bool {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        self.targets.iter().any(|t| t == last || t == name)
+    }
+}
+
+/// One adapter for a `Linear` of `d_in → d_out`.
+#[derive(Module, Debug)]
+pub struct Lora<B: Backend> {
+    /// `[d_in, rank]`: PEFT's `lora_A.weight` (`[rank, d_in]`) transposed.
+    pub a: Param<Tensor<B, 2>>,
+    /// `[rank, d_out]`: PEFT's `lora_B.weight` (`[d_out, rank]`) transposed.
+    pub b: Param<Tensor<B, 2>>,
+    pub scaling: f64,
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> Lora<B> {
+    /// A fresh adapter as PEFT initialises it: A uniform in ±1/√d_in (kaiming-uniform with
+    /// a = √5), B zero. Seed the backend (`B::seed`) for a reproducible A.
+    pub fn new(d_in: usize, d_out: usize, cfg: &LoraConfig, device: &B::Device) -> Self {
+        let bound = 1.0 / (d_in as f64).sqrt();
+        Lora {
+            a: Param::from_tensor(Tensor::random(
+                [d_in, cfg.rank],
+                Distribution::Uniform(-bound, bound),
+                device,
+            )),
+            b: Param::from_tensor(Tensor::zeros([cfg.rank, d_out], device)),
+            scaling: cfg.scaling(),
+            dropout: DropoutConfig::new(cfg.dropout).init(),
+        }
+    }
+
+    /// The adapter's contribution to the layer's output.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
+    pub fn delta(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.dropout
+            .forward(x)
+            .matmul(self.a.val().unsqueeze())
+            .matmul(self.b.val().unsqueeze())
+            .mul_scalar(self.scaling)
+    }
+
+    /// `A · B · scaling`, `[d_in, d_out]`: what merging adds to the base weight.
+    pub fn weight_delta(&self) -> Tensor<B, 2> {
+        self.a.val().matmul(self.b.val()).mul_scalar(self.scaling)
+    }
+
+    /// The base layer with the adapter folded in (inference without the extra matmuls).
+    pub fn merged(&self, base: &Linear<B>) -> Linear<B> {
+        self.shifted(base, 1.0)
+    }
+
+    /// The base layer with the adapter taken back out of a merged one.
+    pub fn unmerged(&self, merged: &Linear<B>) -> Linear<B> {
+        self.shifted(merged, -1.0)
+    }
+
+    fn shifted(&self, base: &Linear<B>, sign: f64) -> Linear<B> {
+        let weight = base.weight.val() + self.weight_delta().mul_scalar(sign);
+        Linear {
+            weight: Param::from_tensor(weight),
+            bias: base.bias.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{cpu_device, Cpu};
+    use burn::tensor::TensorData;
+
+    fn base(d_in: usize, d_out: usize) -> Linear<Cpu> {
+        let w: Vec<f32> = (0..d_in * d_out)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 10.0)
+            .collect();
+        Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [d_in, d_out]),
+                &cpu_device(),
+            )),
+            bias: Some(Param::from_tensor(Tensor::ones([d_out], &cpu_device()))),
+        }
+    }
+
+    fn values<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
+        t.into_data().to_vec::<f32>().unwrap()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn scaling_and_targets_follow_peft() {
+        let cfg = LoraConfig {
+            rank: 16,
+            alpha: 32.0,
+            ..Default::default()
+        };
+        assert_eq!(cfg.scaling(), 2.0);
+        let rs = LoraConfig {
+            use_rslora: true,
+            ..cfg.clone()
+        };
+        assert_eq!(rs.scaling(), 8.0);
+        assert!(cfg.targets_module("model.layers.3.self_attn.q_proj"));
+        assert!(cfg.targets_module("down_proj"));
+        assert!(!cfg.targets_module("model.layers.3.self_attn.q_proj_extra"));
+        assert!(!cfg.targets_module("vision_tower.encoder.layers.0.mlp.fc1"));
+    }
+
+    #[test]
+    fn fresh_adapter_changes_nothing_and_merging_round_trips() {
+        let (d_in, d_out) = (6, 5);
+        let cfg = LoraConfig {
+            rank: 2,
+            alpha: 4.0,
+            ..Default::default()
+        };
+        let device = cpu_device();
+        let layer = base(d_in, d_out);
+        let mut lora = Lora::<Cpu>::new(d_in, d_out, &cfg, &device);
+        let x: Tensor<Cpu, 3> = Tensor::from_data(
+            TensorData::new(
+                (0..2 * 3 * d_in)
+                    .map(|i| i as f32 / 10.0)
+                    .collect::<Vec<_>>(),
+                [2, 3, d_in],
+            ),
+            &device,
+        );
+        assert!(
+            values(lora.delta(x.clone())).iter().all(|&v| v == 0.0),
+            "B starts at zero"
+        );
+
+        // A trained adapter: B no longer zero.
+        lora.b = Param::from_tensor(Tensor::from_data(
+            TensorData::new(
+                (0..2 * d_out)
+                    .map(|i| i as f32 / 7.0 - 0.5)
+                    .collect::<Vec<_>>(),
+                [2, d_out],
+            ),
+            &device,
+        ));
+        let with_adapter = values(layer.forward(x.clone()) + lora.delta(x.clone()));
+        let merged = lora.merged(&layer);
+        assert!(max_diff(&values(merged.forward(x.clone())), &with_adapter) < 1e-5);
+        let back = lora.unmerged(&merged);
+        assert!(max_diff(&values(back.weight.val()), &values(layer.weight.val())) < 1e-6);
+        assert!(
+            values(lora.delta(x)).iter().any(|&v| v.abs() > 1e-3),
+            "a trained adapter changes the output"
+        );
+    }
+}
