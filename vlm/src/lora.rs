@@ -6,7 +6,9 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor, TensorData};
+
+use crate::weights::{HostTensor, WeightError};
 
 /// An adapter's hyper-parameters (PEFT's `LoraConfig` names).
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +43,12 @@ impl Default for LoraConfig {
             .collect(),
         }
     }
+}
+
+/// PEFT's name for an adapter tensor of the module at `module` (a transformers path such as
+/// `model.layers.0.self_attn.q_proj`), `which` being `A` or `B`.
+pub fn peft_key(module: &str, which: char) -> String {
+    format!("base_model.model.{module}.lora_{which}.weight")
 }
 
 impl LoraConfig {
@@ -116,6 +124,55 @@ impl<B: Backend> Lora<B> {
         self.shifted(merged, -1.0)
     }
 
+    /// PEFT's tensors for this adapter: (`lora_A.weight` `[rank, d_in]`, `lora_B.weight`
+    /// `[d_out, rank]`).
+    pub fn to_peft(&self) -> Result<(HostTensor, HostTensor), WeightError> {
+        let host = |t: Tensor<B, 2>| -> Result<HostTensor, WeightError> {
+            let shape = t.dims().to_vec();
+            let data = t
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .map_err(|e| WeightError::Config {
+                    path: "adapter".into(),
+                    reason: format!("reading adapter weights: {e:?}"),
+                })?;
+            Ok(HostTensor { shape, data })
+        };
+        Ok((
+            host(self.a.val().transpose())?,
+            host(self.b.val().transpose())?,
+        ))
+    }
+
+    /// An adapter from PEFT's tensors (see [`Lora::to_peft`]); shapes must agree.
+    pub fn from_peft(
+        a: HostTensor,
+        b: HostTensor,
+        cfg: &LoraConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
+        let bad = || WeightError::Shape {
+            name: "lora_A/lora_B".into(),
+            got: [a.shape.clone(), b.shape.clone()].concat(),
+            expected: vec![cfg.rank, 0, 0, cfg.rank],
+        };
+        let [r, d_in] = <[usize; 2]>::try_from(a.shape.as_slice()).map_err(|_| bad())?;
+        let [d_out, rb] = <[usize; 2]>::try_from(b.shape.as_slice()).map_err(|_| bad())?;
+        if r != cfg.rank || rb != r {
+            return Err(bad());
+        }
+        let tensor = |t: HostTensor, shape: [usize; 2]| -> Tensor<B, 2> {
+            Tensor::<B, 2>::from_data(TensorData::new(t.data, shape), device).transpose()
+        };
+        Ok(Lora {
+            a: Param::from_tensor(tensor(a, [r, d_in])),
+            b: Param::from_tensor(tensor(b, [d_out, r])),
+            scaling: cfg.scaling(),
+            dropout: DropoutConfig::new(cfg.dropout).init(),
+        })
+    }
+
     fn shifted(&self, base: &Linear<B>, sign: f64) -> Linear<B> {
         let weight = base.weight.val() + self.weight_delta().mul_scalar(sign);
         Linear {
@@ -153,6 +210,65 @@ mod tests {
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn peft_tensors_round_trip_through_safetensors() {
+        let cfg = LoraConfig {
+            rank: 3,
+            ..Default::default()
+        };
+        let device = cpu_device();
+        let mut lora = Lora::<Cpu>::new(4, 5, &cfg, &device);
+        lora.b = Param::from_tensor(Tensor::from_data(
+            TensorData::new((0..15).map(|i| i as f32 - 7.0).collect::<Vec<_>>(), [3, 5]),
+            &device,
+        ));
+        let (a, b) = lora.to_peft().unwrap();
+        assert_eq!(
+            (a.shape.as_slice(), b.shape.as_slice()),
+            (&[3, 4][..], &[5, 3][..])
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("adapter_model.safetensors");
+        let key = |w| peft_key("model.layers.0.self_attn.q_proj", w);
+        assert_eq!(
+            key('A'),
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+        );
+        crate::weights::safetensors::write(
+            &path,
+            &[
+                (&key('A'), &a.shape, &a.data),
+                (&key('B'), &b.shape, &b.data),
+            ],
+            &[],
+        )
+        .unwrap();
+        use crate::weights::TensorSource;
+        let mut st = crate::weights::SafeTensors::open(&path).unwrap();
+        let back = Lora::<Cpu>::from_peft(
+            st.read(&key('A')).unwrap().unwrap(),
+            st.read(&key('B')).unwrap().unwrap(),
+            &cfg,
+            &device,
+        )
+        .unwrap();
+        assert!(max_diff(&values(back.weight_delta()), &values(lora.weight_delta())) < 1e-6);
+        let wrong = LoraConfig {
+            rank: 2,
+            ..cfg.clone()
+        };
+        let (a, b) = lora.to_peft().unwrap();
+        assert!(Lora::<Cpu>::from_peft(a.clone(), b.clone(), &wrong, &device).is_err());
+        let flat = HostTensor {
+            shape: vec![12],
+            data: a.data.clone(),
+        };
+        assert!(
+            Lora::<Cpu>::from_peft(flat, b, &cfg, &device).is_err(),
+            "no panic on 1-D"
+        );
     }
 
     #[test]
