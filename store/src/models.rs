@@ -24,7 +24,17 @@ impl Store {
 
     /// The model registered under `name`.
     pub async fn model_named(&self, name: &str) -> Result<Option<ModelInfo>, StoreError> {
-        Ok(self.models().await?.into_iter().find(|m| m.name == name))
+        let row: Option<(i64, String, String, String)> =
+            sqlx::query_as("SELECT id, name, kind, path FROM models WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(id, name, kind, path)| ModelInfo {
+            id,
+            name,
+            kind,
+            path,
+        }))
     }
 
     /// Registers a model, or points an existing name at new files.

@@ -104,7 +104,7 @@ pub fn compiled_backends() -> Vec<&'static str> {
 /// activations in f16). Burn fixes a device's default dtype at its first tensor, so this must
 /// come before [`probe`] or anything else touches the device.
 pub fn set_half(spec: DeviceSpec) -> Result<(), DeviceError> {
-    #[allow(dead_code)]
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
     fn failed(spec: DeviceSpec, e: impl fmt::Debug) -> DeviceError {
         DeviceError::SelfTest {
             backend: spec.to_string(),

@@ -51,7 +51,8 @@ struct RawConfig {
     eos_token_id: Option<serde_json::Value>,
 }
 
-fn ids(v: Option<serde_json::Value>) -> Vec<u32> {
+/// Token ids written as one number or a list (`eos_token_id` and friends).
+pub(crate) fn ids(v: Option<&serde_json::Value>) -> Vec<u32> {
     match v {
         Some(serde_json::Value::Number(n)) => {
             n.as_u64().map(|n| vec![n as u32]).unwrap_or_default()
@@ -157,11 +158,11 @@ impl LlamaConfig {
             // LlamaConfig's defaults when the keys are absent (a VLM's text_config often is).
             bos_token_id: match raw.bos_token_id {
                 None => Some(1),
-                some => ids(some).first().copied(),
+                some => ids(some.as_ref()).first().copied(),
             },
             eos_token_ids: match raw.eos_token_id {
                 None => vec![2],
-                some => ids(some),
+                some => ids(some.as_ref()),
             },
         })
     }

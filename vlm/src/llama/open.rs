@@ -6,7 +6,7 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 
-use super::config::LlamaConfig;
+use super::config::{ids, LlamaConfig};
 use super::load::{from_source, KeyLayout};
 use super::Llama;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
@@ -75,17 +75,6 @@ fn hf_template(dir: &Path) -> Result<Option<String>, WeightError> {
         }
     }
     Ok(None)
-}
-
-fn ids(v: Option<&serde_json::Value>) -> Vec<u32> {
-    match v {
-        Some(serde_json::Value::Number(n)) => n.as_u64().map(|i| i as u32).into_iter().collect(),
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_u64().map(|i| i as u32))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn open_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {

@@ -26,26 +26,15 @@ impl TextStream {
 
     /// Given the whole reply decoded so far, returns the text to show now.
     pub fn push(&mut self, text: &str) -> String {
-        if self.stopped {
-            return String::new();
-        }
-        let stop_at = self
-            .stops
-            .iter()
-            .filter_map(|s| text.find(s.as_str()))
-            .min();
-        let end = match stop_at {
-            Some(at) => {
-                self.stopped = true;
-                at
-            }
-            None => self.safe_end(text),
-        };
-        self.take(text, end)
+        self.advance(text, false)
     }
 
     /// The reply ended (no more tokens): whatever was held back is shown.
     pub fn finish(&mut self, text: &str) -> String {
+        self.advance(text, true)
+    }
+
+    fn advance(&mut self, text: &str, last: bool) -> String {
         if self.stopped {
             return String::new();
         }
@@ -55,7 +44,12 @@ impl TextStream {
             .filter_map(|s| text.find(s.as_str()))
             .min();
         self.stopped = stop_at.is_some();
-        self.take(text, stop_at.unwrap_or(text.len()))
+        let end = match stop_at {
+            Some(at) => at,
+            None if last => text.len(),
+            None => self.safe_end(text),
+        };
+        self.take(text, end)
     }
 
     fn take(&mut self, text: &str, end: usize) -> String {

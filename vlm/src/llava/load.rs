@@ -105,6 +105,7 @@ pub fn from_source<B: Backend>(
         strategy: cfg.strategy,
         image_size: cfg.vision.image_size,
         channels: cfg.vision.num_channels,
+        tokens_per_image: cfg.tokens_per_image(),
     })
 }
 

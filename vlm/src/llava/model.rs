@@ -57,6 +57,8 @@ pub struct Llava<B: Backend> {
     pub strategy: FeatureStrategy,
     pub image_size: usize,
     pub channels: usize,
+    /// Prompt tokens (and features) per image, from [`super::LlavaConfig::tokens_per_image`].
+    pub tokens_per_image: usize,
 }
 
 impl<B: Backend> Llava<B> {
@@ -106,12 +108,7 @@ impl<B: Backend> Llava<B> {
     ) -> Result<Tensor<B, 3>, LlavaError> {
         let image = self.image_token_id as i64;
         let positions: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == image).collect();
-        let per_image = self
-            .vision
-            .layers
-            .first()
-            .map(|_| self.tokens_per_image())
-            .unwrap_or(0);
+        let per_image = self.tokens_per_image;
         let images = pixels.as_ref().map(|p| p.dims()[0]).unwrap_or(0);
         if positions.len() != images * per_image {
             return Err(LlavaError::ImageTokens {
@@ -145,16 +142,6 @@ impl<B: Backend> Llava<B> {
         let index: Tensor<B, 1, Int> =
             Tensor::from_data(TensorData::new(source, [batch * seq]), device);
         Ok(all.select(0, index).reshape([batch, seq, hidden]))
-    }
-
-    /// Tokens each image takes in the prompt.
-    pub fn tokens_per_image(&self) -> usize {
-        let grid = self.image_size / self.vision.patch_size;
-        grid * grid
-            + match self.strategy {
-                FeatureStrategy::Default => 0,
-                FeatureStrategy::Full => 1,
-            }
     }
 
     /// Logits for a batch of prompts with their images.
