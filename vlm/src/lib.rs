@@ -8,6 +8,7 @@ pub mod llava;
 pub mod lora;
 pub mod rng;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use device::{DeviceError, DeviceSpec};

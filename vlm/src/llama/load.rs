@@ -119,10 +119,10 @@ pub fn build<B: Backend>(
         let l = format!("{p}layers.{i}");
         let ab = cfg.attention_bias;
         let self_attn = Attention {
-            q_proj: linear(tr, &format!("{l}.self_attn.q_proj"), h, q_out, ab, device)?,
-            k_proj: linear(tr, &format!("{l}.self_attn.k_proj"), h, kv_out, ab, device)?,
-            v_proj: linear(tr, &format!("{l}.self_attn.v_proj"), h, kv_out, ab, device)?,
-            o_proj: linear(tr, &format!("{l}.self_attn.o_proj"), q_out, h, ab, device)?,
+            q_proj: linear(tr, &format!("{l}.self_attn.q_proj"), h, q_out, ab, device)?.into(),
+            k_proj: linear(tr, &format!("{l}.self_attn.k_proj"), h, kv_out, ab, device)?.into(),
+            v_proj: linear(tr, &format!("{l}.self_attn.v_proj"), h, kv_out, ab, device)?.into(),
+            o_proj: linear(tr, &format!("{l}.self_attn.o_proj"), q_out, h, ab, device)?.into(),
             n_heads: cfg.num_attention_heads,
             n_kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim,
@@ -136,7 +136,8 @@ pub fn build<B: Backend>(
                 cfg.intermediate_size,
                 mb,
                 device,
-            )?,
+            )?
+            .into(),
             up_proj: linear(
                 tr,
                 &format!("{l}.mlp.up_proj"),
@@ -144,7 +145,8 @@ pub fn build<B: Backend>(
                 cfg.intermediate_size,
                 mb,
                 device,
-            )?,
+            )?
+            .into(),
             down_proj: linear(
                 tr,
                 &format!("{l}.mlp.down_proj"),
@@ -152,7 +154,8 @@ pub fn build<B: Backend>(
                 h,
                 mb,
                 device,
-            )?,
+            )?
+            .into(),
         };
         layers.push(DecoderLayer {
             input_layernorm: rms(

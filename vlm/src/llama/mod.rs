@@ -2,6 +2,7 @@
 //! rotary position embeddings, grouped-query attention with a KV cache, SwiGLU MLP, and a
 //! tied or untied output head.
 
+pub mod adapters;
 pub mod cache;
 pub mod config;
 pub mod generate;

@@ -8,16 +8,26 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorData};
 
+use serde::{Deserialize, Serialize};
+
 use crate::weights::{HostTensor, WeightError};
 
-/// An adapter's hyper-parameters (PEFT's `LoraConfig` names).
-#[derive(Clone, Debug, PartialEq)]
+mod peft;
+pub use peft::{read_adapter, write_adapter, AdapterFiles};
+
+/// An adapter's hyper-parameters (PEFT's `LoraConfig` meanings).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoraConfig {
+    /// Rank r of the update (PEFT `r`).
     pub rank: usize,
+    /// The update is scaled by alpha / r (PEFT `lora_alpha`).
     pub alpha: f64,
+    /// Dropout on the adapter's input during training (PEFT `lora_dropout`).
     pub dropout: f64,
+    /// Scale by alpha / √r instead (rank-stabilised LoRA).
     pub use_rslora: bool,
-    /// Module-name suffixes that get adapters, e.g. `q_proj`.
+    /// Module names that get adapters, e.g. `q_proj` (PEFT `target_modules` as a list).
     pub targets: Vec<String>,
 }
 
@@ -52,6 +62,26 @@ pub fn peft_key(module: &str, which: char) -> String {
 }
 
 impl LoraConfig {
+    /// Why this configuration cannot train, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rank == 0 {
+            return Err("lora.rank: must be at least 1".into());
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(format!("lora.alpha: must be positive, got {}", self.alpha));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!(
+                "lora.dropout: must be in [0, 1), got {}",
+                self.dropout
+            ));
+        }
+        if self.targets.is_empty() {
+            return Err("lora.targets: name at least one module".into());
+        }
+        Ok(())
+    }
+
     /// The factor on the low-rank product.
     pub fn scaling(&self) -> f64 {
         if self.use_rslora {
@@ -78,6 +108,44 @@ pub struct Lora<B: Backend> {
     pub b: Param<Tensor<B, 2>>,
     pub scaling: f64,
     pub dropout: Dropout,
+}
+
+/// A `Linear` that may carry an adapter: the decoder's projections, so a model runs with or
+/// without LoRA through one code path.
+#[derive(Module, Debug)]
+pub struct LoraLinear<B: Backend> {
+    pub base: Linear<B>,
+    pub lora: Option<Lora<B>>,
+}
+
+impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
+    fn from(base: Linear<B>) -> Self {
+        LoraLinear { base, lora: None }
+    }
+}
+
+impl<B: Backend> LoraLinear<B> {
+    /// # Shapes
+    /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lora {
+            Some(l) => self.base.forward(x.clone()) + l.delta(x),
+            None => self.base.forward(x),
+        }
+    }
+
+    /// `(d_in, d_out)` of the base layer.
+    pub fn dims(&self) -> (usize, usize) {
+        let [d_in, d_out] = self.base.weight.dims();
+        (d_in, d_out)
+    }
+
+    /// Folds the adapter into the base weight (inference speed of a plain `Linear`).
+    pub fn merge(&mut self) {
+        if let Some(l) = self.lora.take() {
+            self.base = l.merged(&self.base);
+        }
+    }
 }
 
 impl<B: Backend> Lora<B> {

@@ -1,0 +1,638 @@
+//! LoRA fine-tuning against PyTorch + PEFT (fixtures/make_lora_train.py): the loss, every LoRA
+//! and projector gradient, and the weights after one and two AdamW steps with clipping, for a
+//! plain adapter and an rsLoRA adapter with a trainable projector; PEFT adapters load and ours
+//! export; a tiny model overfits; an interrupted run resumes exactly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use std::sync::Mutex;
+
+use burn::tensor::Tensor;
+use vlm::device::{cpu_device, Cpu};
+use vlm::llava::from_hf_dir;
+use vlm::lora::{read_adapter, AdapterFiles, LoraConfig};
+use vlm::train::adamw::AdamW;
+use vlm::train::loss::answer_loss;
+use vlm::train::run::one_step;
+use vlm::train::trainee::ParamMut;
+use vlm::train::{train, Batch, Control, Example, Progress, Quiet, Start, TrainOptions, Trainee};
+use vlm::weights::safetensors::{read_i64, SafeTensors};
+use vlm::weights::{HostTensor, TensorSource};
+
+type Ad = Autodiff<Cpu>;
+
+/// Adapter initialisation and dropout draw from the backend's one global generator: tests that
+/// train take turns, or their draws interleave (the server runs one job at a time).
+static RNG: Mutex<()> = Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+struct Reference {
+    st: SafeTensors,
+    case: &'static str,
+}
+
+impl Reference {
+    fn open(case: &'static str) -> Self {
+        Reference {
+            st: SafeTensors::open(&fixtures().join("lora-train.safetensors")).unwrap(),
+            case,
+        }
+    }
+    fn ids(&mut self, name: &str) -> Vec<i64> {
+        read_i64(&mut self.st, &format!("{}.{name}", self.case))
+            .unwrap()
+            .unwrap()
+            .1
+    }
+    fn floats(&mut self, name: &str) -> HostTensor {
+        self.st
+            .read(&format!("{}.{name}", self.case))
+            .unwrap()
+            .unwrap_or_else(|| panic!("fixture has no {}.{name}", self.case))
+    }
+    fn scalar(&mut self, name: &str) -> f64 {
+        self.floats(name).data[0] as f64
+    }
+    /// The PEFT tensors under `<case>.<stage>.`.
+    fn stage(&mut self, stage: &str) -> BTreeMap<String, HostTensor> {
+        let prefix = format!("{}.{stage}.", self.case);
+        let names: Vec<String> = self
+            .st
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        names
+            .into_iter()
+            .map(|n| {
+                let t = self.st.read(&n).unwrap().unwrap();
+                (n[prefix.len()..].to_string(), t)
+            })
+            .collect()
+    }
+    /// The batch as examples (padding stripped; collate pads again).
+    fn examples(&mut self) -> Vec<Example> {
+        let ids = self.ids("input_ids");
+        let labels = self.ids("labels");
+        let mask = self.ids("attention_mask");
+        let pixels = self.floats("pixel_values");
+        let seq = ids.len() / 2;
+        let per = pixels.data.len() / 2;
+        (0..2)
+            .map(|b| {
+                let n = mask[b * seq..(b + 1) * seq]
+                    .iter()
+                    .filter(|&&m| m == 1)
+                    .count();
+                Example {
+                    ids: ids[b * seq..b * seq + n].to_vec(),
+                    labels: labels[b * seq..b * seq + n].to_vec(),
+                    images: vec![pixels.data[b * per..(b + 1) * per].to_vec()],
+                }
+            })
+            .collect()
+    }
+}
+
+fn options(case: &str) -> TrainOptions {
+    let lora = if case == "plain" {
+        LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            ..Default::default()
+        }
+    } else {
+        LoraConfig {
+            rank: 2,
+            alpha: 4.0,
+            use_rslora: true,
+            ..Default::default()
+        }
+    };
+    TrainOptions {
+        learning_rate: 1e-2,
+        warmup_ratio: 0.0,
+        weight_decay: 0.1,
+        max_grad_norm: 0.5,
+        batch_size: 2,
+        train_projector: case == "rs",
+        lora,
+        ..Default::default()
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+/// The base model with the fixture's initial adapter.
+fn trainee(case: &'static str, r: &mut Reference) -> (Trainee<Ad>, TrainOptions) {
+    let device = cpu_device();
+    let (_, llava) = from_hf_dir::<Ad>(&fixtures().join("tiny-llava"), &device).unwrap();
+    let opts = options(case);
+    let mut model = Trainee::Llava(llava).prepare(&opts, &device).unwrap();
+    let files = AdapterFiles {
+        config: opts.lora.clone(),
+        modules_to_save: vec![],
+        tensors: r.stage("init"),
+        language_model_only: true,
+    };
+    let n = model.load_adapter(files, &device).unwrap();
+    assert_eq!(n, 14, "2 layers × 7 projections");
+    (model, opts)
+}
+
+fn check_against(
+    model: &Trainee<Ad>,
+    opts: &TrainOptions,
+    expected: BTreeMap<String, HostTensor>,
+    what: &str,
+    tol: f32,
+) {
+    let ours = model.adapter_files(&opts.lora).unwrap().tensors;
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{what}: same tensors"
+    );
+    let mut worst = 0.0f32;
+    for (k, t) in &expected {
+        assert_eq!(ours[k].shape, t.shape, "{what}: {k}");
+        worst = worst.max(max_diff(&ours[k].data, &t.data));
+    }
+    eprintln!("{what}: max |Δ| = {worst:e}");
+    assert!(worst < tol, "{what}: max |Δ| = {worst}");
+}
+
+fn parity(case: &'static str) {
+    let _rng = rng_lock();
+    let device = cpu_device();
+    let mut r = Reference::open(case);
+    let (mut model, opts) = trainee(case, &mut r);
+    let examples = r.examples();
+
+    // Loss and gradients before any step.
+    let batch = Batch::collate(&[&examples[0], &examples[1]], 0);
+    assert_eq!(
+        batch.ids,
+        r.ids("input_ids"),
+        "collate pads like the fixture"
+    );
+    let hidden = model.hidden(&batch, &device).unwrap();
+    let loss = answer_loss(hidden.clone(), &model.lm().lm_head, &batch.labels).unwrap();
+    let got = values(loss.clone())[0] as f64;
+    let want = r.scalar("loss");
+    eprintln!("{case}: loss {got} vs {want}");
+    assert!((got - want).abs() < 1e-4, "loss {got} vs {want}");
+    let logits = values(model.lm().lm_head.forward(hidden));
+    let expected = r.floats("logits").data;
+    let mask = r.ids("attention_mask");
+    let vocab = expected.len() / mask.len();
+    let worst = mask
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m == 1)
+        .map(|(i, _)| {
+            max_diff(
+                &logits[i * vocab..(i + 1) * vocab],
+                &expected[i * vocab..(i + 1) * vocab],
+            )
+        })
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-4, "logits differ by {worst}");
+    let grads = loss.backward();
+    let want_grads = r.stage("grad");
+    let mut worst = 0.0f32;
+    let mut seen = 0;
+    for (name, p) in model.trainables() {
+        let g = match p {
+            ParamMut::Two(p) => values(p.val().grad(&grads).expect(&name).transpose()),
+            ParamMut::One(p) => values(p.val().grad(&grads).expect(&name)),
+        };
+        worst = worst.max(max_diff(&g, &want_grads[&name].data));
+        seen += 1;
+    }
+    assert_eq!(
+        seen,
+        want_grads.len(),
+        "every trainable tensor has a gradient"
+    );
+    eprintln!("{case}: gradients max |Δ| = {worst:e}");
+    assert!(worst < 1e-4, "gradients differ by {worst}");
+
+    // Two optimizer steps with clipping (the second uses the first's moments).
+    let mut opt = AdamW::new(opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
+    let group: Vec<&[usize]> = vec![&[0, 1]];
+    let (l1, n1, _) = one_step(
+        &mut model,
+        &mut opt,
+        &examples,
+        &group,
+        &opts,
+        0,
+        opts.learning_rate,
+        &device,
+    )
+    .unwrap();
+    assert!((l1 - want).abs() < 1e-4);
+    assert!((n1 - r.scalar("grad_norm")).abs() < 1e-4, "grad norm {n1}");
+    check_against(
+        &model,
+        &opts,
+        r.stage("after"),
+        &format!("{case}: after one step"),
+        1e-4,
+    );
+    let (l2, n2, _) = one_step(
+        &mut model,
+        &mut opt,
+        &examples,
+        &group,
+        &opts,
+        1,
+        opts.learning_rate,
+        &device,
+    )
+    .unwrap();
+    assert!((l2 - r.scalar("loss2")).abs() < 1e-4, "second loss {l2}");
+    assert!(
+        (n2 - r.scalar("grad_norm2")).abs() < 1e-4,
+        "second grad norm {n2}"
+    );
+    check_against(
+        &model,
+        &opts,
+        r.stage("after2"),
+        &format!("{case}: after two steps"),
+        1e-4,
+    );
+}
+
+#[test]
+fn matches_peft_lora() {
+    parity("plain");
+}
+
+#[test]
+fn matches_peft_rslora_with_trainable_projector() {
+    parity("rs");
+}
+
+/// Logits at real positions of the fixture batch for a model on the plain CPU backend.
+fn batch_logits(model: &Trainee<Cpu>, r: &mut Reference) -> Vec<f32> {
+    let ex = r.examples();
+    let batch = Batch::collate(&[&ex[0], &ex[1]], 0);
+    values(
+        model
+            .lm()
+            .lm_head
+            .forward(model.hidden(&batch, &cpu_device()).unwrap()),
+    )
+}
+
+fn real_rows(logits: &[f32], mask: &[i64]) -> Vec<f32> {
+    let vocab = logits.len() / mask.len();
+    mask.iter()
+        .enumerate()
+        .filter(|(_, &m)| m == 1)
+        .flat_map(|(i, _)| logits[i * vocab..(i + 1) * vocab].to_vec())
+        .collect()
+}
+
+#[test]
+fn peft_adapters_load_merge_and_export() {
+    let device = cpu_device();
+    let mut r = Reference::open("plain");
+    let mask = r.ids("attention_mask");
+    let expected = real_rows(&r.floats("logits").data, &mask);
+    for dir in ["peft-adapter", "peft-adapter-rs"] {
+        let files = read_adapter(&fixtures().join(dir)).unwrap();
+        assert_eq!(files.config.rank, if dir == "peft-adapter" { 4 } else { 2 });
+        let (_, llava) = from_hf_dir::<Cpu>(&fixtures().join("tiny-llava"), &device).unwrap();
+        let mut model = Trainee::Llava(llava);
+        assert_eq!(model.load_adapter(files, &device).unwrap(), 14);
+        if dir != "peft-adapter" {
+            continue;
+        }
+        let got = real_rows(&batch_logits(&model, &mut r), &mask);
+        let d = max_diff(&got, &expected);
+        assert!(d < 1e-4, "PEFT adapter logits differ by {d}");
+        // Export, read back: same outputs; merged: same outputs.
+        let out = tempfile::tempdir().unwrap();
+        let files = model
+            .adapter_files(&LoraConfig {
+                rank: 4,
+                alpha: 8.0,
+                ..Default::default()
+            })
+            .unwrap();
+        vlm::lora::write_adapter(out.path(), &files, "tiny-llava").unwrap();
+        if std::env::var_os("VLM_WRITE_FIXTURES").is_some() {
+            // For make_lora_train.py's check that PEFT loads our export.
+            let keep = fixtures().join("rust-adapter");
+            vlm::lora::write_adapter(&keep, &files, "tiny-llava").unwrap();
+            let ex = r.examples();
+            let batch = Batch::collate(&[&ex[0], &ex[1]], 0);
+            let logits = batch_logits(&model, &mut r);
+            let px = r.floats("pixel_values");
+            vlm::weights::safetensors::write(
+                &keep.join("expected.safetensors"),
+                &[
+                    (
+                        "logits",
+                        &[2, batch.shape[1], logits.len() / batch.ids.len()],
+                        &logits,
+                    ),
+                    ("pixel_values", &px.shape, &px.data),
+                ],
+                &[
+                    ("input_ids", &batch.shape, &batch.ids),
+                    ("attention_mask", &batch.shape, &batch.attention),
+                ],
+            )
+            .unwrap();
+        }
+        let (_, llava) = from_hf_dir::<Cpu>(&fixtures().join("tiny-llava"), &device).unwrap();
+        let mut again = Trainee::Llava(llava);
+        again
+            .load_adapter(read_adapter(out.path()).unwrap(), &device)
+            .unwrap();
+        let d = max_diff(&real_rows(&batch_logits(&again, &mut r), &mask), &expected);
+        assert!(d < 1e-4, "exported adapter differs by {d}");
+        again.lm_mut().merge_lora();
+        let d = max_diff(&real_rows(&batch_logits(&again, &mut r), &mask), &expected);
+        assert!(d < 1e-4, "merged model differs by {d}");
+    }
+    // An adapter with a tensor this model has no place for is refused.
+    let mut files = read_adapter(&fixtures().join("peft-adapter")).unwrap();
+    files.tensors.insert(
+        "base_model.model.model.vision_tower.encoder.layers.0.self_attn.q_proj.lora_A.weight"
+            .into(),
+        HostTensor {
+            shape: vec![4, 32],
+            data: vec![0.0; 128],
+        },
+    );
+    let (_, llava) = from_hf_dir::<Cpu>(&fixtures().join("tiny-llava"), &device).unwrap();
+    let err = Trainee::Llava(llava)
+        .load_adapter(files, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("vision_tower"), "{err}");
+}
+
+/// Four QA pairs about two images for the overfit and resume tests: the same two questions
+/// have different answers for each image, so the model must read the image.
+fn toy_examples(r: &mut Reference) -> Vec<Example> {
+    let base = r.examples();
+    let img = |i: usize| base[i].images.clone();
+    let prompt = |q: i64| {
+        let mut p = vec![1, 30];
+        p.extend(std::iter::repeat_n(127, 25));
+        p.extend([13, q]);
+        p
+    };
+    vec![
+        Example::new(prompt(40), vec![50, 51, 2], img(0)),
+        Example::new(prompt(41), vec![52, 2], img(0)),
+        Example::new(prompt(40), vec![60, 61, 62, 2], img(1)),
+        Example::new(prompt(41), vec![63, 2], img(1)),
+    ]
+}
+
+#[test]
+fn overfits_a_handful_of_examples() {
+    let _rng = rng_lock();
+    let device = cpu_device();
+    let mut r = Reference::open("plain");
+    let examples = toy_examples(&mut r);
+    let (_, mut llava) = from_hf_dir::<Ad>(&fixtures().join("tiny-llava"), &device).unwrap();
+    // The fixture's output head has weights of 0.1: behind a frozen RMS norm its logits cannot
+    // separate 128 tokens by the margin a near-zero loss needs. A real model's head can; scale
+    // this one like it.
+    let head = Tensor::from_inner(llava.lm.lm_head.weight.val().inner().mul_scalar(10.0));
+    llava.lm.lm_head.weight = burn::module::Param::from_tensor(head);
+    let opts = TrainOptions {
+        epochs: 40,
+        learning_rate: 1e-2,
+        batch_size: 2,
+        train_projector: true,
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = StopAfter(usize::MAX, Vec::new());
+    let (_, summary) = train(
+        Trainee::Llava(llava),
+        &examples,
+        &opts,
+        "tiny-llava",
+        dir.path(),
+        Start::Fresh,
+        &mut log,
+        &device,
+    )
+    .unwrap();
+    let curve: Vec<String> = log
+        .1
+        .iter()
+        .step_by(10)
+        .map(|p| format!("{:.3}", p.loss))
+        .collect();
+    eprintln!("loss every 10 steps: {}", curve.join(" "));
+    assert_eq!(summary.steps, 80);
+    let loss = summary.final_loss.unwrap();
+    assert!(loss < 0.05, "final loss {loss}");
+    assert!(dir
+        .path()
+        .join("adapter/adapter_model.safetensors")
+        .is_file());
+    assert!(dir
+        .path()
+        .join("checkpoint-80/trainer_state.json")
+        .is_file());
+}
+
+struct StopAfter(usize, Vec<Progress>);
+impl Control for StopAfter {
+    fn cancelled(&self) -> bool {
+        self.1.len() >= self.0
+    }
+    fn progress(&mut self, p: &Progress) {
+        self.1.push(p.clone());
+    }
+}
+
+#[test]
+fn resumed_run_equals_uninterrupted_run() {
+    let _rng = rng_lock();
+    let device = cpu_device();
+    let mut r = Reference::open("plain");
+    let examples = toy_examples(&mut r);
+    let opts = TrainOptions {
+        epochs: 3,
+        learning_rate: 1e-2,
+        batch_size: 1,
+        grad_accum: 2,
+        warmup_ratio: 0.2,
+        weight_decay: 0.01,
+        lora: LoraConfig {
+            dropout: 0.1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let load = || {
+        Trainee::Llava(
+            from_hf_dir::<Ad>(&fixtures().join("tiny-llava"), &device)
+                .unwrap()
+                .1,
+        )
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let (a, sa) = train(
+        load(),
+        &examples,
+        &opts,
+        "tiny-llava",
+        straight.path(),
+        Start::Fresh,
+        &mut Quiet,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(sa.steps, 6);
+
+    let split = tempfile::tempdir().unwrap();
+    let mut stop = StopAfter(3, Vec::new());
+    let (_, s1) = train(
+        load(),
+        &examples,
+        &opts,
+        "tiny-llava",
+        split.path(),
+        Start::Fresh,
+        &mut stop,
+        &device,
+    )
+    .unwrap();
+    assert!(s1.cancelled && s1.steps == 3 && s1.adapter.is_none());
+    assert!(
+        split.path().join("checkpoint-3").is_dir(),
+        "cancel writes a checkpoint"
+    );
+    let mut rest = StopAfter(usize::MAX, Vec::new());
+    let (b, s2) = train(
+        load(),
+        &examples,
+        &opts,
+        "tiny-llava",
+        split.path(),
+        Start::Resume(split.path()),
+        &mut rest,
+        &device,
+    )
+    .unwrap();
+    assert_eq!((s2.steps, rest.1.len()), (6, 3));
+    assert_eq!(rest.1[0].step, 4);
+    let (fa, fb) = (
+        a.adapter_files(&opts.lora).unwrap(),
+        b.adapter_files(&opts.lora).unwrap(),
+    );
+    let worst = fa
+        .tensors
+        .iter()
+        .map(|(k, t)| max_diff(&t.data, &fb.tensors[k].data))
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-6, "resumed weights differ by {worst}");
+    assert!((sa.final_loss.unwrap() - s2.final_loss.unwrap()).abs() < 1e-6);
+}
+
+#[test]
+fn bad_options_are_refused_naming_the_field() {
+    let device = cpu_device();
+    let mut r = Reference::open("plain");
+    let examples = toy_examples(&mut r);
+    let cases: Vec<(TrainOptions, &str)> = vec![
+        (
+            TrainOptions {
+                lora: LoraConfig {
+                    rank: 0,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            "lora.rank",
+        ),
+        (
+            TrainOptions {
+                learning_rate: -1e-4,
+                ..Default::default()
+            },
+            "learning_rate",
+        ),
+        (
+            TrainOptions {
+                lora: LoraConfig {
+                    targets: vec!["q_proj".into(), "qproj".into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            "lora.targets",
+        ),
+        (
+            TrainOptions {
+                epochs: 0,
+                ..Default::default()
+            },
+            "epochs",
+        ),
+    ];
+    for (opts, field) in cases {
+        let (_, llava) = from_hf_dir::<Ad>(&fixtures().join("tiny-llava"), &device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = train(
+            Trainee::Llava(llava),
+            &examples,
+            &opts,
+            "t",
+            dir.path(),
+            Start::Fresh,
+            &mut Quiet,
+            &device,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+    let (_, llava) = from_hf_dir::<Ad>(&fixtures().join("tiny-llava"), &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(
+        Trainee::Llava(llava),
+        &[],
+        &TrainOptions::default(),
+        "t",
+        dir.path(),
+        Start::Fresh,
+        &mut Quiet,
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no training examples"), "{err}");
+}
