@@ -3,6 +3,7 @@
 //! the synthetic LOCO-like demo set.
 
 pub mod dataset;
+pub mod finetune;
 pub mod labels;
 pub mod prompts;
 pub mod synth;

@@ -21,6 +21,7 @@ pub fn Frame(children: Children) -> impl IntoView {
             <nav>
                 <a href="/">"Home"</a>
                 <a href="/datasets">"Datasets"</a>
+                <a href="/training">"Training"</a>
                 <Suspense fallback=|| ()>
                     {move || {
                         user.get()

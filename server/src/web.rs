@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/files/{kind}/{id}", get(crate::files::image_file))
+        .route("/api/jobs/{id}/events", get(crate::job_events::job_events))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // The streaming limit sits inside the guard, so the guard's clear 413 answers first
@@ -55,6 +56,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "{interrupted} import job(s) were interrupted by a restart; they stored nothing"
         );
     }
+    let resumed = store
+        .requeue_interrupted_jobs(crate::worker::KIND_TRAIN)
+        .await?;
+    if !resumed.is_empty() {
+        tracing::info!(
+            "training job(s) {resumed:?} were interrupted; they resume from their last checkpoint"
+        );
+    }
     crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
     crate::models::ensure_embedded(&store, &args.data.data_dir).await?;
 
@@ -73,7 +82,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: store.clone(),
         device: device.description,
         data_dir: args.data.data_dir.clone(),
+        jobs: app::ssr::JobHub::default(),
     };
+    crate::worker::start(
+        store.clone(),
+        args.data.data_dir.clone(),
+        state.jobs.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -1,5 +1,7 @@
 //! The `vlm-inspect` binary: user commands, first start, and start-up failures.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 
@@ -704,55 +706,12 @@ fn embedded_model_installs_once_and_generates() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-/// A tiny LLaVA folder (the parity fixture plus a word-level tokenizer with `<image>` = 127)
-/// and two PNG images.
-fn tiny_llava_folder(dir: &std::path::Path) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vlm/tests/fixtures/tiny-llava");
-    let model = dir.join("llava");
-    std::fs::create_dir_all(&model).unwrap();
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture.join(f), model.join(f)).unwrap();
-    }
-    let mut vocab = serde_json::Map::new();
-    for (i, w) in ["<unk>", "<s>", "</s>", "USER", ":", "ASSISTANT", "hello"]
-        .iter()
-        .enumerate()
-    {
-        vocab.insert(w.to_string(), i.into());
-    }
-    for i in 7..127 {
-        vocab.insert(format!("w{i}"), i.into());
-    }
-    vocab.insert("<image>".into(), 127.into());
-    let tokenizer = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null,
-        "added_tokens": [{"id": 127, "content": "<image>", "single_word": false, "lstrip": false,
-            "rstrip": false, "normalized": false, "special": true}],
-        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
-        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
-    });
-    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
-    let images: Vec<std::path::PathBuf> = [(40u32, 30u32), (64, 48)]
-        .iter()
-        .enumerate()
-        .map(|(i, &(w, h))| {
-            let path = dir.join(format!("img{i}.png"));
-            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 5) as u8, (y * 3) as u8, 90]))
-                .save(&path)
-                .unwrap();
-            path
-        })
-        .collect();
-    (model, images)
-}
-
 /// `generate --image`: a LLaVA folder answers about two images; images that do not fit the
 /// prompt, undecodable files and text-only models are clear errors.
 #[test]
 fn generate_with_images_runs_llava_and_refuses_bad_images() {
     let dir = tempfile::tempdir().unwrap();
-    let (model, images) = tiny_llava_folder(dir.path());
+    let (model, images) = common::tiny_llava_folder(dir.path());
     let (m, a, b) = (
         model.to_str().unwrap(),
         images[0].to_str().unwrap(),
@@ -821,4 +780,185 @@ fn generate_with_images_runs_llava_and_refuses_bad_images() {
         text(&out.stderr)
     );
     assert!(!text(&out.stderr).contains("panicked"));
+}
+
+/// `train --config`: Part A on a tiny LLaVA and a synthetic split writes checkpoints and a PEFT
+/// adapter, registers it as a model that `generate` runs, resumes from the run folder, and
+/// refuses bad configurations naming the field before loading anything.
+#[test]
+fn train_writes_an_adapter_registers_it_and_refuses_bad_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, images) = common::tiny_llava_folder(dir.path());
+    let src = dir.path().join("synth");
+    let d = dir.path().join("data");
+    let (src_s, d_s) = (src.to_str().unwrap(), d.to_str().unwrap());
+    let ok = |args: &[&str]| {
+        let out = run(args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(&[
+        "dataset",
+        "synth",
+        "--out",
+        src_s,
+        "--per-category",
+        "2",
+        "--size",
+        "64",
+        "--categories",
+        "pushpins",
+    ]);
+    ok(&[
+        "dataset",
+        "import",
+        "--loco",
+        src_s,
+        "--name",
+        "tiny",
+        "--data-dir",
+        d_s,
+    ]);
+    let split = ok(&[
+        "dataset",
+        "split",
+        "tiny",
+        "--seed",
+        "1",
+        "--fraction",
+        "0.5",
+        "--data-dir",
+        d_s,
+    ]);
+    let key = split.split(':').next().unwrap().to_string();
+    let config = |extra: &str| {
+        let path = dir.path().join("train.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "base_model = {:?}\ndataset = \"tiny\"\nsplit = {key:?}\nname = \"tiny-qa\"\n{extra}",
+                model.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let good = config("[training]\nepochs = 2\nbatch_size = 2\nlearning_rate = 1e-3\n");
+    let runs = dir.path().join("run");
+    let out = run(
+        &[
+            "train",
+            "--config",
+            good.to_str().unwrap(),
+            "--out",
+            runs.to_str().unwrap(),
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("registered as model \"tiny-qa\""),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("loss"),
+        "a progress bar: {}",
+        text(&out.stderr)
+    );
+    assert!(runs.join("adapter/adapter_model.safetensors").is_file());
+    let config_json = std::fs::read_to_string(runs.join("adapter/adapter_config.json")).unwrap();
+    assert!(
+        config_json.contains("\"peft_type\": \"LORA\""),
+        "{config_json}"
+    );
+    assert!(std::fs::read_dir(&runs).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("checkpoint-")));
+    assert!(ok(&["model", "list", "--data-dir", d_s]).contains("tiny-qa"));
+    let reply = run(
+        &[
+            "generate",
+            "--model",
+            "tiny-qa",
+            "--data-dir",
+            d_s,
+            "--image",
+            images[0].to_str().unwrap(),
+            "--prompt",
+            "hello",
+            "--max-new-tokens",
+            "2",
+        ],
+        None,
+    );
+    assert!(
+        reply.status.success(),
+        "the adapter runs: {}",
+        text(&reply.stderr)
+    );
+    // Resuming a finished run continues from its last checkpoint (nothing left to do).
+    let out = run(
+        &[
+            "train",
+            "--resume",
+            runs.to_str().unwrap(),
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    for (extra, field) in [
+        ("[training.lora]\nrank = 0\n", "training.lora.rank"),
+        (
+            "[training]\nlearning_rate = -0.1\n",
+            "training.learning_rate",
+        ),
+        ("[training.lora]\ntargets = [\"fc9\"]\n", "lora.targets"),
+    ] {
+        let out = run(
+            &[
+                "train",
+                "--config",
+                config(extra).to_str().unwrap(),
+                "--out",
+                dir.path().join("bad").to_str().unwrap(),
+                "--data-dir",
+                d_s,
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(1), "{extra}");
+        assert!(
+            text(&out.stderr).contains(field),
+            "{field}: {}",
+            text(&out.stderr)
+        );
+    }
+    let no_split = dir.path().join("nosplit.toml");
+    std::fs::write(
+        &no_split,
+        format!(
+            "base_model = {:?}\ndataset = \"tiny\"\nsplit = \"nope\"\n",
+            model.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "train",
+            "--config",
+            no_split.to_str().unwrap(),
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(text(&out.stderr).contains("split"), "{}", text(&out.stderr));
 }

@@ -10,7 +10,7 @@ use anomaly::Label;
 use crate::db::{now, Store, StoreError};
 use crate::records::{
     CountRow, DatasetInfo, DatasetStats, ImageDetail, ImageFilter, ImagePage, ImageSummary, QaInfo,
-    SplitInfo,
+    SplitInfo, SplitQa,
 };
 
 /// The stored files of an image.
@@ -244,6 +244,54 @@ impl Store {
             ImageFile::Thumbnail => format!("thumbs/{stem}.jpg"),
         };
         Ok(Some(files_root.join(root).join(rel)))
+    }
+
+    /// Every QA annotation of an image on `side` (`train` or `test`) of split `split_key`, in a
+    /// stable order, with the image's file relative to the data folder.
+    pub async fn split_qa(
+        &self,
+        name: &str,
+        split_key: &str,
+        side: &str,
+    ) -> Result<Vec<SplitQa>, StoreError> {
+        let dataset = self.dataset(name).await?;
+        let split: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = ? AND key = ?")
+                .bind(dataset.id)
+                .bind(split_key)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some((split_id,)) = split else {
+            return Err(StoreError::NotFound(format!(
+                "split {split_key:?} of dataset {name:?}"
+            )));
+        };
+        let rows: Vec<(i64, String, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT i.id, d.root, i.file, i.category, i.label, q.question, q.answer
+             FROM split_members m
+             JOIN images i ON i.id = m.image_id
+             JOIN datasets d ON d.id = i.dataset_id
+             JOIN qa q ON q.image_id = i.id
+             WHERE m.split_id = ? AND m.side = ?
+             ORDER BY i.rel_path, q.id",
+        )
+        .bind(split_id)
+        .bind(side)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(image_id, root, file, category, label, question, answer)| SplitQa {
+                    image_id,
+                    file: Path::new(&root).join(file),
+                    category,
+                    label,
+                    question,
+                    answer,
+                },
+            )
+            .collect())
     }
 
     /// Every QA annotation of a dataset, in the import format.

@@ -32,6 +32,8 @@ pub enum StoreError {
     DatasetExists(String),
     #[error("no dataset named {0:?}")]
     NoSuchDataset(String),
+    #[error("no {0}")]
+    NotFound(String),
     #[error("{path}: {reason}")]
     File { path: PathBuf, reason: String },
 }

@@ -112,6 +112,150 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid(format!("no job with id {id}")))
     }
 
+    /// Claims the oldest queued job of `kind`: marks it running and returns its id and config.
+    pub async fn claim_next_job(&self, kind: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, config FROM jobs WHERE kind = ? AND state = 'queued' ORDER BY created_at, id LIMIT 1",
+        )
+        .bind(kind)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id, _)) = &row {
+            sqlx::query(
+                "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
+                    started_at = COALESCE(started_at, ?) WHERE id = ?",
+            )
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// A job's configuration and result (JSON or TOML, as its kind stores them).
+    pub async fn job_config(&self, id: i64) -> Result<(String, Option<String>), StoreError> {
+        sqlx::query_as("SELECT config, result FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("job with id {id}")))
+    }
+
+    /// Records what a job produced.
+    pub async fn set_job_result(&self, id: i64, result: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET result = ? WHERE id = ?")
+            .bind(result)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a progress event (JSON); returns its sequence number.
+    pub async fn add_job_event(&self, id: i64, data: &str) -> Result<i64, StoreError> {
+        let (seq,): (i64,) = sqlx::query_as(
+            "INSERT INTO job_events (job_id, seq, at, data)
+             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), ?, ?)
+             RETURNING seq",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(now())
+        .bind(data)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(seq)
+    }
+
+    /// Events of a job after sequence number `after`, in order.
+    pub async fn job_events(&self, id: i64, after: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(id)
+        .bind(after)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Asks a job to stop: a queued one is cancelled at once, a running one at its next
+    /// check. Returns false when the job had already ended.
+    pub async fn request_cancel(&self, id: i64) -> Result<bool, StoreError> {
+        let queued = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ? AND state = 'queued'",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        let running =
+            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        Ok(queued.rows_affected() + running.rows_affected() > 0)
+    }
+
+    /// True when someone asked the job to stop.
+    pub async fn cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT cancel_requested FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some_and(|(c,)| c != 0))
+    }
+
+    /// Ends a job as cancelled (it stopped at a checkpoint it can resume from).
+    pub async fn cancel_job(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a failed or cancelled job again (it resumes from its last checkpoint). Returns
+    /// false when the job is not in such a state.
+    pub async fn requeue_job(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished_at = NULL
+             WHERE id = ? AND state IN ('failed', 'cancelled')",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Jobs of `kind` left running by a previous process go back to the queue (they resume
+    /// from their last checkpoint); returns their ids.
+    pub async fn requeue_interrupted_jobs(&self, kind: &str) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE jobs SET state = 'queued', cancel_requested = 0 WHERE kind = ? AND state = 'running' RETURNING id",
+        )
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The newest jobs of `kind` first.
+    pub async fn jobs_of_kind(&self, kind: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(concat!(
+            job_select!(),
+            " WHERE j.kind = ? ORDER BY j.created_at DESC, j.id DESC LIMIT ?"
+        ))
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(job_info).collect())
+    }
+
     /// Jobs of `kind` left running by a previous process are marked failed; returns how many.
     /// (Imports are transactional, so an interrupted one stored nothing.)
     pub async fn fail_interrupted_jobs(&self, kind: &str) -> Result<u64, StoreError> {
@@ -157,5 +301,51 @@ mod tests {
         s.job_progress(c, 0.1).await.unwrap();
         assert_eq!(s.fail_interrupted_jobs("import").await.unwrap(), 1);
         assert_eq!(s.job(c).await.unwrap().state, "failed");
+    }
+
+    #[tokio::test]
+    async fn worker_queue_events_cancel_and_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
+        let a = s.create_job("train", "cfg-a", None).await.unwrap();
+        let b = s.create_job("train", "cfg-b", None).await.unwrap();
+        s.create_job("import", "{}", None).await.unwrap();
+        assert_eq!(
+            s.claim_next_job("train").await.unwrap(),
+            Some((a, "cfg-a".into()))
+        );
+        assert_eq!(s.job(a).await.unwrap().state, "running");
+        assert_eq!(s.add_job_event(a, "{\"step\":1}").await.unwrap(), 1);
+        assert_eq!(s.add_job_event(a, "{\"step\":2}").await.unwrap(), 2);
+        assert_eq!(
+            s.job_events(a, 1).await.unwrap(),
+            [(2, "{\"step\":2}".to_string())]
+        );
+        // Cancelling: the queued job at once, the running one when it looks.
+        assert!(s.request_cancel(b).await.unwrap());
+        assert_eq!(s.job(b).await.unwrap().state, "cancelled");
+        assert!(!s.cancel_requested(a).await.unwrap());
+        assert!(s.request_cancel(a).await.unwrap());
+        assert!(s.cancel_requested(a).await.unwrap());
+        s.cancel_job(a).await.unwrap();
+        assert!(!s.request_cancel(a).await.unwrap(), "already ended");
+        // Resume: back to the queue, claimed again with a clear cancel flag.
+        assert!(s.requeue_job(a).await.unwrap());
+        assert_eq!(
+            s.claim_next_job("train").await.unwrap().map(|j| j.0),
+            Some(a)
+        );
+        assert!(!s.cancel_requested(a).await.unwrap());
+        // A restart puts running jobs back in the queue.
+        assert_eq!(s.requeue_interrupted_jobs("train").await.unwrap(), [a]);
+        assert_eq!(s.job(a).await.unwrap().state, "queued");
+        assert_eq!(s.jobs_of_kind("train", 10).await.unwrap().len(), 2);
+        s.set_job_result(a, "{}").await.unwrap();
+        assert_eq!(
+            s.job_config(a).await.unwrap(),
+            ("cfg-a".into(), Some("{}".into()))
+        );
     }
 }

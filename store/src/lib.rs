@@ -24,7 +24,7 @@ pub mod users;
 pub use access::{authorize, Access, Denied};
 pub use records::{
     CountRow, DatasetInfo, DatasetStats, ImageDetail, ImageFilter, ImagePage, ImageSummary,
-    JobInfo, ModelInfo, QaInfo, Role, SplitInfo, UserInfo,
+    JobInfo, ModelInfo, QaInfo, Role, SplitInfo, SplitQa, UserInfo,
 };
 
 #[cfg(feature = "db")]

@@ -172,6 +172,18 @@ pub struct ImagePage {
     pub per_page: i64,
 }
 
+/// A QA annotation of an image in a split (training data for Part A).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitQa {
+    pub image_id: i64,
+    /// The image file, relative to the data folder.
+    pub file: std::path::PathBuf,
+    pub category: String,
+    pub label: String,
+    pub question: String,
+    pub answer: String,
+}
+
 /// A QA annotation as shown on the image page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QaInfo {

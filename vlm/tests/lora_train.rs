@@ -154,6 +154,7 @@ fn trainee(case: &'static str, r: &mut Reference) -> (Trainee<Ad>, TrainOptions)
         modules_to_save: vec![],
         tensors: r.stage("init"),
         language_model_only: true,
+        base_model: None,
     };
     let n = model.load_adapter(files, &device).unwrap();
     assert_eq!(n, 14, "2 layers × 7 projections");

@@ -42,7 +42,9 @@ impl TestApp {
             store: store.clone(),
             device: "cpu (test)".into(),
             data_dir: dir.path().to_path_buf(),
+            jobs: Default::default(),
         };
+        vlm_inspect::worker::start(store.clone(), dir.path().to_path_buf(), state.jobs.clone());
         Self {
             _dir: dir,
             store,
@@ -117,4 +119,47 @@ pub async fn split(res: Response<Body>) -> (StatusCode, String, Response<()>) {
 
 pub fn enc(s: &str) -> String {
     s.replace(' ', "+")
+}
+
+/// A tiny LLaVA folder (the parity fixture plus a word-level tokenizer with `<image>` = 127)
+/// and two PNG images.
+pub fn tiny_llava_folder(dir: &std::path::Path) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vlm/tests/fixtures/tiny-llava");
+    let model = dir.join("llava");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture.join(f), model.join(f)).unwrap();
+    }
+    let mut vocab = serde_json::Map::new();
+    for (i, w) in ["<unk>", "<s>", "</s>", "USER", ":", "ASSISTANT", "hello"]
+        .iter()
+        .enumerate()
+    {
+        vocab.insert(w.to_string(), i.into());
+    }
+    for i in 7..127 {
+        vocab.insert(format!("w{i}"), i.into());
+    }
+    vocab.insert("<image>".into(), 127.into());
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 127, "content": "<image>", "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    });
+    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let images: Vec<std::path::PathBuf> = [(40u32, 30u32), (64, 48)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, h))| {
+            let path = dir.join(format!("img{i}.png"));
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 5) as u8, (y * 3) as u8, 90]))
+                .save(&path)
+                .unwrap();
+            path
+        })
+        .collect();
+    (model, images)
 }

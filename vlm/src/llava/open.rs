@@ -77,6 +77,48 @@ pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, 
     })
 }
 
+/// True when `dir` holds a LoRA adapter (`adapter_config.json`).
+pub fn is_adapter_dir(dir: &Path) -> bool {
+    dir.join("adapter_config.json").is_file()
+}
+
+/// Opens a fine-tuned model from its adapter folder: the base LLaVA its config names
+/// (`base_model_name_or_path`, relative to the adapter folder when not absolute), the adapter
+/// loaded and merged into the weights, so inference runs at the base model's speed.
+pub fn open_adapted<B: Backend>(
+    adapter: &Path,
+    device: &B::Device,
+) -> Result<ChatLlava<B>, WeightError> {
+    let files = crate::lora::read_adapter(adapter)?;
+    let base = files
+        .base_model
+        .clone()
+        .ok_or_else(|| WeightError::Config {
+            path: adapter.join("adapter_config.json").display().to_string(),
+            reason: "base_model_name_or_path is missing: which model does this adapter belong to?"
+                .into(),
+        })?;
+    let base = adapter.join(base);
+    if !is_llava_dir(&base) {
+        return Err(WeightError::Config {
+            path: adapter.join("adapter_config.json").display().to_string(),
+            reason: format!(
+                "the base model {} is not a LLaVA folder here",
+                base.display()
+            ),
+        });
+    }
+    let mut chat = open::<B>(&base, device)?;
+    let mut trainee = crate::train::Trainee::Llava(chat.model);
+    trainee.load_adapter(files, device)?;
+    trainee.lm_mut().merge_lora();
+    let crate::train::Trainee::Llava(model) = trainee else {
+        unreachable!("built as LLaVA above")
+    };
+    chat.model = model;
+    Ok(chat)
+}
+
 impl<B: Backend> ChatLlava<B> {
     /// Token ids of a prompt text holding one image token per image, each expanded to the
     /// number of features an image gives.

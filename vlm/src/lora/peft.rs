@@ -22,6 +22,8 @@ pub struct AdapterFiles {
     /// written as a pattern, or PEFT would also put adapters on the vision tower's
     /// same-named projections.
     pub language_model_only: bool,
+    /// `base_model_name_or_path` as read (ignored when writing: that takes it as an argument).
+    pub base_model: Option<String>,
 }
 
 /// PEFT's `target_modules` for `targets`.
@@ -175,6 +177,9 @@ pub fn read_adapter(dir: &Path) -> Result<AdapterFiles, WeightError> {
         config,
         modules_to_save: names(get("modules_to_save")),
         language_model_only: matches!(get("target_modules"), Some(Value::String(s)) if s.contains("language_model")),
+        base_model: get("base_model_name_or_path")
+            .and_then(Value::as_str)
+            .map(String::from),
         tensors,
     })
 }

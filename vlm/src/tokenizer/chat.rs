@@ -36,6 +36,15 @@ impl ChatTemplate {
         }
     }
 
+    /// What separates the prompt from the reply's text: LLaVA's `ASSISTANT:` is followed by a
+    /// space, ChatML's `assistant` line by nothing more.
+    pub fn reply_separator(&self) -> &'static str {
+        match self {
+            ChatTemplate::ChatMl { .. } => "",
+            ChatTemplate::Llava => " ",
+        }
+    }
+
     /// The prompt for one user message, ready for the assistant's reply.
     pub fn prompt(&self, system: Option<&str>, user: &str) -> String {
         self.prompt_with_images(system, 0, user)

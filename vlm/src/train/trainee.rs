@@ -240,6 +240,7 @@ impl<B: Backend> Trainee<B> {
             modules_to_save,
             tensors,
             language_model_only: matches!(self, Trainee::Llava(_)),
+            base_model: None,
         })
     }
 

@@ -1,0 +1,203 @@
+//! Part A's training data and job configuration. Every QA annotation of an image on the
+//! training side of a split is one example: the image and the question in the model's chat
+//! format (one `<image>` line, then the question as annotated), the answer as the reply,
+//! followed by the model's end-of-reply token. Loss falls on the answer and that token only.
+//! Inference with a fine-tuned model asks in exactly this format ([`qa_prompt`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vlm::llava::ChatLlava;
+use vlm::tokenizer::chat::ChatTemplate;
+use vlm::train::{Example, TrainOptions};
+
+/// A training run as a TOML file (`vlm-inspect train --config FILE`) or the training form.
+///
+/// ```toml
+/// base_model = "tiny-llava"     # a registered model name or a LLaVA folder
+/// dataset = "demo"
+/// split = "s0-f0.1"             # the key of a split of that dataset
+/// name = "tiny-llava-qa"        # optional: the model variant the adapter is registered as
+///
+/// [training]                    # optional, every field defaults (vlm::train::TrainOptions)
+/// epochs = 30
+/// learning_rate = 1e-4
+/// [training.lora]
+/// rank = 8
+/// targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    pub base_model: String,
+    pub dataset: String,
+    pub split: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// cpu, wgpu[:N] or cuda[:N].
+    #[serde(default = "default_device")]
+    pub device: String,
+    #[serde(default)]
+    pub training: TrainOptions,
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+impl FinetuneConfig {
+    /// Parses and validates a TOML configuration; errors name the field.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let cfg: FinetuneConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Why this configuration cannot start, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, v) in [
+            ("base_model", &self.base_model),
+            ("dataset", &self.dataset),
+            ("split", &self.split),
+        ] {
+            if v.trim().is_empty() {
+                return Err(format!("{field}: must not be empty"));
+            }
+        }
+        if let Some(n) = &self.name {
+            if n.trim().is_empty() || n.contains('/') {
+                return Err(format!("name: {n:?} is not a usable model name"));
+            }
+        }
+        self.device
+            .parse::<vlm::DeviceSpec>()
+            .map_err(|e| format!("device: {e}"))?;
+        self.training
+            .validate()
+            .map_err(|e| format!("training.{e}"))
+    }
+}
+
+/// One QA annotation with its image file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QaItem {
+    pub image: PathBuf,
+    pub question: String,
+    pub answer: String,
+}
+
+/// The prompt text of a QA example (and of asking a fine-tuned model): one image, then the
+/// question.
+pub fn qa_prompt(template: &ChatTemplate, question: &str) -> String {
+    template.prompt_with_images(None, 1, question)
+}
+
+/// Tokenised examples for `items`, each image decoded and preprocessed once.
+pub fn qa_examples<B: burn::tensor::backend::Backend>(
+    model: &ChatLlava<B>,
+    items: &[QaItem],
+) -> Result<Vec<Example>, String> {
+    let end = *model
+        .stop_tokens
+        .first()
+        .ok_or("the model has no end-of-reply token")?;
+    let mut pixels: HashMap<&Path, Vec<f32>> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if item.answer.trim().is_empty() {
+            return Err(format!("{}: a QA answer is empty", item.image.display()));
+        }
+        let prompt = qa_prompt(&model.template, &item.question);
+        let full = format!(
+            "{prompt}{}{}",
+            model.template.reply_separator(),
+            item.answer
+        );
+        let ids = |t: &str| -> Result<Vec<i64>, String> {
+            Ok(model
+                .prompt_ids(t)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(i64::from)
+                .collect())
+        };
+        let (p, f) = (ids(&prompt)?, ids(&full)?);
+        // The answer's tokens as they come in the whole text; a merge across the boundary
+        // (rare) falls back to the prompt's tokens plus the rest.
+        let answer: Vec<i64> = match f.strip_prefix(p.as_slice()) {
+            Some(rest) if !rest.is_empty() => rest.to_vec(),
+            _ => {
+                let text = format!("{}{}", model.template.reply_separator(), item.answer);
+                model
+                    .tokenizer
+                    .encode(&text)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(i64::from)
+                    .collect()
+            }
+        };
+        let image = match pixels.get(item.image.as_path()) {
+            Some(px) => px.clone(),
+            None => {
+                let px = model
+                    .preprocessor
+                    .load(&item.image)
+                    .map_err(|e| e.to_string())?;
+                pixels.insert(&item.image, px.clone());
+                px
+            }
+        };
+        let mut answer = answer;
+        answer.push(end as i64);
+        out.push(Example::new(p, answer, vec![image]));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_toml_with_defaults_and_named_errors() {
+        let cfg = FinetuneConfig::from_toml(
+            "base_model = \"m\"\ndataset = \"demo\"\nsplit = \"s\"\n[training]\nepochs = 2\n[training.lora]\nrank = 4\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.training.epochs, 2);
+        assert_eq!(cfg.training.lora.rank, 4);
+        assert_eq!(cfg.training.learning_rate, 1e-4, "the paper's default");
+        assert_eq!(cfg.training.lora.targets.len(), 7);
+        assert_eq!(FinetuneConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
+        let bad = |extra: &str| {
+            FinetuneConfig::from_toml(&format!(
+                "base_model = \"m\"\ndataset = \"d\"\nsplit = \"s\"\n{extra}"
+            ))
+            .unwrap_err()
+        };
+        assert!(bad("[training.lora]\nrank = 0").contains("training.lora.rank"));
+        assert!(bad("[training]\nlearning_rate = -1e-4").contains("training.learning_rate"));
+        assert!(
+            bad("[training]\nepoch = 3").contains("epoch"),
+            "unknown fields are errors"
+        );
+        assert!(bad("device = \"tpu\"").contains("device"));
+        assert!(FinetuneConfig::from_toml("dataset = \"d\"")
+            .unwrap_err()
+            .contains("base_model"));
+    }
+
+    #[test]
+    fn the_prompt_is_one_image_then_the_question() {
+        assert_eq!(
+            qa_prompt(&ChatTemplate::Llava, "Is there any defect?"),
+            "USER: <image>\nIs there any defect? ASSISTANT:"
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! Server functions of the training pages: launch (admins), list and follow runs (everyone
+//! signed in), cancel and resume (admins). The job worker in the server runs them.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use store::JobInfo;
+
+use crate::ApiError;
+
+#[cfg(feature = "ssr")]
+use crate::ssr::{fail, require_user, state, store_error};
+#[cfg(feature = "ssr")]
+use store::Access;
+
+/// Job kind of a training run (the server's worker runs these).
+pub const KIND_TRAIN: &str = "train";
+
+/// The training form. Every field is text, parsed on the server, so a bad value comes back as
+/// an error naming its field rather than a failed request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainForm {
+    pub base_model: String,
+    pub dataset: String,
+    pub split: String,
+    pub name: String,
+    pub device: String,
+    pub epochs: String,
+    pub learning_rate: String,
+    pub batch_size: String,
+    pub grad_accum: String,
+    pub warmup_ratio: String,
+    pub weight_decay: String,
+    pub max_grad_norm: String,
+    pub seed: String,
+    pub save_every_steps: String,
+    pub rank: String,
+    pub alpha: String,
+    pub dropout: String,
+    pub targets: String,
+    /// "true" when ticked (absent otherwise).
+    pub use_rslora: String,
+    pub train_projector: String,
+}
+
+/// One run in the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRun {
+    pub job: JobInfo,
+    pub base_model: String,
+    pub dataset: String,
+    pub split: String,
+    pub epochs: usize,
+    /// The model variant the finished adapter was registered as.
+    pub model: Option<String>,
+}
+
+/// A run with its configuration and every progress event so far (JSON, in order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRunDetail {
+    pub run: TrainRun,
+    pub config_toml: String,
+    pub events: Vec<(i64, String)>,
+    pub can_manage: bool,
+}
+
+/// The paper's defaults for the form (and what an empty field means).
+#[server(prefix = "/api", endpoint = "training/defaults")]
+pub async fn training_defaults() -> Result<TrainForm, ApiError> {
+    require_user(Access::AnyUser)?;
+    let t = vlm::train::TrainOptions::default();
+    Ok(TrainForm {
+        device: "cpu".into(),
+        epochs: t.epochs.to_string(),
+        learning_rate: t.learning_rate.to_string(),
+        batch_size: t.batch_size.to_string(),
+        grad_accum: t.grad_accum.to_string(),
+        warmup_ratio: t.warmup_ratio.to_string(),
+        weight_decay: t.weight_decay.to_string(),
+        max_grad_norm: t.max_grad_norm.to_string(),
+        seed: t.seed.to_string(),
+        save_every_steps: t.save_every_steps.to_string(),
+        rank: t.lora.rank.to_string(),
+        alpha: t.lora.alpha.to_string(),
+        dropout: t.lora.dropout.to_string(),
+        targets: t.lora.targets.join(","),
+        ..Default::default()
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn parse_form(f: &TrainForm) -> Result<anomaly::finetune::FinetuneConfig, String> {
+    use std::str::FromStr;
+    fn field<T: FromStr>(name: &str, text: &str, default: T) -> Result<T, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(default);
+        }
+        t.parse()
+            .map_err(|_| format!("{name}: {t:?} is not a valid value"))
+    }
+    let d = vlm::train::TrainOptions::default();
+    let targets: Vec<String> = f
+        .targets
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let training = vlm::train::TrainOptions {
+        epochs: field("epochs", &f.epochs, d.epochs)?,
+        learning_rate: field("learning_rate", &f.learning_rate, d.learning_rate)?,
+        batch_size: field("batch_size", &f.batch_size, d.batch_size)?,
+        grad_accum: field("grad_accum", &f.grad_accum, d.grad_accum)?,
+        warmup_ratio: field("warmup_ratio", &f.warmup_ratio, d.warmup_ratio)?,
+        weight_decay: field("weight_decay", &f.weight_decay, d.weight_decay)?,
+        max_grad_norm: field("max_grad_norm", &f.max_grad_norm, d.max_grad_norm)?,
+        seed: field("seed", &f.seed, d.seed)?,
+        save_every_steps: field("save_every_steps", &f.save_every_steps, d.save_every_steps)?,
+        train_projector: f.train_projector == "true",
+        lora: vlm::lora::LoraConfig {
+            rank: field("lora.rank", &f.rank, d.lora.rank)?,
+            alpha: field("lora.alpha", &f.alpha, d.lora.alpha)?,
+            dropout: field("lora.dropout", &f.dropout, d.lora.dropout)?,
+            use_rslora: f.use_rslora == "true",
+            targets: if targets.is_empty() {
+                d.lora.targets
+            } else {
+                targets
+            },
+        },
+        ..d
+    };
+    let name = Some(f.name.trim().to_string()).filter(|n| !n.is_empty());
+    let device = Some(f.device.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "cpu".into());
+    let cfg = anomaly::finetune::FinetuneConfig {
+        base_model: f.base_model.trim().to_string(),
+        dataset: f.dataset.trim().to_string(),
+        split: f.split.trim().to_string(),
+        name,
+        device,
+        training,
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Queues a training run after checking what can be checked before loading weights: the
+/// options, the dataset and split (with training QA), the base model.
+#[server(prefix = "/api", endpoint = "admin/training/launch")]
+pub async fn launch_training(form: TrainForm) -> Result<i64, ApiError> {
+    let me = require_user(Access::ADMIN)?;
+    let st = state()?;
+    let cfg = parse_form(&form).map_err(|e| fail(ApiError::BadRequest(e)))?;
+    let bad = |m: String| fail(ApiError::BadRequest(m));
+    let examples = st
+        .store
+        .split_qa(&cfg.dataset, &cfg.split, "train")
+        .await
+        .map_err(|e| bad(format!("split: {e}")))?;
+    if examples.is_empty() {
+        return Err(bad(format!(
+            "split: {:?} has no training examples (no QA on its training side)",
+            cfg.split
+        )));
+    }
+    let registered = st
+        .store
+        .model_named(&cfg.base_model)
+        .await
+        .map_err(store_error)?;
+    let path = registered
+        .map(|m| std::path::PathBuf::from(m.path))
+        .unwrap_or_else(|| std::path::PathBuf::from(&cfg.base_model));
+    if !vlm::llava::is_llava_dir(&path) {
+        return Err(bad(format!(
+            "base_model: {:?} is neither a registered LLaVA model nor a LLaVA folder on the server",
+            cfg.base_model
+        )));
+    }
+    let job = st
+        .store
+        .create_job(KIND_TRAIN, &cfg.to_toml(), Some(me.id))
+        .await
+        .map_err(store_error)?;
+    st.jobs.wake.notify_one();
+    Ok(job)
+}
+
+#[cfg(feature = "ssr")]
+async fn run_row(job: JobInfo, config: &str, result: Option<&str>) -> TrainRun {
+    let cfg = anomaly::finetune::FinetuneConfig::from_toml(config).ok();
+    let model = result
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(String::from));
+    TrainRun {
+        job,
+        base_model: cfg
+            .as_ref()
+            .map(|c| c.base_model.clone())
+            .unwrap_or_default(),
+        dataset: cfg.as_ref().map(|c| c.dataset.clone()).unwrap_or_default(),
+        split: cfg.as_ref().map(|c| c.split.clone()).unwrap_or_default(),
+        epochs: cfg.as_ref().map(|c| c.training.epochs).unwrap_or(0),
+        model,
+    }
+}
+
+/// Training runs, newest first.
+#[server(prefix = "/api", endpoint = "training/runs")]
+pub async fn training_runs() -> Result<Vec<TrainRun>, ApiError> {
+    require_user(Access::AnyUser)?;
+    let st = state()?;
+    let mut out = Vec::new();
+    for job in st
+        .store
+        .jobs_of_kind(KIND_TRAIN, 100)
+        .await
+        .map_err(store_error)?
+    {
+        let (config, result) = st.store.job_config(job.id).await.map_err(store_error)?;
+        out.push(run_row(job, &config, result.as_deref()).await);
+    }
+    Ok(out)
+}
+
+/// One run with its events.
+#[server(prefix = "/api", endpoint = "training/run")]
+pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
+    let me = require_user(Access::AnyUser)?;
+    let st = state()?;
+    let job = st
+        .store
+        .job(id)
+        .await
+        .ok()
+        .filter(|j| j.kind == KIND_TRAIN)
+        .ok_or_else(|| fail(ApiError::NotFound(format!("no training run {id}"))))?;
+    let (config, result) = st.store.job_config(id).await.map_err(store_error)?;
+    let events = st.store.job_events(id, 0).await.map_err(store_error)?;
+    Ok(TrainRunDetail {
+        run: run_row(job, &config, result.as_deref()).await,
+        config_toml: config,
+        events,
+        can_manage: me.role == store::Role::Admin,
+    })
+}
+
+/// Asks a queued or running run to stop (it keeps its last checkpoint).
+#[server(prefix = "/api", endpoint = "admin/training/cancel")]
+pub async fn cancel_training(id: i64) -> Result<(), ApiError> {
+    require_user(Access::ADMIN)?;
+    let ok = state()?
+        .store
+        .request_cancel(id)
+        .await
+        .map_err(store_error)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(fail(ApiError::Conflict(format!(
+            "run {id} has already ended"
+        ))))
+    }
+}
+
+/// Queues a failed or cancelled run again; it resumes from its last checkpoint.
+#[server(prefix = "/api", endpoint = "admin/training/resume")]
+pub async fn resume_training(id: i64) -> Result<(), ApiError> {
+    require_user(Access::ADMIN)?;
+    let st = state()?;
+    if st.store.requeue_job(id).await.map_err(store_error)? {
+        st.jobs.wake.notify_one();
+        Ok(())
+    } else {
+        Err(fail(ApiError::Conflict(format!(
+            "run {id} is not failed or cancelled"
+        ))))
+    }
+}

@@ -1,0 +1,292 @@
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::Deserialize;
+
+use crate::api_training::{training_run, CancelTraining, ResumeTraining, TrainRunDetail};
+use crate::layout::Frame;
+
+/// One point of the curves: a progress event of the training loop.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Point {
+    pub step: usize,
+    pub total_steps: usize,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub loss: f64,
+    pub lr: f64,
+    pub tokens_per_s: f64,
+    pub eta_s: f64,
+}
+
+/// What a job event says, for the page.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum RunEvent {
+    Progress(Point),
+    /// Training restarted from the checkpoint after `step`: later points are redone.
+    Resumed {
+        step: usize,
+    },
+    Checkpoint {},
+    End {
+        state: String,
+    },
+}
+
+/// Applies one event (JSON) to the points by step; returns the end state when it is the end.
+fn apply(points: &mut BTreeMap<usize, Point>, json: &str) -> Option<String> {
+    match serde_json::from_str::<RunEvent>(json).ok()? {
+        RunEvent::Progress(p) => {
+            points.insert(p.step, p);
+            None
+        }
+        RunEvent::Resumed { step } => {
+            points.retain(|&s, _| s <= step);
+            None
+        }
+        RunEvent::Checkpoint {} => None,
+        RunEvent::End { state } => Some(state),
+    }
+}
+
+/// A run: configuration, live loss and learning-rate curves, progress with ETA, and (for
+/// admins) cancel and resume.
+#[component]
+pub fn TrainingRunPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let cancel = ServerAction::<CancelTraining>::new();
+    let resume = ServerAction::<ResumeTraining>::new();
+    let ended = RwSignal::new(0u32);
+    let run = Resource::new(
+        move || {
+            (
+                id(),
+                cancel.version().get(),
+                resume.version().get(),
+                ended.get(),
+            )
+        },
+        |(id, ..)| training_run(id),
+    );
+    view! {
+        <Frame>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || run.get().map(|r| match r {
+                    Ok(detail) => view! { <RunView detail cancel resume ended/> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Transition>
+            {move || cancel.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+            {move || resume.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+        </Frame>
+    }
+}
+
+#[component]
+fn RunView(
+    detail: TrainRunDetail,
+    cancel: ServerAction<CancelTraining>,
+    resume: ServerAction<ResumeTraining>,
+    ended: RwSignal<u32>,
+) -> impl IntoView {
+    let id = detail.run.job.id;
+    let mut initial = BTreeMap::new();
+    for (_, e) in &detail.events {
+        apply(&mut initial, e);
+    }
+    let last_seq = detail.events.last().map(|(s, _)| *s).unwrap_or(0);
+    let points = RwSignal::new(initial);
+    let state = RwSignal::new(detail.run.job.state.clone());
+    let live = matches!(state.get_untracked().as_str(), "queued" | "running");
+    if live {
+        follow(id, last_seq, points, state, ended);
+    }
+    let last = move || points.with(|p| p.values().last().cloned());
+    let manage = detail.can_manage;
+    let run = detail.run.clone();
+    view! {
+        <h1>{format!("Training run #{id}")}</h1>
+        <p>
+            {format!("{} on {} / {}, {} epochs", run.base_model, run.dataset, run.split, run.epochs)}
+            {run.model.clone().map(|m| view! { " → model " <strong id="run-model">{m}</strong> })}
+        </p>
+        <div class="progress" id="run-progress" data-state=move || state.get()>
+            {move || {
+                let p = last();
+                let pct = p.as_ref().map(|p| 100.0 * p.step as f64 / p.total_steps.max(1) as f64).unwrap_or(0.0);
+                let text = match &p {
+                    Some(p) => format!(
+                        "{} · step {}/{} · epoch {}/{} · loss {:.4} · {:.0} tok/s · ETA {}",
+                        state.get(), p.step, p.total_steps, p.epoch, p.epochs, p.loss, p.tokens_per_s,
+                        if state.get() == "running" { eta(p.eta_s) } else { "–".into() }
+                    ),
+                    None => state.get(),
+                };
+                view! { <progress max="100" value=pct.round()></progress> <span>{text}</span> }
+            }}
+        </div>
+        {run.job.error.clone().map(|e| view! { <p class="error" role="alert" id="run-error">{e}</p> })}
+        {manage.then(|| view! {
+            <p class="actions">
+                {move || matches!(state.get().as_str(), "queued" | "running").then(|| view! {
+                    <button id="cancel-run" on:click=move |_| { cancel.dispatch(CancelTraining { id }); }>"Cancel"</button>
+                })}
+                {move || matches!(state.get().as_str(), "failed" | "cancelled").then(|| view! {
+                    <button id="resume-run" on:click=move |_| { resume.dispatch(ResumeTraining { id }); }>"Resume from the last checkpoint"</button>
+                })}
+            </p>
+        })}
+        <div class="charts">
+            {move || {
+                let pts = points.get();
+                let total = pts.values().last().map(|p| p.total_steps).unwrap_or(1);
+                let loss: Vec<(f64, f64)> = pts.values().map(|p| (p.step as f64, p.loss)).collect();
+                let lr: Vec<(f64, f64)> = pts.values().map(|p| (p.step as f64, p.lr)).collect();
+                view! {
+                    <Curve id="loss-curve" title="Loss (answer tokens)" points=loss total=total as f64/>
+                    <Curve id="lr-curve" title="Learning rate" points=lr total=total as f64/>
+                }
+            }}
+        </div>
+        <details>
+            <summary>"Configuration"</summary>
+            <pre id="run-config">{detail.config_toml.clone()}</pre>
+        </details>
+    }
+}
+
+fn eta(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    format!("{}m{:02}s", s / 60, s % 60)
+}
+
+/// A line chart in SVG: x is the step (0..total), y spans the values' range.
+#[component]
+fn Curve(
+    id: &'static str,
+    title: &'static str,
+    points: Vec<(f64, f64)>,
+    total: f64,
+) -> impl IntoView {
+    const W: f64 = 560.0;
+    const H: f64 = 180.0;
+    const PAD: f64 = 48.0;
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(_, v)| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else if lo.is_finite() {
+        (lo - 1.0, lo + 1.0)
+    } else {
+        (0.0, 1.0)
+    };
+    let x = move |s: f64| PAD + (W - PAD - 8.0) * s / total.max(1.0);
+    let y = move |v: f64| 8.0 + (H - 32.0) * (1.0 - (v - lo) / (hi - lo));
+    let line = points
+        .iter()
+        .map(|&(s, v)| format!("{:.1},{:.1}", x(s), y(v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let n = points.len();
+    let fmt = |v: f64| {
+        if v != 0.0 && v.abs() < 1e-2 {
+            format!("{v:.1e}")
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    view! {
+        <figure class="chart">
+            <figcaption>{title}</figcaption>
+            <svg id=id data-points=n viewBox=format!("0 0 {W} {H}") width=W height=H role="img" aria-label=title>
+                <line x1=PAD y1=H - 24.0 x2=W - 8.0 y2=H - 24.0 class="axis"/>
+                <line x1=PAD y1="8" x2=PAD y2=H - 24.0 class="axis"/>
+                <text x=PAD - 4.0 y="14" text-anchor="end" class="tick">{fmt(hi)}</text>
+                <text x=PAD - 4.0 y=H - 24.0 text-anchor="end" class="tick">{fmt(lo)}</text>
+                <text x=W - 8.0 y=H - 8.0 text-anchor="end" class="tick">{format!("step {total}")}</text>
+                <text x=PAD y=H - 8.0 class="tick">"0"</text>
+                <polyline points=line class="series" fill="none"/>
+            </svg>
+        </figure>
+    }
+}
+
+/// Follows the run's server-sent events in the browser: new points extend the curves; the end
+/// notice refreshes the page's data. (Nothing to do while rendering on the server.)
+#[allow(unused_variables)]
+fn follow(
+    id: i64,
+    after: i64,
+    points: RwSignal<BTreeMap<usize, Point>>,
+    state: RwSignal<String>,
+    ended: RwSignal<u32>,
+) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::prelude::Closure;
+        use wasm_bindgen::JsCast;
+        let Ok(source) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events?after={after}"))
+        else {
+            return;
+        };
+        let closer = source.clone();
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                let Some(text) = e.data().as_string() else {
+                    return;
+                };
+                let mut end = None;
+                points.update(|p| end = apply(p, &text));
+                if text.contains("\"progress\"") {
+                    state.set("running".into());
+                }
+                if let Some(s) = end {
+                    state.set(s);
+                    closer.close();
+                    ended.update(|n| *n += 1);
+                }
+            });
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_build_the_curve_and_a_resume_redraws_it() {
+        let mut pts = BTreeMap::new();
+        let p = |step: usize, loss: f64| {
+            format!(
+                r#"{{"kind":"progress","step":{step},"total_steps":4,"epoch":1,"epochs":2,"loss":{loss},"lr":0.0001,"grad_norm":1.0,"tokens_per_s":10.0,"eta_s":3.0}}"#
+            )
+        };
+        for (s, l) in [(1, 2.0), (2, 1.5), (3, 1.2)] {
+            assert_eq!(apply(&mut pts, &p(s, l)), None);
+        }
+        apply(&mut pts, r#"{"kind":"checkpoint","dir":"x"}"#);
+        apply(&mut pts, r#"{"kind":"resumed","step":2}"#);
+        assert_eq!(pts.keys().copied().collect::<Vec<_>>(), [1, 2]);
+        apply(&mut pts, &p(3, 1.1));
+        assert_eq!(pts[&3].loss, 1.1);
+        assert_eq!(
+            apply(&mut pts, r#"{"kind":"end","state":"succeeded"}"#).as_deref(),
+            Some("succeeded")
+        );
+        assert_eq!(apply(&mut pts, "not json"), None);
+    }
+}

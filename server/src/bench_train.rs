@@ -1,0 +1,118 @@
+//! `vlm-inspect bench-train`: times LoRA training steps of a language model on one synthetic
+//! sequence (bench/train.sh runs it beside transformers + peft and prints the ratio).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use clap::Args;
+use vlm::rng::Rng;
+use vlm::train::adamw::AdamW;
+use vlm::train::run::one_step;
+use vlm::train::{Example, TrainOptions, Trainee};
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// A GGUF file, a Hugging Face folder, a registered model or `smollm2`.
+    #[arg(long)]
+    pub model: String,
+    #[command(flatten)]
+    pub data: crate::cli::DataDir,
+    #[arg(long, default_value_t = 256)]
+    pub seq_len: usize,
+    /// The last this many tokens are the answer (carry the loss).
+    #[arg(long, default_value_t = 64)]
+    pub answer_len: usize,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+pub fn run(args: BenchTrainArgs, model: PathBuf) -> anyhow::Result<()> {
+    let spec: vlm::DeviceSpec = args.device.parse()?;
+    vlm::device::probe(spec)?;
+    crate::backend::on_backend!(spec, false, run_on(&args, &model))
+}
+
+fn run_on<B: Backend>(
+    args: &BenchTrainArgs,
+    model: &std::path::Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.answer_len > 0 && args.answer_len < args.seq_len,
+        "--answer-len must be in 1..seq-len"
+    );
+    let chat = vlm::llama::open::<Autodiff<B>>(model, device)?;
+    let opts = TrainOptions {
+        warmup_ratio: 0.0,
+        lora: vlm::lora::LoraConfig {
+            dropout: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut trainee = Trainee::Llama(chat.model)
+        .prepare(&opts, device)
+        .map_err(anyhow::Error::msg)?;
+    let trainable: usize = trainee
+        .trainables()
+        .iter()
+        .map(|(_, p)| p.flat().dims()[0])
+        .sum();
+    // The same kind of ids as the peer: uniform in [100, 10000).
+    let mut rng = Rng::new(0);
+    let ids: Vec<i64> = (0..args.seq_len)
+        .map(|_| 100 + (rng.next_u64() % 9900) as i64)
+        .collect();
+    let cut = args.seq_len - args.answer_len;
+    let example = Example::new(ids[..cut].to_vec(), ids[cut..].to_vec(), vec![]);
+    let examples = [example];
+    let group: Vec<&[usize]> = vec![&[0]];
+    let mut optimizer = AdamW::new(opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
+    let mut step = |k: usize| {
+        one_step(
+            &mut trainee,
+            &mut optimizer,
+            &examples,
+            &group,
+            &opts,
+            k,
+            opts.learning_rate,
+            device,
+        )
+        .map_err(anyhow::Error::msg)
+    };
+    step(0)?; // warm-up: allocator, page cache
+    let t0 = Instant::now();
+    let mut losses = Vec::new();
+    for k in 1..=args.steps {
+        losses.push(step(k)?.0);
+    }
+    let ms = t0.elapsed().as_secs_f64() * 1000.0 / args.steps.max(1) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "seq_len": args.seq_len,
+            "steps": args.steps,
+            "ms_per_step": ms,
+            "loss_first": losses.first(),
+            "loss_last": losses.last(),
+            "peak_rss_mb": peak_rss_mb(),
+            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "trainable_params": trainable,
+        })
+    );
+    Ok(())
+}
+
+/// The process's peak resident memory (VmHWM), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
