@@ -29,6 +29,9 @@ pub struct BenchTrainArgs {
     pub steps: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Also time the forward pass alone (to split a step into forward and backward).
+    #[arg(long)]
+    pub split: bool,
 }
 
 pub fn run(args: BenchTrainArgs, model: PathBuf) -> anyhow::Result<()> {
@@ -73,9 +76,9 @@ fn run_on<B: Backend>(
     let examples = [example];
     let group: Vec<&[usize]> = vec![&[0]];
     let mut optimizer = AdamW::new(opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
-    let mut step = |k: usize| {
+    let mut step = |trainee: &mut Trainee<Autodiff<B>>, k: usize| {
         one_step(
-            &mut trainee,
+            trainee,
             &mut optimizer,
             &examples,
             &group,
@@ -86,19 +89,32 @@ fn run_on<B: Backend>(
         )
         .map_err(anyhow::Error::msg)
     };
-    step(0)?; // warm-up: allocator, page cache
+    step(&mut trainee, 0)?; // warm-up: allocator, page cache
     let t0 = Instant::now();
     let mut losses = Vec::new();
     for k in 1..=args.steps {
-        losses.push(step(k)?.0);
+        losses.push(step(&mut trainee, k)?.0);
     }
     let ms = t0.elapsed().as_secs_f64() * 1000.0 / args.steps.max(1) as f64;
+    let forward_ms = if args.split {
+        let batch = vlm::train::Batch::collate(&[&examples[0]], 0);
+        let t = Instant::now();
+        for _ in 0..args.steps {
+            let hidden = trainee.hidden(&batch, device).map_err(anyhow::Error::msg)?;
+            let loss = vlm::train::loss::answer_loss(hidden, &trainee.lm().lm_head, &batch.labels);
+            let _ = loss.map(|l| l.into_scalar());
+        }
+        Some(t.elapsed().as_secs_f64() * 1000.0 / args.steps.max(1) as f64)
+    } else {
+        None
+    };
     println!(
         "{}",
         serde_json::json!({
             "seq_len": args.seq_len,
             "steps": args.steps,
             "ms_per_step": ms,
+            "forward_ms": forward_ms,
             "loss_first": losses.first(),
             "loss_last": losses.last(),
             "peak_rss_mb": peak_rss_mb(),

@@ -59,6 +59,7 @@ impl<B: Backend> Llama<B> {
             if let Some(k) = hit {
                 used[k] = true;
                 let (d_in, d_out) = p.dims();
+                p.unmerge();
                 p.lora = Some(Lora::new(d_in, d_out, cfg, device));
                 count += 1;
             }
@@ -132,6 +133,7 @@ impl<B: Backend> Llama<B> {
                     expected: vec![cfg.rank, d_in, d_out, cfg.rank],
                 });
             }
+            p.unmerge();
             p.lora = Some(Lora::from_peft(a, b, cfg, device)?);
             count += 1;
         }
@@ -142,6 +144,13 @@ impl<B: Backend> Llama<B> {
     pub fn merge_lora(&mut self) {
         for (_, p) in self.projections_mut() {
             p.merge();
+        }
+    }
+
+    /// Takes merged adapters back out of the base weights.
+    pub fn unmerge_lora(&mut self) {
+        for (_, p) in self.projections_mut() {
+            p.unmerge();
         }
     }
 }

@@ -116,11 +116,17 @@ pub struct Lora<B: Backend> {
 pub struct LoraLinear<B: Backend> {
     pub base: Linear<B>,
     pub lora: Option<Lora<B>>,
+    /// The adapter is folded into `base` (forward skips the low-rank product).
+    pub merged: bool,
 }
 
 impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
     fn from(base: Linear<B>) -> Self {
-        LoraLinear { base, lora: None }
+        LoraLinear {
+            base,
+            lora: None,
+            merged: false,
+        }
     }
 }
 
@@ -129,8 +135,19 @@ impl<B: Backend> LoraLinear<B> {
     /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lora {
-            Some(l) => self.base.forward(x.clone()) + l.delta(x),
-            None => self.base.forward(x),
+            Some(l) if !self.merged => self.base_forward(x.clone()) + l.delta(x),
+            _ => self.base_forward(x),
+        }
+    }
+
+    /// `x · W + b` as a plain matmul rather than `Linear::forward`: Burn's linear op reshapes
+    /// the transposed weight in its backward pass, copying every frozen weight matrix at every
+    /// training step (8 % of a SmolLM2 step); the matmul's backward reads the transpose in place.
+    fn base_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let y = x.matmul(self.base.weight.val().unsqueeze::<3>());
+        match &self.base.bias {
+            Some(b) => y + b.val().unsqueeze::<3>(),
+            None => y,
         }
     }
 
@@ -140,10 +157,20 @@ impl<B: Backend> LoraLinear<B> {
         (d_in, d_out)
     }
 
-    /// Folds the adapter into the base weight (inference speed of a plain `Linear`).
+    /// Folds the adapter into the base weight (inference at a plain `Linear`'s speed); the
+    /// adapter is kept, so [`LoraLinear::unmerge`] can take it out again.
     pub fn merge(&mut self) {
-        if let Some(l) = self.lora.take() {
+        if let (Some(l), false) = (&self.lora, self.merged) {
             self.base = l.merged(&self.base);
+            self.merged = true;
+        }
+    }
+
+    /// Takes a merged adapter back out of the base weight.
+    pub fn unmerge(&mut self) {
+        if let (Some(l), true) = (&self.lora, self.merged) {
+            self.base = l.unmerged(&self.base);
+            self.merged = false;
         }
     }
 }
@@ -398,6 +425,23 @@ mod tests {
         assert!(max_diff(&values(merged.forward(x.clone())), &with_adapter) < 1e-5);
         let back = lora.unmerged(&merged);
         assert!(max_diff(&values(back.weight.val()), &values(layer.weight.val())) < 1e-6);
+
+        // The same through LoraLinear: merged output equals adapted output; unmerge restores.
+        let mut wrapped = LoraLinear::from(base(d_in, d_out));
+        wrapped.lora = Some(lora.clone());
+        let adapted = values(wrapped.forward(x.clone()));
+        wrapped.merge();
+        wrapped.merge(); // twice is once
+        assert!(wrapped.merged);
+        assert!(max_diff(&values(wrapped.forward(x.clone())), &adapted) < 1e-5);
+        wrapped.unmerge();
+        assert!(
+            max_diff(
+                &values(wrapped.base.weight.val()),
+                &values(layer.weight.val())
+            ) < 1e-6
+        );
+        assert!(max_diff(&values(wrapped.forward(x.clone())), &adapted) < 1e-5);
         assert!(
             values(lora.delta(x)).iter().any(|&v| v.abs() > 1e-3),
             "a trained adapter changes the output"

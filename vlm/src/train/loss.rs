@@ -77,9 +77,10 @@ mod tests {
         let got = loss.into_scalar() as f64;
         assert!((got - (l0 + l1) / 2.0).abs() < 1e-6, "{got}");
         assert!(answer_loss(hidden, &head, &[IGNORE, IGNORE, IGNORE]).is_none());
+        // Row b·s + t predicts labels[b·s + t + 1]; the last position of a row predicts nothing.
         assert_eq!(
             answer_rows(&[IGNORE, 4, IGNORE, IGNORE, 5, 6], [2, 3]),
-            (vec![0, 4], vec![4, 6])
+            (vec![0, 3, 4], vec![4, 5, 6])
         );
     }
 }
