@@ -199,6 +199,17 @@ fn parse_role(role: &str) -> Result<store::Role, ApiError> {
         .map_err(|e| fail(ApiError::BadRequest(e.to_string())))
 }
 
+/// A reactive "is the signed-in user an admin?" for pages that show admin controls (false
+/// until the user is known; the server functions check again).
+pub fn use_is_admin() -> impl Fn() -> bool + Copy + Send + Sync + 'static {
+    let user = Resource::new(|| (), |_| me());
+    move || {
+        user.get()
+            .and_then(Result::ok)
+            .is_some_and(|u| u.role == store::Role::Admin)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
-use store::{DatasetStats, Role};
+use store::DatasetStats;
 
-use crate::api::me;
+use crate::api::use_is_admin;
 use crate::api_datasets::{job_status, list_datasets, DeleteDataset, StartImport};
 use crate::layout::Frame;
 
@@ -15,12 +15,7 @@ pub fn DatasetsPage() -> impl IntoView {
         move || (delete.version().get(), finished.get()),
         |_| list_datasets(),
     );
-    let user = Resource::new(|| (), |_| me());
-    let is_admin = move || {
-        user.get()
-            .and_then(Result::ok)
-            .is_some_and(|u| u.role == Role::Admin)
-    };
+    let is_admin = use_is_admin();
     view! {
         <Frame>
             <h1>"Datasets"</h1>

@@ -1,7 +1,6 @@
 use leptos::prelude::*;
-use store::Role;
 
-use crate::api::me;
+use crate::api::use_is_admin;
 use crate::api_training::{training_defaults, training_runs, LaunchTraining, TrainForm, TrainRun};
 use crate::layout::Frame;
 
@@ -11,12 +10,7 @@ use crate::layout::Frame;
 pub fn TrainingPage() -> impl IntoView {
     let launch = ServerAction::<LaunchTraining>::new();
     let runs = Resource::new(move || launch.version().get(), |_| training_runs());
-    let user = Resource::new(|| (), |_| me());
-    let is_admin = move || {
-        user.get()
-            .and_then(Result::ok)
-            .is_some_and(|u| u.role == Role::Admin)
-    };
+    let is_admin = use_is_admin();
     view! {
         <Frame>
             <h1>"Training"</h1>

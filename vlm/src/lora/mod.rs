@@ -222,21 +222,9 @@ impl<B: Backend> Lora<B> {
     /// PEFT's tensors for this adapter: (`lora_A.weight` `[rank, d_in]`, `lora_B.weight`
     /// `[d_out, rank]`).
     pub fn to_peft(&self) -> Result<(HostTensor, HostTensor), WeightError> {
-        let host = |t: Tensor<B, 2>| -> Result<HostTensor, WeightError> {
-            let shape = t.dims().to_vec();
-            let data = t
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .map_err(|e| WeightError::Config {
-                    path: "adapter".into(),
-                    reason: format!("reading adapter weights: {e:?}"),
-                })?;
-            Ok(HostTensor { shape, data })
-        };
         Ok((
-            host(self.a.val().transpose())?,
-            host(self.b.val().transpose())?,
+            HostTensor::from_tensor(self.a.val().transpose())?,
+            HostTensor::from_tensor(self.b.val().transpose())?,
         ))
     }
 

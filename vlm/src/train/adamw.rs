@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
-use crate::weights::HostTensor;
+use crate::weights::{HostTensor, WeightError};
 
 /// The optimizer's settings and its per-tensor moments (flattened).
 #[derive(Debug)]
@@ -68,22 +68,19 @@ impl<B: Backend> AdamW<B> {
     }
 
     /// The moments as host tensors (`exp_avg.<name>`, `exp_avg_sq.<name>`) for a checkpoint.
-    pub fn state(&self) -> Vec<(String, HostTensor)> {
-        let host = |t: &Tensor<B, 1>| HostTensor {
-            shape: t.dims().to_vec(),
-            data: t
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .unwrap_or_default(),
-        };
+    pub fn state(&self) -> Result<Vec<(String, HostTensor)>, WeightError> {
         let mut out = Vec::new();
         for (name, (m, v)) in &self.moments {
-            out.push((format!("exp_avg.{name}"), host(m)));
-            out.push((format!("exp_avg_sq.{name}"), host(v)));
+            out.push((
+                format!("exp_avg.{name}"),
+                HostTensor::from_tensor(m.clone())?,
+            ));
+            out.push((
+                format!("exp_avg_sq.{name}"),
+                HostTensor::from_tensor(v.clone())?,
+            ));
         }
-        out
+        Ok(out)
     }
 
     /// Restores moments saved by [`AdamW::state`] after `steps` updates.

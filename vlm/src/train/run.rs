@@ -246,7 +246,7 @@ fn save<B: AutodiffBackend>(
         run_dir,
         state,
         &adapter,
-        &optimizer.state(),
+        &optimizer.state()?,
         2,
     )?)
 }

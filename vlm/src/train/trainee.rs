@@ -75,19 +75,6 @@ impl<B: AutodiffBackend> ParamMut<'_, B> {
     }
 }
 
-fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<HostTensor, WeightError> {
-    let shape = t.dims().to_vec();
-    let data = t
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| WeightError::Config {
-            path: "adapter".into(),
-            reason: format!("reading weights: {e:?}"),
-        })?;
-    Ok(HostTensor { shape, data })
-}
-
 impl<B: Backend> Trainee<B> {
     pub fn lm(&self) -> &Llama<B> {
         match self {
@@ -229,9 +216,12 @@ impl<B: Backend> Trainee<B> {
                 ("linear_2", &m.projector.linear_2),
             ] {
                 let key = format!("base_model.model.model.{PROJECTOR}.{name}");
-                tensors.insert(format!("{key}.weight"), host(lin.weight.val().transpose())?);
+                tensors.insert(
+                    format!("{key}.weight"),
+                    HostTensor::from_tensor(lin.weight.val().transpose())?,
+                );
                 if let Some(b) = &lin.bias {
-                    tensors.insert(format!("{key}.bias"), host(b.val())?);
+                    tensors.insert(format!("{key}.bias"), HostTensor::from_tensor(b.val())?);
                 }
             }
         }

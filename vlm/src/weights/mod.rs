@@ -55,6 +55,24 @@ pub struct HostTensor {
     pub data: Vec<f32>,
 }
 
+impl HostTensor {
+    /// A backend tensor's values as f32 on the host (for writing checkpoints and adapters).
+    pub fn from_tensor<B: burn::tensor::backend::Backend, const D: usize>(
+        t: burn::tensor::Tensor<B, D>,
+    ) -> Result<Self, WeightError> {
+        let shape = t.dims().to_vec();
+        let data = t
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| WeightError::Config {
+                path: "tensor".into(),
+                reason: format!("reading values from the device: {e:?}"),
+            })?;
+        Ok(HostTensor { shape, data })
+    }
+}
+
 /// Where a model loader takes its tensors from. Implementations remember what was taken, so
 /// [`TensorSource::finish`] can report tensors the model did not use.
 pub trait TensorSource {
