@@ -29,7 +29,7 @@ cargo test --workspace --exclude frontend
 step "real weights: SmolLM2-135M against transformers (release build)"
 cargo test --release -p vlm --test smollm2
 step "GPU code paths: wgpu parity on the CPU's Vulkan driver (lavapipe); wgpu + cuda compile"
-VLM_REQUIRE_GPU_TESTS=1 cargo test -p vlm --features wgpu --test llama_parity
+VLM_REQUIRE_GPU_TESTS=1 cargo test -p vlm --features wgpu --test llama_parity --test lora_train
 cargo clippy -p vlm-inspect -p vlm --features wgpu,cuda --all-targets -- -D warnings
 step "release build (server + wasm bundle)"
 bash scripts/build.sh

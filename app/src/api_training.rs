@@ -64,6 +64,45 @@ pub struct TrainRunDetail {
     pub can_manage: bool,
 }
 
+/// What the form offers to pick: LLaVA models (registered ones whose folder is LLaVA) and each
+/// dataset's split keys.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainChoices {
+    pub models: Vec<String>,
+    pub datasets: Vec<String>,
+    /// (dataset, split key)
+    pub splits: Vec<(String, String)>,
+}
+
+#[server(prefix = "/api", endpoint = "training/choices")]
+pub async fn training_choices() -> Result<TrainChoices, ApiError> {
+    require_user(Access::AnyUser)?;
+    let st = state()?;
+    let models = st
+        .store
+        .models()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|m| vlm::llava::is_llava_dir(std::path::Path::new(&m.path)))
+        .map(|m| m.name)
+        .collect();
+    let mut datasets = Vec::new();
+    let mut splits = Vec::new();
+    for d in st.store.datasets().await.map_err(store_error)? {
+        let stats = st.store.dataset_stats(&d.name).await.map_err(store_error)?;
+        for sp in stats.splits {
+            splits.push((d.name.clone(), sp.key));
+        }
+        datasets.push(d.name);
+    }
+    Ok(TrainChoices {
+        models,
+        datasets,
+        splits,
+    })
+}
+
 /// The paper's defaults for the form (and what an empty field means).
 #[server(prefix = "/api", endpoint = "training/defaults")]
 pub async fn training_defaults() -> Result<TrainForm, ApiError> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::sync::Mutex;
 
 use burn::tensor::Tensor;
@@ -143,12 +143,15 @@ fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
 }
 
-/// The base model with the fixture's initial adapter.
-fn trainee(case: &'static str, r: &mut Reference) -> (Trainee<Ad>, TrainOptions) {
-    let device = cpu_device();
-    let (_, llava) = from_hf_dir::<Ad>(&fixtures().join("tiny-llava"), &device).unwrap();
+/// The base model with the fixture's initial adapter, on backend `B` with autodiff.
+fn trainee<B: Backend>(
+    case: &'static str,
+    r: &mut Reference,
+    device: &B::Device,
+) -> (Trainee<Autodiff<B>>, TrainOptions) {
+    let (_, llava) = from_hf_dir::<Autodiff<B>>(&fixtures().join("tiny-llava"), device).unwrap();
     let opts = options(case);
-    let mut model = Trainee::Llava(llava).prepare(&opts, &device).unwrap();
+    let mut model = Trainee::Llava(llava).prepare(&opts, device).unwrap();
     let files = AdapterFiles {
         config: opts.lora.clone(),
         modules_to_save: vec![],
@@ -156,13 +159,13 @@ fn trainee(case: &'static str, r: &mut Reference) -> (Trainee<Ad>, TrainOptions)
         language_model_only: true,
         base_model: None,
     };
-    let n = model.load_adapter(files, &device).unwrap();
+    let n = model.load_adapter(files, device).unwrap();
     assert_eq!(n, 14, "2 layers × 7 projections");
     (model, opts)
 }
 
-fn check_against(
-    model: &Trainee<Ad>,
+fn check_against<B: AutodiffBackend>(
+    model: &Trainee<B>,
     opts: &TrainOptions,
     expected: BTreeMap<String, HostTensor>,
     what: &str,
@@ -183,11 +186,12 @@ fn check_against(
     assert!(worst < tol, "{what}: max |Δ| = {worst}");
 }
 
-fn parity(case: &'static str) {
+/// Loss, gradients and two optimizer steps against PEFT, within `tol`.
+fn parity<B: Backend>(case: &'static str, device: &B::Device, tol: f32) {
     let _rng = rng_lock();
-    let device = cpu_device();
+    let device = device.clone();
     let mut r = Reference::open(case);
-    let (mut model, opts) = trainee(case, &mut r);
+    let (mut model, opts) = trainee::<B>(case, &mut r, &device);
     let examples = r.examples();
 
     // Loss and gradients before any step.
@@ -202,7 +206,7 @@ fn parity(case: &'static str) {
     let got = values(loss.clone())[0] as f64;
     let want = r.scalar("loss");
     eprintln!("{case}: loss {got} vs {want}");
-    assert!((got - want).abs() < 1e-4, "loss {got} vs {want}");
+    assert!((got - want).abs() < tol as f64, "loss {got} vs {want}");
     let logits = values(model.lm().lm_head.forward(hidden));
     let expected = r.floats("logits").data;
     let mask = r.ids("attention_mask");
@@ -218,7 +222,7 @@ fn parity(case: &'static str) {
             )
         })
         .fold(0.0, f32::max);
-    assert!(worst < 1e-4, "logits differ by {worst}");
+    assert!(worst < tol, "logits differ by {worst}");
     let grads = loss.backward();
     let want_grads = r.stage("grad");
     let mut worst = 0.0f32;
@@ -237,7 +241,7 @@ fn parity(case: &'static str) {
         "every trainable tensor has a gradient"
     );
     eprintln!("{case}: gradients max |Δ| = {worst:e}");
-    assert!(worst < 1e-4, "gradients differ by {worst}");
+    assert!(worst < tol, "gradients differ by {worst}");
 
     // Two optimizer steps with clipping (the second uses the first's moments).
     let mut opt = AdamW::new(opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
@@ -253,14 +257,17 @@ fn parity(case: &'static str) {
         &device,
     )
     .unwrap();
-    assert!((l1 - want).abs() < 1e-4);
-    assert!((n1 - r.scalar("grad_norm")).abs() < 1e-4, "grad norm {n1}");
+    assert!((l1 - want).abs() < tol as f64);
+    assert!(
+        (n1 - r.scalar("grad_norm")).abs() < tol as f64,
+        "grad norm {n1}"
+    );
     check_against(
         &model,
         &opts,
         r.stage("after"),
         &format!("{case}: after one step"),
-        1e-4,
+        tol,
     );
     let (l2, n2, _) = one_step(
         &mut model,
@@ -273,9 +280,12 @@ fn parity(case: &'static str) {
         &device,
     )
     .unwrap();
-    assert!((l2 - r.scalar("loss2")).abs() < 1e-4, "second loss {l2}");
     assert!(
-        (n2 - r.scalar("grad_norm2")).abs() < 1e-4,
+        (l2 - r.scalar("loss2")).abs() < tol as f64,
+        "second loss {l2}"
+    );
+    assert!(
+        (n2 - r.scalar("grad_norm2")).abs() < tol as f64,
         "second grad norm {n2}"
     );
     check_against(
@@ -283,18 +293,50 @@ fn parity(case: &'static str) {
         &opts,
         r.stage("after2"),
         &format!("{case}: after two steps"),
-        1e-4,
+        tol,
     );
 }
 
 #[test]
 fn matches_peft_lora() {
-    parity("plain");
+    parity::<Cpu>("plain", &cpu_device(), 1e-4);
 }
 
 #[test]
 fn matches_peft_rslora_with_trainable_projector() {
-    parity("rs");
+    parity::<Cpu>("rs", &cpu_device(), 1e-4);
+}
+
+/// Runs a GPU check, or skips it when no such GPU is here (failing instead when
+/// VLM_REQUIRE_GPU_TESTS is set).
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn on_gpu(spec: &str, check: impl FnOnce()) {
+    match vlm::device::probe(spec.parse().unwrap()) {
+        Ok(_) => check(),
+        Err(e) if std::env::var_os("VLM_REQUIRE_GPU_TESTS").is_none() => eprintln!("skipped: {e}"),
+        Err(e) => panic!("{spec}: {e}"),
+    }
+}
+
+/// Training on CUDA: the same losses, gradients and steps (TF32 matmuls: 5e-3).
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_training_matches_peft() {
+    on_gpu("cuda", || {
+        let device = vlm::device::cuda_device(0);
+        parity::<burn::backend::Cuda>("plain", &device, 5e-3);
+        parity::<burn::backend::Cuda>("rs", &device, 5e-3);
+    });
+}
+
+/// Training through the wgpu backend (CI runs it on Mesa's lavapipe).
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_training_matches_peft() {
+    on_gpu("wgpu", || {
+        let device = vlm::device::wgpu_device(0);
+        parity::<burn::backend::Wgpu>("rs", &device, 1e-3);
+    });
 }
 
 /// Logits at real positions of the fixture batch for a model on the plain CPU backend.

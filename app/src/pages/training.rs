@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 
 use crate::api::use_is_admin;
-use crate::api_training::{training_defaults, training_runs, LaunchTraining, TrainForm, TrainRun};
+use crate::api_training::{
+    training_choices, training_defaults, training_runs, LaunchTraining, TrainForm, TrainRun,
+};
 use crate::layout::Frame;
 
 /// Part A training runs: everyone sees the list; admins launch runs with the form (the
@@ -65,6 +67,7 @@ fn input(label: &'static str, field: &'static str, value: String) -> impl IntoVi
 #[component]
 fn LaunchForm(launch: ServerAction<LaunchTraining>) -> impl IntoView {
     let defaults = Resource::new(|| (), |_| training_defaults());
+    let choices = Resource::new(|| (), |_| training_choices());
     view! {
         <section class="card">
             <h2>"Launch a run"</h2>
@@ -73,9 +76,9 @@ fn LaunchForm(launch: ServerAction<LaunchTraining>) -> impl IntoView {
                     <ActionForm action=launch attr:id="train-form" attr:class="stack">
                         <fieldset class="inline">
                             <legend>"Data and model"</legend>
-                            <label>"Base model (registered name or LLaVA folder)" <input type="text" name="form[base_model]" required size="30"/></label>
-                            <label>"Dataset" <input type="text" name="form[dataset]" required/></label>
-                            <label>"Split key" <input type="text" name="form[split]" required size="24"/></label>
+                            <label>"Base model (registered name or LLaVA folder)" <input type="text" name="form[base_model]" list="train-models" required size="30"/></label>
+                            <label>"Dataset" <input type="text" name="form[dataset]" list="train-datasets" required/></label>
+                            <label>"Split key" <input type="text" name="form[split]" list="train-splits" required size="24"/></label>
                             <label>"Name of the produced model (optional)" <input type="text" name="form[name]"/></label>
                             {input("Device", "device", d.device.clone())}
                         </fieldset>
@@ -101,6 +104,11 @@ fn LaunchForm(launch: ServerAction<LaunchTraining>) -> impl IntoView {
                             <label><input type="checkbox" name="form[train_projector]" value="true"/>" also train the projector"</label>
                         </fieldset>
                         <button type="submit" disabled=move || launch.pending().get()>"Start training"</button>
+                        {move || choices.get().and_then(Result::ok).map(|c| view! {
+                            <datalist id="train-models">{c.models.into_iter().map(|m| view! { <option value=m/> }).collect_view()}</datalist>
+                            <datalist id="train-datasets">{c.datasets.into_iter().map(|d| view! { <option value=d/> }).collect_view()}</datalist>
+                            <datalist id="train-splits">{c.splits.into_iter().map(|(d, k)| view! { <option value=k>{d}</option> }).collect_view()}</datalist>
+                        })}
                     </ActionForm>
                 })}
             </Transition>
