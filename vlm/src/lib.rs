@@ -1,5 +1,6 @@
 //! Vision-language models in Burn. Nothing here knows about the web application.
 
+pub mod bert;
 pub mod clip;
 pub mod device;
 pub mod image;

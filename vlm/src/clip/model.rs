@@ -22,6 +22,11 @@ impl<B: Backend> ClipAttention<B> {
     /// # Shapes
     /// - x: `[n, tokens, hidden]` → the same
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.forward_masked(x, None)
+    }
+
+    /// With an additive mask over keys (BERT's padding), `[n, 1, 1, tokens]`.
+    pub fn forward_masked(&self, x: Tensor<B, 3>, mask: Option<&Tensor<B, 4>>) -> Tensor<B, 3> {
         let [n, t, d] = x.dims();
         let (h, hd) = (self.n_heads, d / self.n_heads);
         let heads = |y: Tensor<B, 3>| y.reshape([n, t, h, hd]).swap_dims(1, 2);
@@ -31,6 +36,10 @@ impl<B: Backend> ClipAttention<B> {
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .mul_scalar((hd as f64).powf(-0.5));
+        let scores = match mask {
+            Some(m) => scores + m.clone(),
+            None => scores,
+        };
         let out = softmax(scores, 3)
             .matmul(v)
             .swap_dims(1, 2)

@@ -41,7 +41,11 @@ impl Tokenizer {
     /// Loads a Hugging Face `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Self, WeightError> {
         let name = path.display().to_string();
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| tok_err(&name, e))?;
+        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| tok_err(&name, e))?;
+        // A file may carry its trainer's padding and truncation (sentence-transformers pads to
+        // 128); callers pad batches themselves and decide lengths, so both go.
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(|e| tok_err(&name, e))?;
         Ok(Tokenizer {
             inner,
             eos: Vec::new(),
