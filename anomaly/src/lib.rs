@@ -8,6 +8,7 @@ pub mod finetune;
 pub mod labels;
 pub mod prompts;
 pub mod synth;
+pub mod verdict;
 
 pub use labels::Label;
 pub use prompts::{BuiltinPrompt, BUILTIN_PROMPTS};

@@ -38,6 +38,18 @@ pub const BUILTIN_PROMPTS: [BuiltinPrompt; 4] = [
     },
 ];
 
+/// Appended to every prompt so the verdict can be read back (`verdict::parse_verdict` looks for
+/// the last `Verdict:` line first).
+pub const VERDICT_INSTRUCTION: &str =
+    "End your answer with one line: \"Verdict: normal\" or \"Verdict: anomalous\".";
+
+impl BuiltinPrompt {
+    /// The text sent to the model: the paper's words, then the verdict instruction.
+    pub fn with_verdict_instruction(&self) -> String {
+        format!("{}\n{VERDICT_INSTRUCTION}", self.text)
+    }
+}
+
 /// Finds a built-in prompt by name, ignoring case.
 pub fn builtin(name: &str) -> Option<&'static BuiltinPrompt> {
     BUILTIN_PROMPTS
@@ -48,6 +60,21 @@ pub fn builtin(name: &str) -> Option<&'static BuiltinPrompt> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verdict_instruction_is_appended_and_its_format_parses() {
+        let text = builtin("P1").unwrap().with_verdict_instruction();
+        assert!(text.starts_with("Step 1: Identify") && text.ends_with("\"Verdict: anomalous\"."));
+        use crate::verdict::{parse_verdict, Verdict};
+        assert_eq!(
+            parse_verdict("Step 3: a missing pin.\nVerdict: anomalous"),
+            Verdict::Anomalous
+        );
+        assert_eq!(
+            parse_verdict("Step 3: only lighting.\nVerdict: normal"),
+            Verdict::Normal
+        );
+    }
 
     #[test]
     fn paper_prompts_are_present_and_step_structured() {
