@@ -4,8 +4,10 @@
 
 pub mod bertscore;
 pub mod dataset;
+pub mod diversity;
 pub mod finetune;
 pub mod labels;
+pub mod metrics;
 pub mod prompts;
 pub mod synth;
 pub mod verdict;
