@@ -228,7 +228,7 @@ pub async fn launch_training(form: TrainForm) -> Result<i64, ApiError> {
 }
 
 #[cfg(feature = "ssr")]
-async fn run_row(job: JobInfo, config: &str, result: Option<&str>) -> TrainRun {
+fn run_row(job: JobInfo, config: &str, result: Option<&str>) -> TrainRun {
     let cfg = anomaly::finetune::FinetuneConfig::from_toml(config).ok();
     let model = result
         .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
@@ -259,7 +259,7 @@ pub async fn training_runs() -> Result<Vec<TrainRun>, ApiError> {
         .map_err(store_error)?
     {
         let (config, result) = st.store.job_config(job.id).await.map_err(store_error)?;
-        out.push(run_row(job, &config, result.as_deref()).await);
+        out.push(run_row(job, &config, result.as_deref()));
     }
     Ok(out)
 }
@@ -279,7 +279,7 @@ pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
     let (config, result) = st.store.job_config(id).await.map_err(store_error)?;
     let events = st.store.job_events(id, 0).await.map_err(store_error)?;
     Ok(TrainRunDetail {
-        run: run_row(job, &config, result.as_deref()).await,
+        run: run_row(job, &config, result.as_deref()),
         config_toml: config,
         events,
         can_manage: me.role == store::Role::Admin,

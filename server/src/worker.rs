@@ -56,13 +56,18 @@ async fn emit(store: &Store, hub: &JobHub, id: i64, data: String) {
 
 /// Runs one claimed training job to its end state.
 pub async fn run_train_job(store: &Store, data_dir: &Path, hub: &JobHub, id: i64, config: String) {
-    let outcome = train(store, data_dir, hub, id, &config).await;
+    let outcome = match FinetuneConfig::from_toml(&config) {
+        Ok(cfg) => train(store, data_dir, hub, id, cfg.clone())
+            .await
+            .map(|summary| (cfg, summary)),
+        Err(e) => Err(anyhow::Error::msg(e)),
+    };
     let state = match outcome {
-        Ok(summary) if summary.cancelled => {
+        Ok((_, summary)) if summary.cancelled => {
             let _ = store.cancel_job(id).await;
             "cancelled"
         }
-        Ok(summary) => match finish(store, data_dir, id, &config, &summary).await {
+        Ok((cfg, summary)) => match finish(store, data_dir, id, &cfg, &summary).await {
             Ok(()) => "succeeded",
             Err(e) => {
                 let _ = store.finish_job(id, Some(&format!("{e:#}"))).await;
@@ -88,9 +93,8 @@ async fn train(
     data_dir: &Path,
     hub: &JobHub,
     id: i64,
-    config: &str,
+    cfg: FinetuneConfig,
 ) -> anyhow::Result<TrainSummary> {
-    let cfg = FinetuneConfig::from_toml(config).map_err(anyhow::Error::msg)?;
     let prepared = train_cmd::prepare(store, data_dir, cfg).await?;
     let dir = run_dir(data_dir, id);
     std::fs::create_dir_all(&dir)?;
@@ -121,10 +125,9 @@ async fn finish(
     store: &Store,
     data_dir: &Path,
     id: i64,
-    config: &str,
+    cfg: &FinetuneConfig,
     summary: &TrainSummary,
 ) -> anyhow::Result<()> {
-    let cfg = FinetuneConfig::from_toml(config).map_err(anyhow::Error::msg)?;
     let adapter = summary
         .adapter
         .clone()
@@ -136,7 +139,7 @@ async fn finish(
         .unwrap_or("model")
         .to_string();
     let name =
-        train_cmd::register_adapter(store, &cfg, &adapter, &format!("{base}-lora-job{id}")).await?;
+        train_cmd::register_adapter(store, cfg, &adapter, &format!("{base}-lora-job{id}")).await?;
     let result = serde_json::json!({
         "model": name,
         "adapter": adapter.display().to_string(),

@@ -225,7 +225,7 @@ fn Curve(
 
 /// Follows the run's server-sent events in the browser: new points extend the curves; the end
 /// notice refreshes the page's data. (Nothing to do while rendering on the server.)
-#[allow(unused_variables)]
+#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
 fn follow(
     id: i64,
     after: i64,

@@ -205,12 +205,8 @@ pub fn train<B: AutodiffBackend>(
             }
         }
     }
-    if cancelled
-        && last_checkpoint
-            .as_ref()
-            .is_none_or(|d| !d.ends_with(checkpoint::name(state.step)))
-        && state.step > first_step
-    {
+    // Stopped between checkpoints: write one at this step, so resuming loses nothing.
+    if cancelled && state.step > 0 && !run_dir.join(checkpoint::name(state.step)).is_dir() {
         let dir = save(&model, &optimizer, &state, run_dir)?;
         control.checkpoint(&dir);
         last_checkpoint = Some(dir);

@@ -103,26 +103,22 @@ impl<B: Backend> Trainee<B> {
     pub fn prepare(self, opts: &TrainOptions, device: &B::Device) -> Result<Self, String> {
         B::seed(device, opts.seed);
         let mut me = match self {
+            Trainee::Llama(_) if opts.train_projector => {
+                return Err(
+                    "train_projector: the base model has no projector (not a LLaVA model)".into(),
+                )
+            }
             Trainee::Llama(m) => Trainee::Llama(m.no_grad()),
-            Trainee::Llava(m) => Trainee::Llava(m.no_grad()),
+            Trainee::Llava(m) => {
+                let mut m = m.no_grad();
+                if opts.train_projector {
+                    m.projector.linear_1 = trainable(m.projector.linear_1);
+                    m.projector.linear_2 = trainable(m.projector.linear_2);
+                }
+                Trainee::Llava(m)
+            }
         };
         me.lm_mut().add_lora(&opts.lora, device)?;
-        if opts.train_projector {
-            match &mut me {
-                Trainee::Llava(m) => {
-                    let p = std::mem::replace(&mut m.projector.linear_1, dummy(device));
-                    m.projector.linear_1 = trainable(p);
-                    let p = std::mem::replace(&mut m.projector.linear_2, dummy(device));
-                    m.projector.linear_2 = trainable(p);
-                }
-                Trainee::Llama(_) => {
-                    return Err(
-                        "train_projector: the base model has no projector (not a LLaVA model)"
-                            .into(),
-                    )
-                }
-            }
-        }
         Ok(me)
     }
 
@@ -294,13 +290,6 @@ impl<B: Backend> Trainee<B> {
             )));
         }
         Ok(count)
-    }
-}
-
-fn dummy<B: Backend>(device: &B::Device) -> Linear<B> {
-    Linear {
-        weight: Param::initialized(burn::module::ParamId::new(), Tensor::zeros([1, 1], device)),
-        bias: None,
     }
 }
 
