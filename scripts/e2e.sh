@@ -7,6 +7,8 @@ BIN="$CARGO_TARGET_DIR/release/vlm-inspect"
 DATA="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export VLM_INSPECT_URL="http://127.0.0.1:$PORT"
+# Browser tests register models with the binary against the same data folder.
+export VLM_INSPECT_BIN="$BIN" VLM_INSPECT_E2E_DATA="$DATA"
 export VLM_INSPECT_ADMIN_PASSWORD="e2e-$(date +%s%N)"
 LEPTOS_SITE_ROOT="$ROOT/target/site" RUST_LOG=warn \
   "$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA" > "$DATA/server.log" 2>&1 &

@@ -3,12 +3,16 @@
 //! the synthetic LOCO-like demo set.
 
 pub mod bertscore;
+pub mod coi;
 pub mod dataset;
 pub mod diversity;
+pub mod evaluation;
+pub mod explain;
 pub mod finetune;
 pub mod labels;
 pub mod metrics;
 pub mod prompts;
+pub mod report;
 pub mod synth;
 pub mod verdict;
 

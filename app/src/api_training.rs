@@ -223,7 +223,7 @@ pub async fn launch_training(form: TrainForm) -> Result<i64, ApiError> {
         .create_job(KIND_TRAIN, &cfg.to_toml(), Some(me.id))
         .await
         .map_err(store_error)?;
-    st.jobs.wake.notify_one();
+    st.jobs.wake.notify_waiters();
     Ok(job)
 }
 
@@ -310,7 +310,7 @@ pub async fn resume_training(id: i64) -> Result<(), ApiError> {
     require_user(Access::ADMIN)?;
     let st = state()?;
     if st.store.requeue_job(id).await.map_err(store_error)? {
-        st.jobs.wake.notify_one();
+        st.jobs.wake.notify_waiters();
         Ok(())
     } else {
         Err(fail(ApiError::Conflict(format!(

@@ -20,8 +20,10 @@ pub fn Frame(children: Children) -> impl IntoView {
             <a class="brand" href="/">"vlm-inspect"</a>
             <nav>
                 <a href="/">"Home"</a>
-                <a href="/datasets">"Datasets"</a>
+                <a href="/inspect">"Inspect"</a>
+                <a href="/evaluations">"Evaluations"</a>
                 <a href="/training">"Training"</a>
+                <a href="/datasets">"Datasets"</a>
                 <Suspense fallback=|| ()>
                     {move || {
                         user.get()

@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod api_datasets;
+pub mod api_eval;
 pub mod api_training;
 pub mod error;
 mod layout;
+mod live;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -54,6 +56,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/images/:id") view=pages::image::ImagePage/>
                 <Route path=path!("/training") view=pages::training::TrainingPage/>
                 <Route path=path!("/training/:id") view=pages::training_run::TrainingRunPage/>
+                <Route path=path!("/inspect") view=pages::inspect::InspectPage/>
+                <Route path=path!("/inspect/:id") view=pages::inspection::InspectionPage/>
+                <Route path=path!("/evaluations") view=pages::evaluations::EvaluationsPage/>
+                <Route path=path!("/evaluations/:id") view=pages::evaluation::EvaluationPage/>
+                <Route path=path!("/compare") view=pages::compare::ComparePage/>
             </Routes>
         </Router>
     }

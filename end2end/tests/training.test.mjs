@@ -3,29 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BASE_URL, ADMIN_PASSWORD, launch, signIn, waitForHydration } from './helpers.mjs';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** A tiny LLaVA folder: the parity fixture's weights and a word-level tokenizer with <image> = 127. */
-function tinyLlava() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-llava-'));
-  const fixture = path.join(ROOT, 'vlm/tests/fixtures/tiny-llava');
-  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(fixture, f), path.join(dir, f));
-  const vocab = { '<unk>': 0, '<s>': 1, '</s>': 2, USER: 3, ':': 4, ASSISTANT: 5, yes: 6 };
-  for (let i = 7; i < 127; i++) vocab[`w${i}`] = i;
-  vocab['<image>'] = 127;
-  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({
-    version: '1.0', truncation: null, padding: null,
-    added_tokens: [{ id: 127, content: '<image>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
-    normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: null,
-    model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
-  }));
-  return dir;
-}
+import { BASE_URL, ADMIN_PASSWORD, launch, signIn, tinyLlava, waitForHydration } from './helpers.mjs';
 
 let browser;
 let model;

@@ -39,6 +39,9 @@ pub enum Command {
     Train(crate::train_cmd::TrainArgs),
     /// BERTScore of candidates against references (one text per line), as JSON.
     Bertscore(crate::bertscore_cmd::BertScoreArgs),
+    /// Part B and the paper's scoring: judge a split's test images with each prompt, print
+    /// Table 1 and Table 2, write JSON and CSV.
+    Eval(crate::eval_cmd::EvalArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
     BenchTrain(crate::bench_train::BenchTrainArgs),
 }
@@ -119,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
         }
         Some(Command::Train(args)) => crate::train_cmd::cli(args).await,
+        Some(Command::Eval(args)) => crate::eval_cmd::run(args).await,
         Some(Command::Bertscore(args)) => {
             tokio::task::spawn_blocking(move || crate::bertscore_cmd::run(args)).await?
         }

@@ -1,4 +1,4 @@
-//! `GET /files/{images|masks|thumbs}/{id}`: stored dataset files, for signed-in users only
+//! `GET /files/{images|masks|thumbs|uploads}/{id}`: stored dataset files and uploads, for signed-in users only
 //! (the guard applies as to every route).
 
 use app::ssr::AppState;
@@ -12,6 +12,12 @@ pub async fn image_file(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, i64)>,
 ) -> Response {
+    if kind == "uploads" {
+        return match state.store.upload(id).await {
+            Ok(u) => send(&state.data_dir.join(u.file)).await,
+            Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+        };
+    }
     let which = match kind.as_str() {
         "images" => ImageFile::Original,
         "masks" => ImageFile::Mask,
@@ -29,6 +35,11 @@ pub async fn image_file(
         }
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
+    send(&path).await
+}
+
+/// Sends a stored file with its image type.
+async fn send(path: &std::path::Path) -> Response {
     let content_type = match path
         .extension()
         .and_then(|e| e.to_str())

@@ -11,8 +11,21 @@ use axum::response::{IntoResponse, Response};
 use store::sessions::{clear_session_cookie, token_from_cookie_header};
 use store::{authorize, Access, Denied};
 
-/// Largest request body accepted (uploads will get their own, larger limit).
+/// Largest request body accepted, except on the upload route.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Largest body of an image upload (the image itself is also limited in pixels).
+pub const MAX_UPLOAD_BYTES: usize = 20 << 20;
+/// Where images are uploaded.
+pub const UPLOAD_PATH: &str = "/api/uploads";
+
+/// The body limit of a path.
+pub fn body_limit(path: &str) -> usize {
+    if path == UPLOAD_PATH {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
 
 /// The access rule of a path. Server functions check their own rule again.
 pub fn access_for(path: &str) -> Access {
@@ -31,16 +44,14 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let path = req.uri().path().to_string();
     let is_api = path.starts_with("/api/");
 
+    let limit = body_limit(&path);
     let too_big = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES);
+        .is_some_and(|n| n > limit);
     if too_big {
-        let msg = format!(
-            "the request body is too large (limit {} KiB)",
-            MAX_BODY_BYTES / 1024
-        );
+        let msg = format!("the request body is too large (limit {} KiB)", limit / 1024);
         return error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             is_api,

@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::Context;
 use app::ssr::AppState;
 use app::{shell, App};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -15,7 +16,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::bootstrap::{ensure_admin, FirstAdmin, FIRST_ADMIN};
 use crate::cli::{prepare_data_dir, ServeArgs};
-use crate::guard::{guard, MAX_BODY_BYTES};
+use crate::guard::{guard, MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOAD_PATH};
 use crate::health::healthz;
 
 /// Leptos options for a server listening on `addr` with the built site under `site_root`.
@@ -36,11 +37,19 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/files/{kind}/{id}", get(crate::files::image_file))
         .route("/api/jobs/{id}/events", get(crate::job_events::job_events))
+        .route("/api/evaluations/{file}", get(crate::eval_files::download))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // The streaming limit sits inside the guard, so the guard's clear 413 answers first
         // when a Content-Length is declared.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Merged after the general limit, so only its own (larger) one applies.
+        .merge(
+            Router::new()
+                .route(UPLOAD_PATH, post(crate::upload::upload))
+                .layer(DefaultBodyLimit::disable())
+                .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES)),
+        )
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
@@ -56,12 +65,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "{interrupted} import job(s) were interrupted by a restart; they stored nothing"
         );
     }
-    let resumed = store
+    let mut resumed = store
         .requeue_interrupted_jobs(crate::worker::KIND_TRAIN)
+        .await?;
+    resumed.extend(
+        store
+            .requeue_interrupted_jobs(crate::worker::KIND_EVAL)
+            .await?,
+    );
+    store
+        .fail_interrupted_jobs(crate::worker::KIND_INSPECT)
         .await?;
     if !resumed.is_empty() {
         tracing::info!(
-            "training job(s) {resumed:?} were interrupted; they resume from their last checkpoint"
+            "job(s) {resumed:?} were interrupted; they resume from their last checkpoint or stored predictions"
         );
     }
     crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;

@@ -23,29 +23,49 @@ pub fn run_dir(data_dir: &Path, id: i64) -> PathBuf {
     data_dir.join("runs").join(format!("job-{id}"))
 }
 
-/// Starts the worker loop; it lives as long as the runtime.
+/// Job kind of an evaluation run (JSON config, `anomaly::evaluation::EvalConfig`).
+pub const KIND_EVAL: &str = "eval";
+/// Job kind of one Inspect-page request (JSON config, `anomaly::evaluation::InspectConfig`).
+pub const KIND_INSPECT: &str = "inspect";
+
+/// Starts the worker: one lane runs training and evaluation jobs in turn; a second runs
+/// Inspect-page requests, so a person waiting on one image never queues behind a long run.
 pub fn start(store: Store, data_dir: PathBuf, hub: JobHub) -> tokio::task::JoinHandle<()> {
+    let lane = |kinds: &'static [&'static str]| {
+        let (store, data_dir, hub) = (store.clone(), data_dir.clone(), hub.clone());
+        tokio::spawn(async move { run_lane(&store, &data_dir, &hub, kinds).await })
+    };
+    let interactive = lane(&[KIND_INSPECT]);
+    let batch = lane(&[KIND_TRAIN, KIND_EVAL]);
     tokio::spawn(async move {
-        loop {
-            match store.claim_next_job(KIND_TRAIN).await {
-                Ok(Some((id, config))) => run_train_job(&store, &data_dir, &hub, id, config).await,
-                Ok(None) => {
-                    tokio::select! {
-                        _ = hub.wake.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("job queue: {e}");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
-        }
+        let _ = tokio::join!(interactive, batch);
     })
 }
 
+async fn run_lane(store: &Store, data_dir: &Path, hub: &JobHub, kinds: &[&str]) {
+    loop {
+        match store.claim_next_of(kinds).await {
+            Ok(Some((id, kind, config))) => match kind.as_str() {
+                KIND_TRAIN => run_train_job(store, data_dir, hub, id, config).await,
+                KIND_EVAL => crate::eval_job::run_eval_job(store, data_dir, hub, id, config).await,
+                _ => crate::inspect::run_inspect_job(store, data_dir, hub, id, config).await,
+            },
+            Ok(None) => {
+                tokio::select! {
+                    _ = hub.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!("job queue: {e}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
 /// Records and broadcasts one event of job `id`.
-async fn emit(store: &Store, hub: &JobHub, id: i64, data: String) {
+pub async fn emit(store: &Store, hub: &JobHub, id: i64, data: String) {
     match store.add_job_event(id, &data).await {
         Ok(seq) => {
             let _ = hub.events.send(JobEvent { job: id, seq, data });
@@ -80,6 +100,11 @@ pub async fn run_train_job(store: &Store, data_dir: &Path, hub: &JobHub, id: i64
             "failed"
         }
     };
+    announce_end(hub, id, state);
+}
+
+/// Tells live pages that job `id` ended (not stored: the job row says it).
+pub fn announce_end(hub: &JobHub, id: i64, state: &str) {
     let data = serde_json::json!({"kind": "end", "state": state}).to_string();
     let _ = hub.events.send(JobEvent {
         job: id,

@@ -1071,3 +1071,152 @@ fn bertscore_prints_json_and_refuses_bad_input() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = common::tiny_llava_folder(dir.path());
+    let src = dir.path().join("synth");
+    let d = dir.path().join("data");
+    let (src_s, d_s, model_s) = (
+        src.to_str().unwrap(),
+        d.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    let ok = |args: &[&str]| {
+        let out = run(args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(&[
+        "dataset",
+        "synth",
+        "--out",
+        src_s,
+        "--per-category",
+        "2",
+        "--size",
+        "64",
+        "--categories",
+        "pushpins",
+    ]);
+    ok(&[
+        "dataset",
+        "import",
+        "--loco",
+        src_s,
+        "--name",
+        "tiny",
+        "--data-dir",
+        d_s,
+    ]);
+    let split = ok(&[
+        "dataset",
+        "split",
+        "tiny",
+        "--seed",
+        "1",
+        "--fraction",
+        "0.5",
+        "--data-dir",
+        d_s,
+    ]);
+    let key = split.split(':').next().unwrap().to_string();
+    let out_dir = dir.path().join("out");
+    let stdout = ok(&[
+        "eval",
+        "--model",
+        model_s,
+        "--dataset",
+        "tiny",
+        "--split",
+        &key,
+        "--prompts",
+        "plain,P1",
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "4",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--data-dir",
+        d_s,
+    ]);
+    assert!(stdout.contains("Table 1: accuracy (%)"), "{stdout}");
+    assert!(stdout.contains(
+        "| Method | Logical-Acc | Struct-Acc | Average | Good-Acc | Balanced | Images |"
+    ));
+    assert!(stdout.contains("+ CoI (P1) |"), "{stdout}");
+    assert!(stdout.contains("Table 2: BERTScore"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("evaluation-1.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["predictions"].as_array().unwrap().len(),
+        6,
+        "3 images × 2 prompts"
+    );
+    let csv = std::fs::read_to_string(out_dir.join("evaluation-1.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7);
+    // A finished run resumes to the same tables without judging anything again.
+    let again = ok(&[
+        "eval",
+        "--resume",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--data-dir",
+        d_s,
+    ]);
+    assert_eq!(
+        again.lines().take(8).collect::<Vec<_>>(),
+        stdout.lines().take(8).collect::<Vec<_>>()
+    );
+    // Bad input is named.
+    for (split, extra, want) in [
+        (key.as_str(), ["--prompts", "P9"], "prompts"),
+        ("nope", ["--prompts", "plain"], "split"),
+        (key.as_str(), ["--limit", "0"], "limit"),
+    ] {
+        let mut full = vec![
+            "eval",
+            "--model",
+            model_s,
+            "--dataset",
+            "tiny",
+            "--split",
+            split,
+            "--data-dir",
+            d_s,
+        ];
+        full.extend(extra);
+        let out = run(&full, None);
+        assert!(!out.status.success(), "{full:?}");
+        assert!(
+            text(&out.stderr).contains(want),
+            "{want}: {}",
+            text(&out.stderr)
+        );
+    }
+    let gguf_like = dir.path().join("lm.gguf");
+    std::fs::write(&gguf_like, b"GGUF").unwrap();
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            gguf_like.to_str().unwrap(),
+            "--dataset",
+            "tiny",
+            "--split",
+            &key,
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("not a vision-language model"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -246,6 +246,20 @@ impl Store {
         Ok(Some(files_root.join(root).join(rel)))
     }
 
+    /// The id of split `split_key` of dataset `name`.
+    pub async fn split_id(&self, name: &str, split_key: &str) -> Result<i64, StoreError> {
+        let dataset = self.dataset(name).await?;
+        let split: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = ? AND key = ?")
+                .bind(dataset.id)
+                .bind(split_key)
+                .fetch_optional(self.pool())
+                .await?;
+        split
+            .map(|(id,)| id)
+            .ok_or_else(|| StoreError::NotFound(format!("split {split_key:?} of dataset {name:?}")))
+    }
+
     /// Every QA annotation of an image on `side` (`train` or `test`) of split `split_key`, in a
     /// stable order, with the image's file relative to the data folder.
     pub async fn split_qa(
@@ -254,18 +268,7 @@ impl Store {
         split_key: &str,
         side: &str,
     ) -> Result<Vec<SplitQa>, StoreError> {
-        let dataset = self.dataset(name).await?;
-        let split: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = ? AND key = ?")
-                .bind(dataset.id)
-                .bind(split_key)
-                .fetch_optional(self.pool())
-                .await?;
-        let Some((split_id,)) = split else {
-            return Err(StoreError::NotFound(format!(
-                "split {split_key:?} of dataset {name:?}"
-            )));
-        };
+        let split_id = self.split_id(name, split_key).await?;
         let rows: Vec<(i64, String, String, String, String, String, String)> = sqlx::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, q.question, q.answer
              FROM split_members m

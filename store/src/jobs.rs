@@ -114,14 +114,29 @@ impl Store {
 
     /// Claims the oldest queued job of `kind`: marks it running and returns its id and config.
     pub async fn claim_next_job(&self, kind: &str) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(self
+            .claim_next_of(&[kind])
+            .await?
+            .map(|(id, _, config)| (id, config)))
+    }
+
+    /// Claims the oldest queued job of any of `kinds`: marks it running and returns its id,
+    /// kind and config.
+    pub async fn claim_next_of(
+        &self,
+        kinds: &[&str],
+    ) -> Result<Option<(i64, String, String)>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT id, config FROM jobs WHERE kind = ? AND state = 'queued' ORDER BY created_at, id LIMIT 1",
+        // Few jobs wait at a time: filter the kinds here rather than build SQL.
+        let queued: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT id, kind, config FROM jobs WHERE state = 'queued' ORDER BY created_at, id",
         )
-        .bind(kind)
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        if let Some((id, _)) = &row {
+        let row = queued
+            .into_iter()
+            .find(|(_, kind, _)| kinds.contains(&kind.as_str()));
+        if let Some((id, _, _)) = &row {
             sqlx::query(
                 "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
                     started_at = COALESCE(started_at, ?) WHERE id = ?",
@@ -133,6 +148,38 @@ impl Store {
         }
         tx.commit().await?;
         Ok(row)
+    }
+
+    /// Creates a job that starts at once (a command-line run, which is its own worker).
+    pub async fn create_running_job(
+        &self,
+        kind: &str,
+        config: &str,
+        owner_id: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let t = now();
+        let done = sqlx::query(
+            "INSERT INTO jobs (kind, config, owner_id, created_at, state, started_at) VALUES (?, ?, ?, ?, 'running', ?)",
+        )
+        .bind(kind)
+        .bind(config)
+        .bind(owner_id)
+        .bind(t)
+        .bind(t)
+        .execute(self.pool())
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Marks a stopped job running again (a command-line resume).
+    pub async fn restart_job(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL WHERE id = ?",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// A job's configuration and result (JSON or TOML, as its kind stores them).

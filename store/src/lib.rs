@@ -9,6 +9,8 @@ pub mod datasets;
 #[cfg(feature = "db")]
 pub mod db;
 #[cfg(feature = "db")]
+pub mod evaluations;
+#[cfg(feature = "db")]
 pub mod import;
 #[cfg(feature = "db")]
 pub mod jobs;
@@ -23,8 +25,9 @@ pub mod users;
 
 pub use access::{authorize, Access, Denied};
 pub use records::{
-    CountRow, DatasetInfo, DatasetStats, ImageDetail, ImageFilter, ImagePage, ImageSummary,
-    JobInfo, ModelInfo, QaInfo, Role, SplitInfo, SplitQa, UserInfo,
+    CountRow, DatasetInfo, DatasetStats, EvalImage, ImageDetail, ImageFilter, ImagePage,
+    ImageSummary, JobInfo, ModelInfo, PredictionRecord, PromptInfo, QaInfo, Role, SplitInfo,
+    SplitQa, UploadInfo, UserInfo,
 };
 
 #[cfg(feature = "db")]

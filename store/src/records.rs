@@ -205,3 +205,57 @@ pub struct ImageDetail {
     pub sha256: String,
     pub qa: Vec<QaInfo>,
 }
+
+/// A prompt a user wrote (the built-in ones are not stored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptInfo {
+    pub id: i64,
+    pub name: String,
+    pub text: String,
+    pub chain_of_image: bool,
+    pub author: String,
+    pub created_at: i64,
+}
+
+/// An image an evaluation judges, or a template it may use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalImage {
+    pub image_id: i64,
+    /// The image file, relative to the data folder.
+    pub file: std::path::PathBuf,
+    pub category: String,
+    pub label: String,
+    pub rel_path: String,
+}
+
+/// One stored prediction of an evaluation job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecord {
+    pub image_id: i64,
+    pub rel_path: String,
+    pub category: String,
+    pub label: String,
+    pub prompt: String,
+    pub template_id: Option<i64>,
+    pub verdict: String,
+    pub explanation: String,
+    pub raw: String,
+    pub prompt_tokens: i64,
+    pub new_tokens: i64,
+    pub latency_ms: i64,
+    pub bert_p: Option<f64>,
+    pub bert_r: Option<f64>,
+    pub bert_f1: Option<f64>,
+}
+
+/// An uploaded image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    pub id: i64,
+    /// Relative to the data folder.
+    pub file: String,
+    pub original_name: String,
+    pub width: i64,
+    pub height: i64,
+    pub owner: String,
+}

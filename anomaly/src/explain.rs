@@ -1,0 +1,173 @@
+//! Running a request through a LLaVA model: images preprocessed, the chat template applied,
+//! the reply generated token by token (each new piece of text handed to a callback, for live
+//! pages), then read for its verdict.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
+use vlm::llama::stream::TextStream;
+use vlm::llava::ChatLlava;
+
+use crate::coi::{explanation_of, Mode, Request};
+use crate::verdict::{parse_verdict, Verdict};
+
+/// Decoding settings of a run (greedy by default, so runs are reproducible).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Decoding {
+    pub max_new_tokens: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Default for Decoding {
+    fn default() -> Self {
+        Decoding {
+            max_new_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// What the model said about one image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The whole reply as generated.
+    pub raw: String,
+    /// The reply without its verdict line.
+    pub explanation: String,
+    pub verdict: Verdict,
+    pub prompt_tokens: usize,
+    pub new_tokens: usize,
+    pub latency_ms: u64,
+}
+
+/// A loaded model and how to ask it.
+pub struct Explainer<B: Backend> {
+    pub model: ChatLlava<B>,
+    pub mode: Mode,
+    pub device: B::Device,
+}
+
+impl<B: Backend> Explainer<B> {
+    /// Opens a LLaVA folder, or an adapter folder (a fine-tuned model, asked in single-image
+    /// mode).
+    pub fn open(path: &Path, device: &B::Device) -> Result<Self, String> {
+        let (model, mode) = if vlm::llava::is_adapter_dir(path) {
+            let m = vlm::llava::open_adapted::<B>(path, device).map_err(|e| e.to_string())?;
+            (m, Mode::FineTuned)
+        } else if vlm::llava::is_llava_dir(path) {
+            let m = vlm::llava::open::open::<B>(path, device).map_err(|e| e.to_string())?;
+            (m, Mode::Base)
+        } else {
+            return Err(format!(
+                "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): \
+                 judging images needs a vision tower",
+                path.display()
+            ));
+        };
+        let size = model.config.vision.image_size;
+        if model.preprocessor.crop != size {
+            return Err(format!(
+                "the image processor crops to {} px but the vision tower takes {size} px",
+                model.preprocessor.crop
+            ));
+        }
+        Ok(Explainer {
+            model,
+            mode,
+            device: device.clone(),
+        })
+    }
+
+    /// Generates the reply to `request`; `on_text` gets each new piece of text and returns
+    /// false to stop early.
+    pub fn explain(
+        &self,
+        request: &Request,
+        decoding: &Decoding,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<Reply, String> {
+        let start = Instant::now();
+        let m = &self.model;
+        let size = m.config.vision.image_size;
+        let mut pixels = Vec::new();
+        for image in &request.images {
+            pixels.extend(m.preprocessor.load(image).map_err(|e| e.to_string())?);
+        }
+        let n = request.images.len();
+        let text = m.template.prompt_with_images(None, 0, &request.message);
+        let prompt = m.prompt_ids(&text).map_err(|e| e.to_string())?;
+        let context = m.config.text.max_position_embeddings;
+        if prompt.len() + decoding.max_new_tokens > context {
+            return Err(format!(
+                "the prompt ({} tokens with its images) plus {} new tokens exceeds the model's \
+                 context of {context}",
+                prompt.len(),
+                decoding.max_new_tokens
+            ));
+        }
+        let pixels = (n > 0).then(|| {
+            Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), &self.device)
+        });
+        let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+        let embeds = m
+            .model
+            .embed(&ids, [1, ids.len()], pixels, &self.device)
+            .map_err(|e| e.to_string())?;
+        let limits = Limits {
+            max_new: decoding.max_new_tokens,
+            min_new: 0,
+            stop_tokens: m.stop_tokens.clone(),
+        };
+        let sampling = Sampling {
+            temperature: decoding.temperature,
+            top_p: decoding.top_p,
+            seed: decoding.seed,
+            ..Sampling::default()
+        };
+        let mut generated: Vec<u32> = Vec::new();
+        let mut stream = TextStream::new(&[]);
+        let mut keep_going = true;
+        let out = generate_from_embeds(
+            &m.model.lm,
+            embeds,
+            &prompt,
+            &limits,
+            &sampling,
+            |t| {
+                if m.stop_tokens.contains(&t) {
+                    return false;
+                }
+                generated.push(t);
+                let text = m.tokenizer.decode(&generated, true).unwrap_or_default();
+                let piece = stream.push(&text);
+                if !piece.is_empty() {
+                    keep_going = on_text(&piece);
+                }
+                keep_going
+            },
+            &self.device,
+        );
+        let raw = m.tokenizer.decode(&generated, true).unwrap_or_default();
+        let rest = stream.finish(&raw);
+        if !rest.is_empty() {
+            on_text(&rest);
+        }
+        Ok(Reply {
+            explanation: explanation_of(&raw),
+            verdict: parse_verdict(&raw),
+            raw,
+            prompt_tokens: prompt.len(),
+            new_tokens: out.len(),
+            latency_ms: start.elapsed().as_millis() as u64,
+        })
+    }
+}

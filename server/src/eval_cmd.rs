@@ -1,0 +1,192 @@
+//! `vlm-inspect eval`: an evaluation run in the foreground. It is stored as an evaluation job
+//! (so the web pages show it too), prints the paper's Table 1 and Table 2 layouts, and writes
+//! the JSON and CSV downloads. `--resume JOB` continues an interrupted run.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anomaly::evaluation::EvalConfig;
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::evaluate::{self, EvalHooks};
+use crate::worker::KIND_EVAL;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A registered model or a folder: LLaVA, or a LoRA adapter of one (a fine-tuned model).
+    #[arg(long, required_unless_present = "resume")]
+    pub model: Option<String>,
+    #[arg(long, required_unless_present = "resume")]
+    pub dataset: Option<String>,
+    /// The split key; its test side is judged.
+    #[arg(long, required_unless_present = "resume")]
+    pub split: Option<String>,
+    /// Comma-separated prompt names: plain, P1, P2, P3 or prompts users saved.
+    #[arg(long, default_value = "plain,P1,P2,P3")]
+    pub prompts: String,
+    /// Judge this many test images, spread over categories and labels.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seeds the choice of template images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use this dataset image (id) as every image's template.
+    #[arg(long)]
+    pub template: Option<i64>,
+    #[arg(long, default_value_t = 256)]
+    pub max_new_tokens: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Continue evaluation job JOB (its stored predictions are kept).
+    #[arg(long)]
+    pub resume: Option<i64>,
+    /// Where to write evaluation-JOB.json and .csv (default: <data>/runs/eval-JOB).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: crate::cli::DataDir,
+}
+
+impl EvalArgs {
+    fn config(&self) -> EvalConfig {
+        let prompts: Vec<&str> = self
+            .prompts
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut c = EvalConfig::new(
+            self.model.as_deref().unwrap_or_default(),
+            self.dataset.as_deref().unwrap_or_default(),
+            self.split.as_deref().unwrap_or_default(),
+            &prompts,
+        );
+        c.limit = self.limit;
+        c.seed = self.seed;
+        c.template = self.template;
+        c.device = self.device.clone();
+        c.decoding.max_new_tokens = self.max_new_tokens;
+        c
+    }
+}
+
+/// Prints a progress line per prediction on stderr.
+struct Bar {
+    started: std::time::Instant,
+}
+
+impl EvalHooks for Bar {
+    fn event(&mut self, data: serde_json::Value) {
+        let mut err = std::io::stderr().lock();
+        if data["kind"] == "prediction" {
+            let done = data["done"].as_u64().unwrap_or(0);
+            let total = data["total"].as_u64().unwrap_or(0).max(1);
+            let secs = self.started.elapsed().as_secs_f64();
+            let _ = write!(
+                err,
+                "\r{done}/{total} {} {} → {}   {:.0} s",
+                data["prompt"].as_str().unwrap_or(""),
+                data["image"].as_str().unwrap_or(""),
+                data["verdict"].as_str().unwrap_or(""),
+                secs
+            );
+        } else if data["kind"] == "bertscore" {
+            let _ = write!(err, "\nBERTScore: {} explanations scored", data["scored"]);
+        }
+        let _ = err.flush();
+    }
+}
+
+pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
+    crate::cli::prepare_data_dir(&args.data.data_dir)?;
+    let store = args.data.open().await?;
+    let (job, config) = match args.resume {
+        Some(job) => {
+            let info = store.job(job).await?;
+            if info.kind != KIND_EVAL {
+                bail!(
+                    "--resume {job}: job {job} is a {} job, not an evaluation",
+                    info.kind
+                );
+            }
+            if info.state == "running" || info.state == "queued" {
+                bail!(
+                    "--resume {job}: the job is {} (the server's worker has it)",
+                    info.state
+                );
+            }
+            let (text, _) = store.job_config(job).await?;
+            let cfg = EvalConfig::from_json(&text).map_err(anyhow::Error::msg)?;
+            (Some(job), cfg)
+        }
+        None => (None, args.config()),
+    };
+    let plan = evaluate::plan(&store, &args.data.data_dir, config).await?;
+    let job = match job {
+        Some(j) => {
+            store.restart_job(j).await?;
+            j
+        }
+        None => {
+            store
+                .create_running_job(KIND_EVAL, &plan.config.to_json(), None)
+                .await?
+        }
+    };
+    eprintln!(
+        "evaluation job {job}: {} × {} test images of {}/{} with {}",
+        plan.prompts.len(),
+        plan.images.len(),
+        plan.config.dataset,
+        plan.config.split,
+        plan.model_dir.display()
+    );
+    let runtime = tokio::runtime::Handle::current();
+    let store2 = store.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut bar = Bar {
+            started: std::time::Instant::now(),
+        };
+        evaluate::run(&plan, &store2, job, &runtime, &mut bar)
+    })
+    .await?;
+    eprintln!();
+    let summary = match outcome {
+        Ok(s) => s,
+        Err(e) => {
+            store.finish_job(job, Some(&format!("{e:#}"))).await?;
+            return Err(e.context(format!(
+                "evaluation job {job} failed (its predictions so far are kept: --resume {job})"
+            )));
+        }
+    };
+    store
+        .set_job_result(job, &crate::eval_job::summary_json(&summary).to_string())
+        .await?;
+    store.finish_job(job, None).await?;
+    let (doc, csv) = evaluate::export(&store, job).await?;
+    println!(
+        "Table 1: accuracy (%)\n\n{}",
+        doc["table1"].as_str().unwrap_or("")
+    );
+    println!(
+        "Table 2: BERTScore (F1 × 100, correctly detected anomalies) and diversity\n\n{}",
+        doc["table2"].as_str().unwrap_or("")
+    );
+    if let Err(why) = &summary.bertscore {
+        println!("BERTScore {why}");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.data.data_dir.join("runs").join(format!("eval-{job}")));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json_path = out.join(format!("evaluation-{job}.json"));
+    let csv_path = out.join(format!("evaluation-{job}.csv"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(&doc)?)?;
+    std::fs::write(&csv_path, csv)?;
+    println!("wrote {} and {}", json_path.display(), csv_path.display());
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! Running an evaluation (shared by `vlm-inspect eval` and the server's job worker): every test
+//! image of the split under every prompt, one stored prediction each (a re-run skips what is
+//! stored, so a cancelled or interrupted run resumes), then BERTScore of the explanations of
+//! correctly detected anomalies against the images' reference answers.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anomaly::bertscore::{hash, BertScorer};
+use anomaly::coi::{assemble, pick_template, Mode, Prompt};
+use anomaly::evaluation::EvalConfig;
+use anomaly::explain::Explainer;
+use anyhow::{anyhow, bail};
+use burn::tensor::backend::Backend;
+use serde_json::json;
+use store::evaluations::NewPrediction;
+use store::{EvalImage, Store};
+use tokio::runtime::Handle;
+
+/// What a run reports while it works, and how it learns it should stop.
+pub trait EvalHooks: Send {
+    fn cancelled(&self) -> bool {
+        false
+    }
+    /// A JSON event: `prediction` (done, total, prompt, image, verdict) or `bertscore`.
+    fn event(&mut self, _data: serde_json::Value) {}
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalSummary {
+    /// Predictions stored for the run in total.
+    pub predictions: usize,
+    /// Of those, made by this call (the rest were stored by an earlier, interrupted one).
+    pub made: usize,
+    pub cancelled: bool,
+    /// BERTScore's hash, or why it was not computed.
+    pub bertscore: Result<String, String>,
+}
+
+/// Where the BERTScore encoder is: VLM_INSPECT_MINILM_DIR (set by scripts/setup.sh), else its
+/// default place in the cache.
+pub fn minilm_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("VLM_INSPECT_MINILM_DIR") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/vlm-inspect/minilm-0.1.0")
+}
+
+/// A built-in prompt, or a user prompt from the database.
+pub async fn resolve_prompt(store: &Store, name: &str) -> anyhow::Result<Prompt> {
+    if let Some(p) = anomaly::prompts::builtin(name) {
+        return Ok(p.into());
+    }
+    match store.prompt_named(name).await? {
+        Some(p) => Ok(Prompt {
+            name: p.name,
+            text: p.text,
+            chain_of_image: p.chain_of_image,
+        }),
+        None => {
+            let mut names: Vec<String> = anomaly::BUILTIN_PROMPTS
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect();
+            names.extend(store.prompts().await?.into_iter().map(|p| p.name));
+            bail!(
+                "prompts: no prompt named {name:?} (known: {})",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+/// Everything a run needs, resolved and checked before any weights load.
+pub struct Plan {
+    pub config: EvalConfig,
+    pub model_dir: PathBuf,
+    pub prompts: Vec<Prompt>,
+    pub images: Vec<EvalImage>,
+    /// Template candidates per category (normal training images).
+    pub pools: BTreeMap<String, Vec<EvalImage>>,
+    /// A fixed template for every image, when the config names one.
+    pub fixed_template: Option<EvalImage>,
+    pub data_dir: PathBuf,
+}
+
+/// Checks a configuration against the store; each problem is an error naming its field.
+pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> anyhow::Result<Plan> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let model_dir = crate::models::resolve_in(store, &config.model, data_dir)
+        .await
+        .map_err(|e| anyhow!("model: {e}"))?;
+    if !vlm::llava::is_llava_dir(&model_dir) && !vlm::llava::is_adapter_dir(&model_dir) {
+        bail!(
+            "model: {} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
+            model_dir.display()
+        );
+    }
+    let dataset = store
+        .dataset(&config.dataset)
+        .await
+        .map_err(|e| anyhow!("dataset: {e}"))?;
+    let images = store
+        .eval_images(&config.dataset, &config.split, config.limit)
+        .await
+        .map_err(|e| anyhow!("split: {e}"))?;
+    if images.is_empty() {
+        bail!("split: {:?} has no test images to judge", config.split);
+    }
+    let mut prompts = Vec::new();
+    for name in &config.prompts {
+        prompts.push(resolve_prompt(store, name).await?);
+    }
+    let mut pools = BTreeMap::new();
+    for img in &images {
+        if !pools.contains_key(&img.category) {
+            let pool = store.template_pool(dataset.id, &img.category).await?;
+            pools.insert(img.category.clone(), pool);
+        }
+    }
+    let fixed_template = match config.template {
+        Some(id) => Some(
+            store
+                .eval_image(id)
+                .await
+                .map_err(|e| anyhow!("template: {e}"))?
+                .0,
+        ),
+        None => None,
+    };
+    Ok(Plan {
+        config,
+        model_dir,
+        prompts,
+        images,
+        pools,
+        fixed_template,
+        data_dir: data_dir.to_path_buf(),
+    })
+}
+
+/// Runs a planned evaluation as job `job` (blocking; call it off the async runtime).
+pub fn run(
+    plan: &Plan,
+    store: &Store,
+    job: i64,
+    runtime: &Handle,
+    hooks: &mut dyn EvalHooks,
+) -> anyhow::Result<EvalSummary> {
+    let spec: vlm::DeviceSpec = plan.config.device.parse()?;
+    vlm::device::probe(spec)?;
+    crate::backend::on_backend!(spec, false, run_on(plan, store, job, runtime, hooks))
+}
+
+fn run_on<B: Backend>(
+    plan: &Plan,
+    store: &Store,
+    job: i64,
+    runtime: &Handle,
+    hooks: &mut dyn EvalHooks,
+    device: &B::Device,
+) -> anyhow::Result<EvalSummary> {
+    let stored = runtime.block_on(store.predictions(job))?;
+    let done: HashSet<(i64, String)> = stored
+        .iter()
+        .map(|p| (p.image_id, p.prompt.clone()))
+        .collect();
+    let total = plan.images.len() * plan.prompts.len();
+    let mut summary = EvalSummary {
+        predictions: done.len(),
+        made: 0,
+        cancelled: false,
+        bertscore: Err("not computed".into()),
+    };
+    if done.len() < total {
+        let explainer =
+            Explainer::<B>::open(&plan.model_dir, device).map_err(|e| anyhow!("model: {e}"))?;
+        for prompt in &plan.prompts {
+            for img in &plan.images {
+                if done.contains(&(img.image_id, prompt.name.clone())) {
+                    continue;
+                }
+                if hooks.cancelled() {
+                    summary.cancelled = true;
+                    return Ok(summary);
+                }
+                let template = plan.fixed_template.as_ref().or_else(|| {
+                    plan.pools
+                        .get(&img.category)
+                        .and_then(|pool| pick_template(plan.config.seed, img.image_id, pool))
+                });
+                let needs_template = prompt.chain_of_image && explainer.mode == Mode::Base;
+                let template = template.filter(|_| needs_template);
+                if needs_template && template.is_none() {
+                    bail!(
+                        "template: category {:?} has no normal training image to use as the template of {}",
+                        img.category,
+                        img.rel_path
+                    );
+                }
+                let request = assemble(
+                    prompt,
+                    explainer.mode,
+                    template.map(|t| plan.data_dir.join(&t.file)),
+                    plan.data_dir.join(&img.file),
+                )
+                .map_err(anyhow::Error::msg)?;
+                let reply = explainer
+                    .explain(&request, &plan.config.decoding, |_| !hooks.cancelled())
+                    .map_err(|e| anyhow!("{}: {e}", img.rel_path))?;
+                runtime.block_on(store.save_prediction(
+                    job,
+                    &NewPrediction {
+                        image_id: img.image_id,
+                        prompt: &prompt.name,
+                        template_id: template.map(|t| t.image_id),
+                        verdict: reply.verdict.as_str(),
+                        explanation: &reply.explanation,
+                        raw: &reply.raw,
+                        prompt_tokens: reply.prompt_tokens as i64,
+                        new_tokens: reply.new_tokens as i64,
+                        latency_ms: reply.latency_ms as i64,
+                    },
+                ))?;
+                summary.predictions += 1;
+                summary.made += 1;
+                hooks.event(json!({
+                    "kind": "prediction",
+                    "done": summary.predictions,
+                    "total": total,
+                    "prompt": prompt.name,
+                    "image_id": img.image_id,
+                    "image": img.rel_path,
+                    "verdict": reply.verdict.as_str(),
+                    "new_tokens": reply.new_tokens,
+                    "latency_ms": reply.latency_ms,
+                }));
+            }
+        }
+    }
+    summary.bertscore = bertscore::<B>(plan, store, job, runtime, hooks, device);
+    Ok(summary)
+}
+
+/// Scores every detected anomaly's explanation that has no score yet. A missing encoder is not
+/// an error: the run's BERTScore column says why it is empty.
+fn bertscore<B: Backend>(
+    plan: &Plan,
+    store: &Store,
+    job: i64,
+    runtime: &Handle,
+    hooks: &mut dyn EvalHooks,
+    device: &B::Device,
+) -> Result<String, String> {
+    let dir = minilm_dir();
+    let layer = plan.config.bert_layer;
+    let name = "all-MiniLM-L6-v2";
+    let todo: Vec<store::PredictionRecord> = runtime
+        .block_on(store.predictions(job))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|p| p.label != "good" && p.verdict == "anomalous" && p.bert_f1.is_none())
+        .collect();
+    if todo.is_empty() {
+        return Ok(hash(name, layer, false, None));
+    }
+    if !dir.join("model.safetensors").is_file() {
+        return Err(format!(
+            "not computed: the BERTScore encoder ({name}) is not at {} (scripts/setup.sh fetches it)",
+            dir.display()
+        ));
+    }
+    let encoder = vlm::bert::open::<B>(&dir, device).map_err(|e| e.to_string())?;
+    if layer > encoder.config.num_hidden_layers {
+        return Err(format!(
+            "bert_layer {layer}: {name} has layers 1..={}",
+            encoder.config.num_hidden_layers
+        ));
+    }
+    let scorer = BertScorer {
+        encoder: &encoder,
+        layers: layer,
+        batch_size: 64,
+        device: device.clone(),
+    };
+    let mut cands = Vec::new();
+    let mut refs = Vec::new();
+    let mut keys = Vec::new();
+    for p in &todo {
+        let answers = runtime
+            .block_on(store.reference_answers(p.image_id))
+            .map_err(|e| e.to_string())?;
+        if answers.is_empty() {
+            continue;
+        }
+        cands.push(p.explanation.clone());
+        refs.push(answers);
+        keys.push((p.image_id, p.prompt.clone()));
+    }
+    if !cands.is_empty() {
+        let scores = scorer.score(&cands, &refs, false, None)?;
+        for (i, (image, prompt)) in keys.iter().enumerate() {
+            runtime
+                .block_on(store.set_prediction_bertscore(
+                    job,
+                    *image,
+                    prompt,
+                    (scores.p[i], scores.r[i], scores.f1[i]),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    hooks.event(json!({"kind": "bertscore", "scored": cands.len()}));
+    Ok(hash(name, layer, false, None))
+}
+
+/// A run's downloads: the JSON document (config, result, both tables, the report per prompt,
+/// every prediction) and the CSV of its predictions.
+pub async fn export(store: &Store, job: i64) -> anyhow::Result<(serde_json::Value, String)> {
+    let info = store.job(job).await?;
+    if info.kind != crate::worker::KIND_EVAL {
+        bail!("job {job} is not an evaluation");
+    }
+    let (config, result) = store.job_config(job).await?;
+    let cfg = EvalConfig::from_json(&config).map_err(anyhow::Error::msg)?;
+    let (records, reports) = store.eval_report(job, &cfg.prompts).await?;
+    let predictions = records
+        .iter()
+        .map(store::evaluations::as_prediction)
+        .collect::<Result<Vec<_>, _>>()?;
+    let templates: Vec<String> = records
+        .iter()
+        .map(|r| r.template_id.map(|t| t.to_string()).unwrap_or_default())
+        .collect();
+    let rows: Vec<anomaly::report::CsvRow> = records
+        .iter()
+        .zip(&predictions)
+        .zip(&templates)
+        .map(|((r, p), t)| anomaly::report::CsvRow {
+            prediction: p,
+            image: &r.rel_path,
+            template: t,
+            raw: &r.raw,
+            new_tokens: r.new_tokens,
+            latency_ms: r.latency_ms,
+        })
+        .collect();
+    let csv = anomaly::report::csv(&rows);
+    let result: serde_json::Value = result
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let doc = json!({
+        "job": job,
+        "state": info.state,
+        "config": cfg,
+        "result": result,
+        "table1": anomaly::report::table1(&cfg.model, &reports),
+        "table2": anomaly::report::table2(&cfg.model, &reports),
+        "prompts": reports,
+        "predictions": records,
+    });
+    Ok((doc, csv))
+}

@@ -1,0 +1,178 @@
+//! Inspect-page requests as jobs: one image (a dataset image or an upload) in front of a model
+//! with a prompt and, for Chain-of-Image prompts, a template; the reply streams to the page as
+//! `text` events and ends in the job's result (verdict, explanation, timings, template used).
+
+use std::path::{Path, PathBuf};
+
+use anomaly::coi::{assemble, pick_template, Mode};
+use anomaly::evaluation::{ImageRef, InspectConfig};
+use anomaly::explain::{Explainer, Reply};
+use anyhow::{anyhow, bail};
+use app::ssr::JobHub;
+use burn::tensor::backend::Backend;
+use serde_json::json;
+use store::Store;
+use tokio::runtime::Handle;
+
+use crate::worker::{announce_end, emit};
+
+/// Runs one claimed inspection to its end state.
+pub async fn run_inspect_job(
+    store: &Store,
+    data_dir: &Path,
+    hub: &JobHub,
+    id: i64,
+    config: String,
+) {
+    let outcome = match serde_json::from_str::<InspectConfig>(&config) {
+        Ok(cfg) => inspect(store, data_dir, hub, id, cfg).await,
+        Err(e) => Err(anyhow!("inspection config: {e}")),
+    };
+    let state = match outcome {
+        Ok(result) => match store.set_job_result(id, &result.to_string()).await {
+            Ok(()) => {
+                let _ = store.finish_job(id, None).await;
+                "succeeded"
+            }
+            Err(e) => {
+                let _ = store.finish_job(id, Some(&e.to_string())).await;
+                "failed"
+            }
+        },
+        Err(e) => {
+            let _ = store.finish_job(id, Some(&format!("{e:#}"))).await;
+            "failed"
+        }
+    };
+    announce_end(hub, id, state);
+}
+
+/// The resolved request: files and the template's dataset image id.
+struct Resolved {
+    model: PathBuf,
+    prompt: anomaly::coi::Prompt,
+    test: PathBuf,
+    template: Option<(i64, PathBuf)>,
+}
+
+async fn resolve(store: &Store, data_dir: &Path, cfg: &InspectConfig) -> anyhow::Result<Resolved> {
+    let model = crate::models::resolve_in(store, &cfg.model, data_dir)
+        .await
+        .map_err(|e| anyhow!("model: {e}"))?;
+    let prompt = crate::evaluate::resolve_prompt(store, &cfg.prompt).await?;
+    // The test image, and where an automatic template comes from.
+    let (test, pool_of, seed_key) = match cfg.image {
+        ImageRef::Dataset(image) => {
+            let (img, dataset_id) = store
+                .eval_image(image)
+                .await
+                .map_err(|e| anyhow!("image: {e}"))?;
+            (
+                data_dir.join(&img.file),
+                Some((dataset_id, img.category)),
+                image,
+            )
+        }
+        ImageRef::Upload(upload) => {
+            let u = store
+                .upload(upload)
+                .await
+                .map_err(|e| anyhow!("image: {e}"))?;
+            let pool = match (&cfg.dataset, &cfg.category) {
+                (Some(d), Some(c)) if !d.is_empty() && !c.is_empty() => {
+                    let d = store
+                        .dataset(d)
+                        .await
+                        .map_err(|e| anyhow!("dataset: {e}"))?;
+                    Some((d.id, c.clone()))
+                }
+                _ => None,
+            };
+            (data_dir.join(&u.file), pool, -upload)
+        }
+    };
+    let template = if !prompt.chain_of_image {
+        None
+    } else if let Some(t) = cfg.template {
+        let (img, _) = store
+            .eval_image(t)
+            .await
+            .map_err(|e| anyhow!("template: {e}"))?;
+        Some((t, data_dir.join(&img.file)))
+    } else if let Some((dataset_id, category)) = pool_of {
+        let pool = store.template_pool(dataset_id, &category).await?;
+        pick_template(cfg.seed, seed_key, &pool).map(|t| (t.image_id, data_dir.join(&t.file)))
+    } else {
+        None
+    };
+    Ok(Resolved {
+        model,
+        prompt,
+        test,
+        template,
+    })
+}
+
+async fn inspect(
+    store: &Store,
+    data_dir: &Path,
+    hub: &JobHub,
+    id: i64,
+    cfg: InspectConfig,
+) -> anyhow::Result<serde_json::Value> {
+    let resolved = resolve(store, data_dir, &cfg).await?;
+    let (store2, hub2, runtime) = (store.clone(), hub.clone(), Handle::current());
+    let spec: vlm::DeviceSpec = cfg.device.parse()?;
+    let decoding = cfg.decoding.clone();
+    let template_id = resolved.template.as_ref().map(|t| t.0);
+    let (reply, used_template) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Reply, bool)> {
+            vlm::device::probe(spec)?;
+            let mut on_text = |piece: &str| {
+                let data = json!({"kind": "text", "text": piece}).to_string();
+                runtime.block_on(emit(&store2, &hub2, id, data));
+                !runtime
+                    .block_on(store2.cancel_requested(id))
+                    .unwrap_or(false)
+            };
+            crate::backend::on_backend!(
+                spec,
+                false,
+                explain_once(&resolved, &decoding, &mut on_text)
+            )
+        })
+        .await??;
+    Ok(json!({
+        "verdict": reply.verdict.as_str(),
+        "explanation": reply.explanation,
+        "raw": reply.raw,
+        "prompt_tokens": reply.prompt_tokens,
+        "new_tokens": reply.new_tokens,
+        "latency_ms": reply.latency_ms,
+        "template_id": template_id.filter(|_| used_template),
+    }))
+}
+
+fn explain_once<B: Backend>(
+    r: &Resolved,
+    decoding: &anomaly::explain::Decoding,
+    on_text: &mut dyn FnMut(&str) -> bool,
+    device: &B::Device,
+) -> anyhow::Result<(Reply, bool)> {
+    let explainer = Explainer::<B>::open(&r.model, device).map_err(|e| anyhow!("model: {e}"))?;
+    let template = match (&r.template, explainer.mode, r.prompt.chain_of_image) {
+        (Some((_, path)), Mode::Base, _) => Some(path.clone()),
+        (None, Mode::Base, true) => bail!(
+            "template: prompt {:?} compares with a template: pick a template image, or the dataset and category to pick one from",
+            r.prompt.name
+        ),
+        _ => None,
+    };
+    let used = template.is_some();
+    let request = assemble(&r.prompt, explainer.mode, template, r.test.clone())
+        .map_err(anyhow::Error::msg)?;
+    let reply = explainer
+        .explain(&request, decoding, on_text)
+        .map_err(anyhow::Error::msg)?;
+    Ok((reply, used))
+}

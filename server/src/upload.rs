@@ -1,0 +1,191 @@
+//! `POST /api/uploads` (multipart, field `image`): an image for the Inspect page. The file is
+//! checked before anything is stored: the body size (the route's limit), the format, the
+//! declared size in pixels before decoding (decompression bombs), then a full decode; what is
+//! kept is a re-encoded PNG named by the upload's SHA-256. Answers JSON `{"id": N}` (201), or
+//! with `?redirect=1` (the page's plain HTML form) a redirect back to the Inspect page.
+
+use std::io::Cursor;
+
+use app::ssr::{AppState, SessionUser};
+use axum::extract::{Multipart, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use store::{authorize, Access};
+
+/// Largest upload side and pixel count: bigger files are refused before decoding.
+pub const MAX_UPLOAD_SIDE: u32 = 8192;
+pub const MAX_UPLOAD_PIXELS: u64 = 40_000_000;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UploadQuery {
+    #[serde(default)]
+    redirect: Option<String>,
+}
+
+/// A refused upload: status and a message for the person.
+struct Refused(StatusCode, String);
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Extension(session): Extension<SessionUser>,
+    Query(q): Query<UploadQuery>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let redirect = q.redirect.is_some();
+    let outcome = match authorize(session.user.as_ref(), Access::MEMBER) {
+        Err(_) => Err(Refused(
+            StatusCode::FORBIDDEN,
+            "your role may not upload images".into(),
+        )),
+        Ok(()) => match multipart {
+            Err(e) => Err(Refused(
+                StatusCode::BAD_REQUEST,
+                format!("expected a multipart form with an image field: {e}"),
+            )),
+            Ok(m) => store_upload(&state, session.user.as_ref().map(|u| u.id), m).await,
+        },
+    };
+    match (outcome, redirect) {
+        (Ok(id), false) => {
+            (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response()
+        }
+        (Ok(id), true) => see_other(&format!("/inspect?upload={id}")),
+        (Err(Refused(status, msg)), false) => {
+            (status, Json(serde_json::json!({ "error": msg }))).into_response()
+        }
+        (Err(Refused(_, msg)), true) => {
+            see_other(&format!("/inspect?upload_error={}", percent_encode(&msg)))
+        }
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
+}
+
+/// Percent-encodes everything but unreserved characters (for a query value).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn store_upload(
+    state: &AppState,
+    owner: Option<i64>,
+    mut multipart: Multipart,
+) -> Result<i64, Refused> {
+    let bad = |m: String| Refused(StatusCode::BAD_REQUEST, m);
+    let mut found = None;
+    while let Some(field) = multipart.next_field().await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the upload is too large (limit {} MiB)",
+                    crate::guard::MAX_UPLOAD_BYTES >> 20
+                ),
+            )
+        } else {
+            bad(format!("cannot read the form: {e}"))
+        }
+    })? {
+        if field.name() != Some("image") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("upload").to_string();
+        let bytes = field.bytes().await.map_err(|e| {
+            Refused(
+                e.status(),
+                format!("cannot read the uploaded file: {}", e.body_text()),
+            )
+        })?;
+        found = Some((name, bytes));
+        break;
+    }
+    let (name, bytes) = found.ok_or_else(|| bad("the form has no image field".into()))?;
+    if bytes.is_empty() {
+        return Err(bad(format!("{name}: the file is empty")));
+    }
+    let name_for_task = name.clone();
+    let checked = tokio::task::spawn_blocking(move || check_and_encode(&bytes, &name_for_task))
+        .await
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let (sha, png, size) = checked;
+    let rel = format!("uploads/{sha}.png");
+    let path = state.data_dir.join(&rel);
+    if !path.is_file() {
+        let write = async {
+            tokio::fs::create_dir_all(state.data_dir.join("uploads")).await?;
+            let tmp = path.with_extension("png.part");
+            tokio::fs::write(&tmp, &png).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        write.await.map_err(|e| {
+            tracing::error!("cannot store an upload: {e}");
+            Refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server cannot store the file".into(),
+            )
+        })?;
+    }
+    state
+        .store
+        .add_upload(&sha, &rel, &name, size, owner)
+        .await
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// An accepted upload: SHA-256 of the bytes sent, the re-encoded PNG, its size.
+type Checked = (String, Vec<u8>, (u32, u32));
+
+/// Checks an uploaded file and re-encodes it as PNG.
+fn check_and_encode(bytes: &[u8], name: &str) -> Result<Checked, Refused> {
+    let unsupported = |reason: String| {
+        Refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("{name}: not an image this tool can read ({reason}); upload a PNG or JPEG"),
+        )
+    };
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unsupported(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(unsupported("unknown format".into()));
+    }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| unsupported(e.to_string()))?;
+    if w == 0 || h == 0 {
+        return Err(unsupported("it has no pixels".into()));
+    }
+    if w > MAX_UPLOAD_SIDE || h > MAX_UPLOAD_SIDE || w as u64 * h as u64 > MAX_UPLOAD_PIXELS {
+        return Err(Refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{name}: {w}×{h} pixels is too large (at most {MAX_UPLOAD_SIDE} a side and {} megapixels)",
+                MAX_UPLOAD_PIXELS / 1_000_000
+            ),
+        ));
+    }
+    let img =
+        vlm::image::Preprocessor::decode(bytes, name).map_err(|e| unsupported(e.to_string()))?;
+    let mut png = Vec::new();
+    img.to_rgb8()
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let sha = hex::encode(Sha256::digest(bytes));
+    Ok((sha, png, (w, h)))
+}

@@ -1,0 +1,435 @@
+//! What evaluations and inspections store: user prompts, uploaded images, the images a run
+//! judges and their templates, and one prediction per image and prompt of a run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anomaly::report::{report, Prediction, PromptReport};
+use anomaly::verdict::Verdict;
+
+use crate::db::{now, Store, StoreError};
+use crate::records::{EvalImage, PredictionRecord, PromptInfo, UploadInfo};
+
+/// A prediction to store (the image's own fields come from the images table).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPrediction<'a> {
+    pub image_id: i64,
+    pub prompt: &'a str,
+    pub template_id: Option<i64>,
+    pub verdict: &'a str,
+    pub explanation: &'a str,
+    pub raw: &'a str,
+    pub prompt_tokens: i64,
+    pub new_tokens: i64,
+    pub latency_ms: i64,
+}
+
+/// Longest prompt text accepted (a few times P3's length).
+pub const MAX_PROMPT_CHARS: usize = 4000;
+
+type EvalImageRow = (i64, String, String, String, String, String);
+
+fn eval_image((image_id, root, file, category, label, rel_path): EvalImageRow) -> EvalImage {
+    EvalImage {
+        image_id,
+        file: Path::new(&root).join(file),
+        category,
+        label,
+        rel_path,
+    }
+}
+
+/// Takes `limit` items spread over the groups in turn (first of each group, then the second
+/// of each, …), so a short run still sees every category and label.
+fn spread<T>(groups: Vec<Vec<T>>, limit: usize) -> Vec<T> {
+    let mut iters: Vec<_> = groups.into_iter().map(|g| g.into_iter()).collect();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let before = out.len();
+        for it in iters.iter_mut() {
+            if out.len() == limit {
+                break;
+            }
+            if let Some(x) = it.next() {
+                out.push(x);
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
+/// A stored row as the report reads it.
+pub fn as_prediction(r: &PredictionRecord) -> Result<Prediction, StoreError> {
+    let verdict = match r.verdict.as_str() {
+        "normal" => Verdict::Normal,
+        "anomalous" => Verdict::Anomalous,
+        _ => Verdict::Undecided,
+    };
+    Ok(Prediction {
+        image_id: r.image_id,
+        category: r.category.clone(),
+        label: r.label.parse().map_err(|_| {
+            StoreError::Invalid(format!("image {}: label {:?}", r.image_id, r.label))
+        })?,
+        prompt: r.prompt.clone(),
+        verdict,
+        explanation: r.explanation.clone(),
+        bert_p: r.bert_p,
+        bert_r: r.bert_r,
+        bert_f1: r.bert_f1,
+    })
+}
+
+impl Store {
+    /// A run's stored predictions and the report recomputed from them (per prompt, in the
+    /// order of `prompts`).
+    pub async fn eval_report(
+        &self,
+        job: i64,
+        prompts: &[String],
+    ) -> Result<(Vec<PredictionRecord>, Vec<PromptReport>), StoreError> {
+        let records = self.predictions(job).await?;
+        let predictions = records
+            .iter()
+            .map(as_prediction)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, report(prompts, &predictions)))
+    }
+
+    /// Stores a user's prompt. Names are unique (ignoring case) and may not shadow a
+    /// built-in prompt.
+    pub async fn add_prompt(
+        &self,
+        name: &str,
+        text: &str,
+        chain_of_image: bool,
+        author: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let name = name.trim();
+        let text = text.trim();
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(StoreError::Invalid(
+                "a prompt name has 1 to 40 characters".into(),
+            ));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(StoreError::Invalid(format!(
+                "prompt name {name:?}: use letters, digits, '-', '_' or '.' (it appears in \
+                 comma-separated lists)"
+            )));
+        }
+        if anomaly::prompts::builtin(name).is_some() {
+            return Err(StoreError::Invalid(format!(
+                "{name:?} is a built-in prompt's name"
+            )));
+        }
+        if text.is_empty() || text.chars().count() > MAX_PROMPT_CHARS {
+            return Err(StoreError::Invalid(format!(
+                "a prompt's text has 1 to {MAX_PROMPT_CHARS} characters"
+            )));
+        }
+        let res = sqlx::query(
+            "INSERT INTO prompts (name, text, chain_of_image, author_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(text)
+        .bind(chain_of_image as i64)
+        .bind(author)
+        .bind(now())
+        .execute(self.pool())
+        .await;
+        match res {
+            Ok(r) => Ok(r.last_insert_rowid()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Invalid(
+                format!("a prompt named {name:?} exists already"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every user prompt, by name.
+    pub async fn prompts(&self) -> Result<Vec<PromptInfo>, StoreError> {
+        let rows: Vec<(i64, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT p.id, p.name, p.text, p.chain_of_image, u.username, p.created_at
+             FROM prompts p LEFT JOIN users u ON u.id = p.author_id ORDER BY p.name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, text, coi, author, created_at)| PromptInfo {
+                id,
+                name,
+                text,
+                chain_of_image: coi != 0,
+                author: author.unwrap_or_else(|| "(deleted user)".into()),
+                created_at,
+            })
+            .collect())
+    }
+
+    /// A user prompt by name (ignoring case).
+    pub async fn prompt_named(&self, name: &str) -> Result<Option<PromptInfo>, StoreError> {
+        Ok(self
+            .prompts()
+            .await?
+            .into_iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name.trim())))
+    }
+
+    /// Deletes a user prompt (predictions made with it keep its name).
+    pub async fn delete_prompt(&self, id: i64) -> Result<(), StoreError> {
+        let r = sqlx::query("DELETE FROM prompts WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("prompt {id}")));
+        }
+        Ok(())
+    }
+
+    /// The test side of a split: every image, or `limit` of them spread over categories and
+    /// labels; in a stable order.
+    pub async fn eval_images(
+        &self,
+        dataset: &str,
+        split_key: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<EvalImage>, StoreError> {
+        let split_id = self.split_id(dataset, split_key).await?;
+        let rows: Vec<EvalImageRow> = sqlx::query_as(
+            "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path
+             FROM split_members m JOIN images i ON i.id = m.image_id
+             JOIN datasets d ON d.id = i.dataset_id
+             WHERE m.split_id = ? AND m.side = 'test'
+             ORDER BY i.category, i.label, i.rel_path",
+        )
+        .bind(split_id)
+        .fetch_all(self.pool())
+        .await?;
+        let all: Vec<EvalImage> = rows.into_iter().map(eval_image).collect();
+        Ok(match limit {
+            None => all,
+            Some(n) => {
+                let mut groups: BTreeMap<(String, String), Vec<EvalImage>> = BTreeMap::new();
+                for img in all {
+                    groups
+                        .entry((img.category.clone(), img.label.clone()))
+                        .or_default()
+                        .push(img);
+                }
+                spread(groups.into_values().collect(), n)
+            }
+        })
+    }
+
+    /// Normal training images of `category` in the dataset image `of` belongs to (template
+    /// candidates), in a stable order.
+    pub async fn template_pool(
+        &self,
+        dataset_id: i64,
+        category: &str,
+    ) -> Result<Vec<EvalImage>, StoreError> {
+        let rows: Vec<EvalImageRow> = sqlx::query_as(
+            "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path
+             FROM images i JOIN datasets d ON d.id = i.dataset_id
+             WHERE i.dataset_id = ? AND i.category = ? AND i.split = 'train' AND i.label = 'good'
+             ORDER BY i.rel_path",
+        )
+        .bind(dataset_id)
+        .bind(category)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(eval_image).collect())
+    }
+
+    /// One dataset image with its dataset's id.
+    pub async fn eval_image(&self, image_id: i64) -> Result<(EvalImage, i64), StoreError> {
+        let row: Option<(i64, String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path, d.id
+             FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
+        )
+        .bind(image_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let (id, root, file, category, label, rel_path, dataset_id) =
+            row.ok_or_else(|| StoreError::NotFound(format!("image {image_id}")))?;
+        Ok((
+            eval_image((id, root, file, category, label, rel_path)),
+            dataset_id,
+        ))
+    }
+
+    /// The reference answers (QA annotations) of an image.
+    pub async fn reference_answers(&self, image_id: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT answer FROM qa WHERE image_id = ? ORDER BY id")
+                .bind(image_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Stores (or replaces) one prediction of job `job`.
+    pub async fn save_prediction(&self, job: i64, p: &NewPrediction<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO predictions (job_id, image_id, prompt, template_id, verdict,
+                explanation, raw, prompt_tokens, new_tokens, latency_ms, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(job)
+        .bind(p.image_id)
+        .bind(p.prompt)
+        .bind(p.template_id)
+        .bind(p.verdict)
+        .bind(p.explanation)
+        .bind(p.raw)
+        .bind(p.prompt_tokens)
+        .bind(p.new_tokens)
+        .bind(p.latency_ms)
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a prediction's BERTScore.
+    pub async fn set_prediction_bertscore(
+        &self,
+        job: i64,
+        image_id: i64,
+        prompt: &str,
+        (p, r, f1): (f64, f64, f64),
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE predictions SET bert_p = ?, bert_r = ?, bert_f1 = ?
+             WHERE job_id = ? AND image_id = ? AND prompt = ?",
+        )
+        .bind(p)
+        .bind(r)
+        .bind(f1)
+        .bind(job)
+        .bind(image_id)
+        .bind(prompt)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every prediction of a job, by prompt then image.
+    pub async fn predictions(&self, job: i64) -> Result<Vec<PredictionRecord>, StoreError> {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<i64>,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        )> = sqlx::query_as(
+            "SELECT p.image_id, i.rel_path, i.category, i.label, p.prompt, p.template_id,
+                    p.verdict, p.explanation, p.raw, p.prompt_tokens, p.new_tokens, p.latency_ms,
+                    p.bert_p, p.bert_r, p.bert_f1
+             FROM predictions p JOIN images i ON i.id = p.image_id
+             WHERE p.job_id = ? ORDER BY p.prompt, i.category, i.label, i.rel_path",
+        )
+        .bind(job)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PredictionRecord {
+                image_id: r.0,
+                rel_path: r.1,
+                category: r.2,
+                label: r.3,
+                prompt: r.4,
+                template_id: r.5,
+                verdict: r.6,
+                explanation: r.7,
+                raw: r.8,
+                prompt_tokens: r.9,
+                new_tokens: r.10,
+                latency_ms: r.11,
+                bert_p: r.12,
+                bert_r: r.13,
+                bert_f1: r.14,
+            })
+            .collect())
+    }
+
+    /// Records an uploaded image already written to `file` (relative to the data folder).
+    pub async fn add_upload(
+        &self,
+        sha256: &str,
+        file: &str,
+        original_name: &str,
+        (width, height): (u32, u32),
+        owner: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO uploads (sha256, file, original_name, width, height, owner_id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(sha256)
+        .bind(file)
+        .bind(original_name)
+        .bind(width as i64)
+        .bind(height as i64)
+        .bind(owner)
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    /// One upload.
+    pub async fn upload(&self, id: i64) -> Result<UploadInfo, StoreError> {
+        let row: Option<(i64, String, String, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT p.id, p.file, p.original_name, p.width, p.height, u.username
+             FROM uploads p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let (id, file, original_name, width, height, owner) =
+            row.ok_or_else(|| StoreError::NotFound(format!("upload {id}")))?;
+        Ok(UploadInfo {
+            id,
+            file,
+            original_name,
+            width,
+            height,
+            owner: owner.unwrap_or_else(|| "(deleted user)".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn spread_takes_from_every_group_in_turn() {
+        let groups = vec![vec![1, 2, 3], vec![10], vec![20, 21]];
+        assert_eq!(spread(groups.clone(), 4), vec![1, 10, 20, 2]);
+        assert_eq!(spread(groups.clone(), 100), vec![1, 10, 20, 2, 21, 3]);
+        assert_eq!(spread(groups, 0), Vec::<i32>::new());
+    }
+}
