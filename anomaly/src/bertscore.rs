@@ -55,6 +55,28 @@ struct Encoded {
     rows: Vec<f32>,
 }
 
+/// Sentences per forward pass are bounded by padded tokens rather than by `batch_size` (the
+/// pair batches that affect scores): large batches of short sentences make large, fast matrix
+/// products, and padding never changes an encoding.
+const ENCODE_TOKENS: usize = 2_048;
+/// Threads encoding batches at once (at most; fewer on smaller machines).
+const ENCODE_THREADS: usize = 2;
+
+/// Splits length-sorted (longest first) sentences into batches of at most `ENCODE_TOKENS`
+/// padded tokens.
+fn encoding_batches<'s, T>(sorted: &'s [(T, Vec<u32>)]) -> Vec<&'s [(T, Vec<u32>)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < sorted.len() {
+        let longest = sorted[start].1.len().max(1);
+        let rows = (ENCODE_TOKENS / longest).max(1);
+        let end = (start + rows).min(sorted.len());
+        out.push(&sorted[start..end]);
+        start = end;
+    }
+    out
+}
+
 /// Scores candidates against references with an encoder.
 pub struct BertScorer<'a, B: Backend> {
     pub encoder: &'a Encoder<B>,
@@ -91,46 +113,82 @@ impl<B: Backend> BertScorer<'_, B> {
             .map(|s| self.tokens(s).map(|t| (s, t)))
             .collect::<Result<_, _>>()?;
         tokenized.sort_by_key(|(_, t)| std::cmp::Reverse(t.len()));
-        let hidden = self.encoder.config.hidden_size;
-        let mut out = HashMap::new();
-        for chunk in tokenized.chunks(self.batch_size.max(1)) {
-            let seq = chunk.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
-            let b = chunk.len();
-            let mut ids = Vec::with_capacity(b * seq);
-            let mut mask = Vec::with_capacity(b * seq);
-            for (_, t) in chunk {
-                ids.extend(t.iter().map(|&i| i as i64));
-                ids.extend(std::iter::repeat_n(0, seq - t.len()));
-                mask.extend(std::iter::repeat_n(1, t.len()));
-                mask.extend(std::iter::repeat_n(0, seq - t.len()));
-            }
-            let states =
-                self.encoder
-                    .model
-                    .hidden_states(&ids, &mask, [b, seq], self.layers, &self.device);
-            let last = states
+        // Batches go to a few threads in turn: the encoder's element-wise passes run on one
+        // core each, so two batches in flight keep both cores of a small machine busy.
+        let batches = encoding_batches(&tokenized);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, ENCODE_THREADS)
+            .min(batches.len().max(1));
+        let results: Vec<Result<Vec<(String, Encoded)>, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let mine: Vec<_> = batches.iter().skip(w).step_by(workers).collect();
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        for chunk in mine {
+                            out.extend(self.encode_batch(chunk)?);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
                 .into_iter()
-                .nth(self.layers)
-                .ok_or_else(|| format!("the model has fewer than {} layers", self.layers))?;
-            let values = last
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))?;
-            for (k, (s, t)) in chunk.iter().enumerate() {
-                let mut rows = values[k * seq * hidden..(k * seq + t.len()) * hidden].to_vec();
-                for row in rows.chunks_mut(hidden) {
-                    let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-                    row.iter_mut().for_each(|v| *v /= norm);
-                }
-                out.insert(
-                    s.to_string(),
-                    Encoded {
-                        ids: t.clone(),
-                        rows,
-                    },
-                );
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("an encoder thread failed".into()))
+                })
+                .collect()
+        });
+        let mut out = HashMap::new();
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// Encodes one batch of tokenised sentences: each sentence's unit-length token rows.
+    fn encode_batch(&self, chunk: &[(&str, Vec<u32>)]) -> Result<Vec<(String, Encoded)>, String> {
+        let hidden = self.encoder.config.hidden_size;
+        let seq = chunk.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
+        let b = chunk.len();
+        let mut ids = Vec::with_capacity(b * seq);
+        let mut mask = Vec::with_capacity(b * seq);
+        for (_, t) in chunk {
+            ids.extend(t.iter().map(|&i| i as i64));
+            ids.extend(std::iter::repeat_n(0, seq - t.len()));
+            mask.extend(std::iter::repeat_n(1, t.len()));
+            mask.extend(std::iter::repeat_n(0, seq - t.len()));
+        }
+        let states =
+            self.encoder
+                .model
+                .hidden_states(&ids, &mask, [b, seq], self.layers, &self.device);
+        let last = states
+            .into_iter()
+            .nth(self.layers)
+            .ok_or_else(|| format!("the model has fewer than {} layers", self.layers))?;
+        let values = last
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        let mut out = Vec::with_capacity(b);
+        for (k, (s, t)) in chunk.iter().enumerate() {
+            let mut rows = values[k * seq * hidden..(k * seq + t.len()) * hidden].to_vec();
+            for row in rows.chunks_mut(hidden) {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+                row.iter_mut().for_each(|v| *v /= norm);
             }
+            out.push((
+                s.to_string(),
+                Encoded {
+                    ids: t.clone(),
+                    rows,
+                },
+            ));
         }
         Ok(out)
     }

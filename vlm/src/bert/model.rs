@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::clip::config::Activation;
-use crate::clip::model::{activate, ClipAttention};
+use crate::clip::model::{activate, linear_rows, ClipAttention};
 
 /// Additive value for padding keys (finite, so a padding query's row stays finite).
 const MASKED: f32 = -32768.0;
@@ -30,9 +30,10 @@ impl<B: Backend> BertLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, mask: &Tensor<B, 4>) -> Tensor<B, 3> {
         let a = self.attention.forward_masked(x.clone(), Some(mask));
         let h = self.attention_norm.forward(x + a);
-        let m = self
-            .output
-            .forward(activate(self.act, self.intermediate.forward(h.clone())));
+        let m = linear_rows(
+            &self.output,
+            activate(self.act, linear_rows(&self.intermediate, h.clone())),
+        );
         self.output_norm.forward(h + m)
     }
 }

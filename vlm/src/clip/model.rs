@@ -8,6 +8,20 @@ use burn::tensor::Tensor;
 
 use super::config::Activation;
 
+/// A linear layer over every row of `[n, tokens, in]` as one `[n·tokens, in]` matrix product.
+/// Burn's `Linear` on a 3-D input runs one small product per batch element (repacking the
+/// weight each time); for batches of short sequences (BERTScore's sentences, several images)
+/// one large product is several times faster.
+pub fn linear_rows<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [n, t, d] = x.dims();
+    if n == 1 {
+        return layer.forward(x);
+    }
+    let y = layer.forward(x.reshape([n * t, d]));
+    let out = y.dims()[1];
+    y.reshape([n, t, out])
+}
+
 /// Self-attention with biases, no mask (every patch sees every patch).
 #[derive(Module, Debug)]
 pub struct ClipAttention<B: Backend> {
@@ -30,9 +44,9 @@ impl<B: Backend> ClipAttention<B> {
         let [n, t, d] = x.dims();
         let (h, hd) = (self.n_heads, d / self.n_heads);
         let heads = |y: Tensor<B, 3>| y.reshape([n, t, h, hd]).swap_dims(1, 2);
-        let q = heads(self.q_proj.forward(x.clone()));
-        let k = heads(self.k_proj.forward(x.clone()));
-        let v = heads(self.v_proj.forward(x));
+        let q = heads(linear_rows(&self.q_proj, x.clone()));
+        let k = heads(linear_rows(&self.k_proj, x.clone()));
+        let v = heads(linear_rows(&self.v_proj, x));
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .mul_scalar((hd as f64).powf(-0.5));
@@ -44,7 +58,7 @@ impl<B: Backend> ClipAttention<B> {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([n, t, d]);
-        self.out_proj.forward(out)
+        linear_rows(&self.out_proj, out)
     }
 }
 
@@ -67,7 +81,7 @@ pub fn activate<B: Backend, const D: usize>(act: Activation, x: Tensor<B, D>) ->
 
 impl<B: Backend> ClipMlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.fc2.forward(activate(self.act, self.fc1.forward(x)))
+        linear_rows(&self.fc2, activate(self.act, linear_rows(&self.fc1, x)))
     }
 }
 

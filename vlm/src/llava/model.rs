@@ -8,7 +8,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::config::FeatureStrategy;
 use crate::clip::config::Activation;
-use crate::clip::model::activate;
+use crate::clip::model::{activate, linear_rows};
 use crate::clip::ClipVision;
 use crate::llama::{KvCache, Llama, Mask};
 
@@ -24,7 +24,7 @@ pub struct Projector<B: Backend> {
 impl<B: Backend> Projector<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.linear_2
-            .forward(activate(self.act, self.linear_1.forward(x)))
+            .forward(activate(self.act, linear_rows(&self.linear_1, x)))
     }
 }
 
