@@ -321,6 +321,25 @@ mod tests {
     }
 
     #[test]
+    fn a_model_that_says_nothing_is_wrong_and_adds_no_explanation() {
+        let mut silent = pred(Label::Logical, "plain", Verdict::Undecided, None);
+        silent.explanation = String::new();
+        let mut spoke = pred(Label::Logical, "plain", Verdict::Anomalous, Some(0.5));
+        spoke.explanation = "the pin is missing on the left".into();
+        let r = &report(&["plain".into()], &[silent, spoke])[0];
+        assert_eq!(r.scores.logical.accuracy(), Some(0.5));
+        assert_eq!(r.scores.undecided_anomalies, 1);
+        // Diversity is over what was said: one explanation, so no self-BLEU.
+        assert_eq!(
+            r.distinct_1,
+            Some(6.0 / 7.0),
+            "the, pin, is, missing, on, the, left"
+        );
+        assert_eq!(r.self_bleu, None);
+        assert_eq!(r.bertscore.as_ref().map(|b| b.n), Some(1));
+    }
+
+    #[test]
     fn csv_quotes_what_needs_quoting() {
         let mut p = pred(Label::Logical, "P1", Verdict::Anomalous, Some(0.5));
         p.explanation = "a \"bent\" pin,\nleft".into();
