@@ -10,6 +10,11 @@ pub fn HomePage() -> impl IntoView {
     view! {
         <Frame>
             <h1>"Overview"</h1>
+            <section class="cards" id="start-here">
+                <a class="card link" href="/inspect"><h2>"Inspect"</h2><p>"Put one image in front of a model: upload one or pick a demo image, choose a prompt, read the explanation as it is written."</p></a>
+                <a class="card link" href="/evaluations"><h2>"Evaluations"</h2><p>"Judge a split's test images with each prompt: accuracy per anomaly type, BERTScore of explanations, the paper's tables."</p></a>
+                <a class="card link" href="/training"><h2>"Training"</h2><p>"Part A: LoRA fine-tuning on the QA annotations, with a live loss curve."</p></a>
+            </section>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || summary.get().map(|r| match r {
                     Ok(s) => view! { <Summary s/> }.into_any(),
