@@ -212,6 +212,12 @@ fn run_on<B: Backend>(
                 let reply = explainer
                     .explain(&request, &plan.config.decoding, |_| !hooks.cancelled())
                     .map_err(|e| anyhow!("{}: {e}", img.rel_path))?;
+                // A reply cut short by a cancel request is not a prediction: the image is
+                // judged again when the run resumes.
+                if hooks.cancelled() {
+                    summary.cancelled = true;
+                    return Ok(summary);
+                }
                 runtime.block_on(store.save_prediction(
                     job,
                     &NewPrediction {

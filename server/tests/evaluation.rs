@@ -252,14 +252,22 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
         .await
         .unwrap();
 
-    /// Cancels after `stop_after` predictions.
+    /// Cancels after `stop_after` predictions, or (with `mid_reply`) while the next reply is
+    /// being generated.
     struct StopAfter {
         seen: usize,
         stop_after: usize,
+        mid_reply: std::cell::Cell<usize>,
     }
     impl vlm_inspect::evaluate::EvalHooks for StopAfter {
         fn cancelled(&self) -> bool {
-            self.seen >= self.stop_after
+            if self.seen >= self.stop_after {
+                // The check before the reply passes; the first one during it stops the run.
+                let n = self.mid_reply.get();
+                self.mid_reply.set(n + 1);
+                return n >= 1;
+            }
+            false
         }
         fn event(&mut self, data: serde_json::Value) {
             if data["kind"] == "prediction" {
@@ -273,6 +281,7 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
         let mut hooks = StopAfter {
             seen: 0,
             stop_after: 2,
+            mid_reply: Default::default(),
         };
         let s = vlm_inspect::evaluate::run(&plan, &store, job, &rt, &mut hooks).unwrap();
         (s, plan)
@@ -281,7 +290,10 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
     .unwrap();
     let (summary, plan) = first;
     assert!(summary.cancelled);
-    assert_eq!(summary.made, 2);
+    assert_eq!(
+        summary.made, 2,
+        "the reply cut short by the cancel is not stored"
+    );
     let kept = app.store.predictions(job).await.unwrap();
     assert_eq!(kept.len(), 2);
 
@@ -292,6 +304,7 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
         let mut hooks = StopAfter {
             seen: 0,
             stop_after: usize::MAX,
+            mid_reply: Default::default(),
         };
         vlm_inspect::evaluate::run(&plan, &store, job, &rt, &mut hooks).unwrap()
     })
