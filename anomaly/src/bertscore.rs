@@ -64,7 +64,7 @@ const ENCODE_THREADS: usize = 2;
 
 /// Splits length-sorted (longest first) sentences into batches of at most `ENCODE_TOKENS`
 /// padded tokens.
-fn encoding_batches<'s, T>(sorted: &'s [(T, Vec<u32>)]) -> Vec<&'s [(T, Vec<u32>)]> {
+fn encoding_batches<T>(sorted: &[(T, Vec<u32>)]) -> Vec<&[(T, Vec<u32>)]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < sorted.len() {
