@@ -27,7 +27,7 @@ cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests"
 cargo test --workspace --exclude frontend
 step "real weights: SmolLM2-135M against transformers (release build)"
-cargo test --release -p vlm --test smollm2
+cargo test --release -p vlm --test smollm2 --test compose
 step "GPU code paths: wgpu parity on the CPU's Vulkan driver (lavapipe); wgpu + cuda compile"
 VLM_REQUIRE_GPU_TESTS=1 cargo test -p vlm --features wgpu --test llama_parity --test lora_train
 cargo clippy -p vlm-inspect -p vlm --features wgpu,cuda --all-targets -- -D warnings

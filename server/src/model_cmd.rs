@@ -28,11 +28,56 @@ pub enum ModelCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Build a LLaVA folder from a LLaMA GGUF language model (default: the embedded
+    /// SmolLM2-135M-Instruct) and a vision tower initialised from a seed, ready for stage-1
+    /// training; registered under --name when given.
+    Compose(ComposeArgs),
 }
+
+#[derive(Debug, clap::Args)]
+pub struct ComposeArgs {
+    /// A LLaMA GGUF file, a registered GGUF model, or `smollm2`.
+    #[arg(long, default_value = "smollm2")]
+    pub lm: String,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    #[arg(long, default_value_t = 8)]
+    pub patch_size: usize,
+    /// The tower's hidden size.
+    #[arg(long, default_value_t = 192)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 3)]
+    pub heads: usize,
+    /// The tower's MLP size.
+    #[arg(long, default_value_t = 768)]
+    pub mlp: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Register the folder as a model under this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub data: DataDir,
+}
+
+/// Registry kind of a LLaVA folder.
+pub const KIND_LLAVA: &str = "llava";
 
 /// What kind of checkpoint `path` is, read from its header or config.
 fn kind_of(path: &std::path::Path) -> anyhow::Result<&'static str> {
-    if path.is_dir() {
+    if path.is_dir() && vlm::llava::is_adapter_dir(path) {
+        Ok(crate::train_cmd::KIND_LLAVA_LORA)
+    } else if path.is_dir() && vlm::llava::is_llava_dir(path) {
+        vlm::llava::LlavaConfig::from_file(&path.join("config.json"))?;
+        if !path.join("tokenizer.json").is_file() {
+            bail!("{} has no tokenizer.json", path.display());
+        }
+        Ok(KIND_LLAVA)
+    } else if path.is_dir() {
         LlamaConfig::from_file(&path.join("config.json"))?;
         if !path.join("tokenizer.json").is_file() {
             bail!("{} has no tokenizer.json", path.display());
@@ -68,6 +113,43 @@ pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
             println!("registered {} ({}) at {}", m.name, m.kind, m.path);
             store.close().await;
         }
+        ModelCommand::Compose(args) => compose(args).await?,
     }
+    Ok(())
+}
+
+async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
+    crate::cli::prepare_data_dir(&args.data.data_dir)?;
+    let store = args.data.open().await?;
+    let lm = crate::models::resolve_in(&store, &args.lm, &args.data.data_dir).await?;
+    let spec = vlm::llava::compose::TowerSpec {
+        image_size: args.image_size,
+        patch_size: args.patch_size,
+        hidden_size: args.width,
+        layers: args.layers,
+        heads: args.heads,
+        intermediate_size: args.mlp,
+    };
+    spec.validate().map_err(anyhow::Error::msg)?;
+    let (out, seed) = (args.out.clone(), args.seed);
+    let made =
+        tokio::task::spawn_blocking(move || vlm::llava::compose::compose(&lm, &spec, seed, &out))
+            .await??;
+    println!(
+        "composed {}: vision tower {} parameters, projector {}, language model {} (<image> = {})",
+        args.out.display(),
+        made.vision_parameters,
+        made.projector_parameters,
+        made.language_parameters,
+        made.image_token_id
+    );
+    if let Some(name) = &args.name {
+        let path = std::fs::canonicalize(&args.out)?;
+        store
+            .register_model(name, KIND_LLAVA, &path.display().to_string())
+            .await?;
+        println!("registered {name} ({KIND_LLAVA})");
+    }
+    store.close().await;
     Ok(())
 }

@@ -43,8 +43,13 @@ struct Reference {
 
 impl Reference {
     fn open(case: &'static str) -> Self {
+        let file = if case == "vision" {
+            "vision-train.safetensors"
+        } else {
+            "lora-train.safetensors"
+        };
         Reference {
-            st: SafeTensors::open(&fixtures().join("lora-train.safetensors")).unwrap(),
+            st: SafeTensors::open(&fixtures().join(file)).unwrap(),
             case,
         }
     }
@@ -295,6 +300,115 @@ fn parity<B: Backend>(case: &'static str, device: &B::Device, tol: f32) {
         &format!("{case}: after two steps"),
         tol,
     );
+}
+
+/// Stage 1 of the embedded default: no LoRA, the vision tower and projector trained in full,
+/// against transformers (fixtures/make_vision_train.py): gradients, two steps.
+fn vision_parity<B: Backend>(device: &B::Device, tol: f32) {
+    let _rng = rng_lock();
+    let mut r = Reference::open("vision");
+    let (_, llava) = from_hf_dir::<Autodiff<B>>(&fixtures().join("tiny-llava"), device).unwrap();
+    let opts = TrainOptions {
+        learning_rate: 1e-2,
+        warmup_ratio: 0.0,
+        weight_decay: 0.1,
+        max_grad_norm: 0.5,
+        batch_size: 2,
+        use_lora: false,
+        train_projector: true,
+        train_vision: true,
+        ..Default::default()
+    };
+    let mut model = Trainee::Llava(llava).prepare(&opts, device).unwrap();
+    let compare =
+        |model: &Trainee<Autodiff<B>>, stage: BTreeMap<String, HostTensor>, what: &str| {
+            let ours = model.adapter_files(&opts.lora).unwrap();
+            assert!(ours.modules_to_save.contains(&"vision_tower".to_string()));
+            let mut worst = 0.0f32;
+            for (k, t) in &stage {
+                let mine = ours
+                    .tensors
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{what}: no {k}"));
+                assert_eq!(mine.shape, t.shape, "{what}: {k}");
+                worst = worst.max(max_diff(&mine.data, &t.data));
+            }
+            eprintln!("{what}: max |Δ| = {worst:e}");
+            assert!(worst < tol, "{what}: max |Δ| = {worst}");
+        };
+    compare(&model, r.stage("init"), "vision: initial values");
+    let examples = r.examples();
+    let batch = Batch::collate(&[&examples[0], &examples[1]], 0);
+    let hidden = model.hidden(&batch, device).unwrap();
+    let loss = answer_loss(hidden, &model.lm().lm_head, &batch.labels).unwrap();
+    let want = r.scalar("loss");
+    assert!((values(loss.clone())[0] as f64 - want).abs() < tol as f64);
+    let grads = loss.backward();
+    let want_grads = r.stage("grad");
+    let mut worst = 0.0f32;
+    let names: Vec<String> = model.trainables().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names.iter().collect::<std::collections::BTreeSet<_>>(),
+        want_grads.keys().collect(),
+        "the same tensors train"
+    );
+    for (name, p) in model.trainables() {
+        let g = match p {
+            ParamMut::Two(p) if name.ends_with("position_embedding.weight") => {
+                values(p.val().grad(&grads).expect(&name))
+            }
+            ParamMut::Two(p) => values(p.val().grad(&grads).expect(&name).transpose()),
+            ParamMut::One(p) => values(p.val().grad(&grads).expect(&name)),
+        };
+        worst = worst.max(max_diff(&g, &want_grads[&name].data));
+    }
+    eprintln!("vision: gradients max |Δ| = {worst:e}");
+    assert!(worst < tol, "gradients differ by {worst}");
+    let mut opt = AdamW::new(opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
+    let group: Vec<&[usize]> = vec![&[0, 1]];
+    for (step, stage, loss_name, norm_name) in [
+        (0, "after", "loss", "grad_norm"),
+        (1, "after2", "loss2", "grad_norm2"),
+    ] {
+        let (l, n, _) = one_step(
+            &mut model,
+            &mut opt,
+            &examples,
+            &group,
+            &opts,
+            step,
+            opts.learning_rate,
+            device,
+        )
+        .unwrap();
+        assert!(
+            (l - r.scalar(loss_name)).abs() < tol as f64,
+            "{loss_name} {l}"
+        );
+        assert!(
+            (n - r.scalar(norm_name)).abs() < tol as f64,
+            "{norm_name} {n}"
+        );
+        compare(&model, r.stage(stage), &format!("vision: {stage}"));
+    }
+    // The trained tower goes out and back in through the adapter files.
+    let files = model.adapter_files(&opts.lora).unwrap();
+    let (_, fresh) = from_hf_dir::<Autodiff<B>>(&fixtures().join("tiny-llava"), device).unwrap();
+    let mut fresh = Trainee::Llava(fresh).prepare(&opts, device).unwrap();
+    fresh.load_adapter(files.clone(), device).unwrap();
+    let back = fresh.adapter_files(&opts.lora).unwrap();
+    for (k, t) in files
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.contains("vision_tower"))
+    {
+        assert_eq!(back.tensors.get(k).map(|b| &b.data), Some(&t.data), "{k}");
+    }
+}
+
+#[test]
+fn stage_one_vision_training_matches_transformers() {
+    vision_parity::<Cpu>(&cpu_device(), 1e-4);
 }
 
 #[test]
@@ -646,6 +760,13 @@ fn bad_options_are_refused_naming_the_field() {
                 ..Default::default()
             },
             "epochs",
+        ),
+        (
+            TrainOptions {
+                use_lora: false,
+                ..Default::default()
+            },
+            "use_lora",
         ),
     ];
     for (opts, field) in cases {

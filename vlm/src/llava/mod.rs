@@ -2,6 +2,7 @@
 //! projector, and the LLaMA decoder, with each `<image>` token run in the prompt replaced by
 //! one image's projected patches. Any number of images per prompt, batches of prompts.
 
+pub mod compose;
 pub mod config;
 pub mod load;
 pub mod model;

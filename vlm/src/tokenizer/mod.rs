@@ -88,6 +88,13 @@ impl Tokenizer {
         self.inner.add_special_tokens(&added);
     }
 
+    /// The tokenizer as Hugging Face's `tokenizer.json` text (what `from_file` reads back).
+    pub fn to_json(&self) -> Result<String, WeightError> {
+        self.inner
+            .to_string(false)
+            .map_err(|e| tok_err("tokenizer.json", e))
+    }
+
     /// The text of `ids`, optionally without special tokens.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, WeightError> {
         self.inner

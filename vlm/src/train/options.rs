@@ -33,6 +33,11 @@ pub struct TrainOptions {
     pub save_every_steps: usize,
     /// Train the vision-to-language projector in full as well (LLaVA's fine-tuning does).
     pub train_projector: bool,
+    /// Train the vision tower in full (a tower trained from scratch, as the embedded default's
+    /// stage 1 does).
+    pub train_vision: bool,
+    /// Put LoRA adapters on the decoder (off when only the vision side learns).
+    pub use_lora: bool,
     pub lora: LoraConfig,
 }
 
@@ -52,6 +57,8 @@ impl Default for TrainOptions {
             seed: 0,
             save_every_steps: 0,
             train_projector: false,
+            train_vision: false,
+            use_lora: true,
             lora: LoraConfig::default(),
         }
     }
@@ -100,6 +107,11 @@ impl TrainOptions {
                 "max_grad_norm: must be ≥ 0, got {}",
                 self.max_grad_norm
             ));
+        }
+        if !(self.use_lora || self.train_projector || self.train_vision) {
+            return Err(
+                "use_lora: nothing would train (no LoRA, no projector, no vision tower)".into(),
+            );
         }
         self.lora.validate()
     }

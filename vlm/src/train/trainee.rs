@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
+use burn::nn::{LayerNorm, Linear};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 
 use super::batch::Batch;
 use super::options::TrainOptions;
+use crate::clip::ClipVision;
 use crate::llama::model::{Llama, Mask};
 use crate::llava::Llava;
 use crate::lora::{AdapterFiles, LoraConfig};
@@ -17,6 +18,162 @@ use crate::weights::{HostTensor, WeightError};
 
 /// PEFT's name of LLaVA's projector (a `modules_to_save` entry).
 pub const PROJECTOR: &str = "multi_modal_projector";
+/// PEFT's name of LLaVA's vision tower (a `modules_to_save` entry when it is trained).
+pub const VISION_TOWER: &str = "vision_tower";
+/// Where the vision tower's tensors are in an adapter file (transformers 5's module tree; the
+/// 4.x tree's extra `vision_model.` is accepted when loading).
+const VISION_KEY: &str = "base_model.model.model.vision_tower.";
+
+/// How a vision tensor is laid out in Hugging Face files relative to ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Same,
+    /// A linear weight: ours `[in, out]`, theirs `[out, in]`.
+    Linear,
+    /// The patch convolution: ours `[channels·p·p, hidden]`, theirs `[hidden, channels, p, p]`.
+    PatchConv,
+}
+
+/// Every tensor of the vision tower, by its name under `vision_model.`.
+fn vision_params<B: Backend>(v: &mut ClipVision<B>) -> Vec<(String, Layout, ParamMut<'_, B>)> {
+    fn norm<'a, B: Backend>(
+        out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
+        name: String,
+        n: &'a mut LayerNorm<B>,
+    ) {
+        out.push((
+            format!("{name}.weight"),
+            Layout::Same,
+            ParamMut::One(&mut n.gamma),
+        ));
+        if let Some(b) = &mut n.beta {
+            out.push((format!("{name}.bias"), Layout::Same, ParamMut::One(b)));
+        }
+    }
+    fn linear<'a, B: Backend>(
+        out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
+        name: String,
+        l: &'a mut Linear<B>,
+    ) {
+        out.push((
+            format!("{name}.weight"),
+            Layout::Linear,
+            ParamMut::Two(&mut l.weight),
+        ));
+        if let Some(b) = &mut l.bias {
+            out.push((format!("{name}.bias"), Layout::Same, ParamMut::One(b)));
+        }
+    }
+    let mut out = Vec::new();
+    out.push((
+        "embeddings.patch_embedding.weight".to_string(),
+        Layout::PatchConv,
+        ParamMut::Two(&mut v.patch_embedding.weight),
+    ));
+    out.push((
+        "embeddings.class_embedding".to_string(),
+        Layout::Same,
+        ParamMut::One(&mut v.class_embedding),
+    ));
+    out.push((
+        "embeddings.position_embedding.weight".to_string(),
+        Layout::Same,
+        ParamMut::Two(&mut v.position_embedding),
+    ));
+    norm(&mut out, "pre_layrnorm".into(), &mut v.pre_layrnorm);
+    for (i, l) in v.layers.iter_mut().enumerate() {
+        let p = format!("encoder.layers.{i}");
+        norm(&mut out, format!("{p}.layer_norm1"), &mut l.layer_norm1);
+        let a = &mut l.self_attn;
+        linear(&mut out, format!("{p}.self_attn.q_proj"), &mut a.q_proj);
+        linear(&mut out, format!("{p}.self_attn.k_proj"), &mut a.k_proj);
+        linear(&mut out, format!("{p}.self_attn.v_proj"), &mut a.v_proj);
+        linear(&mut out, format!("{p}.self_attn.out_proj"), &mut a.out_proj);
+        norm(&mut out, format!("{p}.layer_norm2"), &mut l.layer_norm2);
+        linear(&mut out, format!("{p}.mlp.fc1"), &mut l.mlp.fc1);
+        linear(&mut out, format!("{p}.mlp.fc2"), &mut l.mlp.fc2);
+    }
+    norm(&mut out, "post_layernorm".into(), &mut v.post_layernorm);
+    out
+}
+
+impl<B: Backend> ParamMut<'_, B> {
+    fn require_grad(&mut self, on: bool) {
+        match self {
+            ParamMut::One(p) => **p = Param::initialized(p.id, p.val().set_require_grad(on)),
+            ParamMut::Two(p) => **p = Param::initialized(p.id, p.val().set_require_grad(on)),
+        }
+    }
+
+    fn is_trainable(&self) -> bool {
+        match self {
+            ParamMut::One(p) => p.is_require_grad(),
+            ParamMut::Two(p) => p.is_require_grad(),
+        }
+    }
+
+    /// The value in Hugging Face's layout.
+    fn export(&self, layout: Layout, patch: usize) -> Result<HostTensor, WeightError> {
+        match (self, layout) {
+            (ParamMut::One(p), _) => HostTensor::from_tensor(p.val()),
+            (ParamMut::Two(p), Layout::Same) => HostTensor::from_tensor(p.val()),
+            (ParamMut::Two(p), Layout::Linear) => HostTensor::from_tensor(p.val().transpose()),
+            (ParamMut::Two(p), Layout::PatchConv) => {
+                let mut t = HostTensor::from_tensor(p.val().transpose())?;
+                let (d, cpp) = (t.shape[0], t.shape[1]);
+                t.shape = vec![d, cpp / (patch * patch), patch, patch];
+                Ok(t)
+            }
+        }
+    }
+
+    /// Sets the value from Hugging Face's layout, keeping whether it trains.
+    fn import(
+        &mut self,
+        name: &str,
+        t: HostTensor,
+        layout: Layout,
+        device: &B::Device,
+    ) -> Result<(), WeightError> {
+        let grad = self.is_trainable();
+        let shape_error = |expected: Vec<usize>, got: Vec<usize>| WeightError::Shape {
+            name: name.to_string(),
+            got,
+            expected,
+        };
+        match self {
+            ParamMut::One(p) => {
+                let [n] = p.val().dims();
+                if t.shape != [n] {
+                    return Err(shape_error(vec![n], t.shape));
+                }
+                let v = Tensor::<B, 1>::from_data(TensorData::new(t.data, [n]), device);
+                **p = Param::initialized(p.id, v.set_require_grad(grad));
+            }
+            ParamMut::Two(p) => {
+                let [r, c] = p.val().dims();
+                let value = match layout {
+                    Layout::Same => {
+                        if t.shape != [r, c] {
+                            return Err(shape_error(vec![r, c], t.shape));
+                        }
+                        Tensor::<B, 2>::from_data(TensorData::new(t.data, [r, c]), device)
+                    }
+                    Layout::Linear | Layout::PatchConv => {
+                        let n: usize = t.shape.iter().product();
+                        if t.shape.first() != Some(&c) || n != r * c {
+                            return Err(shape_error(vec![c, r], t.shape));
+                        }
+                        Tensor::<B, 2>::from_data(TensorData::new(t.data, [c, r]), device)
+                            .transpose()
+                    }
+                };
+                **p = Param::initialized(p.id, value.set_require_grad(grad));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A model that training updates (one per run: the size difference of the variants is moot).
 #[allow(clippy::large_enum_variant)]
@@ -108,6 +265,11 @@ impl<B: Backend> Trainee<B> {
                     "train_projector: the base model has no projector (not a LLaVA model)".into(),
                 )
             }
+            Trainee::Llama(_) if opts.train_vision => {
+                return Err(
+                    "train_vision: the base model has no vision tower (not a LLaVA model)".into(),
+                )
+            }
             Trainee::Llama(m) => Trainee::Llama(m.no_grad()),
             Trainee::Llava(m) => {
                 let mut m = m.no_grad();
@@ -115,10 +277,24 @@ impl<B: Backend> Trainee<B> {
                     m.projector.linear_1 = trainable(m.projector.linear_1);
                     m.projector.linear_2 = trainable(m.projector.linear_2);
                 }
+                if opts.train_vision {
+                    // Only what the features depend on: layers past the deepest feature layer
+                    // and the final norm get no gradient, so they stay as they are.
+                    let used = m.feature_layers.iter().copied().max().unwrap_or(0);
+                    let layers = m.vision.layers.len();
+                    for (name, _, mut p) in vision_params(&mut m.vision) {
+                        let unused = name.starts_with("post_layernorm")
+                            || (used..layers)
+                                .any(|i| name.starts_with(&format!("encoder.layers.{i}.")));
+                        p.require_grad(!unused);
+                    }
+                }
                 Trainee::Llava(m)
             }
         };
-        me.lm_mut().add_lora(&opts.lora, device)?;
+        if opts.use_lora {
+            me.lm_mut().add_lora(&opts.lora, device)?;
+        }
         Ok(me)
     }
 
@@ -160,9 +336,9 @@ impl<B: Backend> Trainee<B> {
     pub fn trainables(&mut self) -> Vec<(String, ParamMut<'_, B>)> {
         let prefix = self.lm_prefix();
         let mut out = Vec::new();
-        let (lm, projector) = match self {
-            Trainee::Llama(m) => (m, None),
-            Trainee::Llava(m) => (&mut m.lm, Some(&mut m.projector)),
+        let (lm, projector, vision) = match self {
+            Trainee::Llama(m) => (m, None, None),
+            Trainee::Llava(m) => (&mut m.lm, Some(&mut m.projector), Some(&mut m.vision)),
         };
         for (name, p) in lm.projections_mut() {
             if let Some(l) = &mut p.lora {
@@ -186,7 +362,22 @@ impl<B: Backend> Trainee<B> {
                 }
             }
         }
+        if let Some(v) = vision {
+            for (name, _, p) in vision_params(v) {
+                if p.is_trainable() {
+                    out.push((format!("{VISION_KEY}{name}"), p));
+                }
+            }
+        }
         out
+    }
+
+    /// True when the vision tower is being trained.
+    pub fn vision_trainable(&self) -> bool {
+        match self {
+            Trainee::Llava(m) => m.vision.patch_embedding.weight.is_require_grad(),
+            Trainee::Llama(_) => false,
+        }
     }
 
     /// True when the projector is being trained.
@@ -219,6 +410,14 @@ impl<B: Backend> Trainee<B> {
                 if let Some(b) = &lin.bias {
                     tensors.insert(format!("{key}.bias"), HostTensor::from_tensor(b.val())?);
                 }
+            }
+        }
+        if let (Trainee::Llava(m), true) = (self, self.vision_trainable()) {
+            modules_to_save.push(VISION_TOWER.to_string());
+            let mut vision = m.vision.clone();
+            let patch = vision.patch_size;
+            for (name, layout, p) in vision_params(&mut vision) {
+                tensors.insert(format!("{VISION_KEY}{name}"), p.export(layout, patch)?);
             }
         }
         Ok(AdapterFiles {
@@ -279,6 +478,18 @@ impl<B: Backend> Trainee<B> {
                     }
                     let t = Tensor::<B, 1>::from_data(TensorData::new(b.data, [d_out]), device);
                     *old = Param::initialized(old.id, t.set_require_grad(grad));
+                }
+            }
+        }
+        if let Trainee::Llava(m) = self {
+            for (name, layout, mut p) in vision_params(&mut m.vision) {
+                for key in [
+                    format!("{VISION_KEY}{name}"),
+                    format!("{VISION_KEY}vision_model.{name}"),
+                ] {
+                    if let Some(t) = files.tensors.remove(&key) {
+                        p.import(&key, t, layout, device)?;
+                    }
                 }
             }
         }

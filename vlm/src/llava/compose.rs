@@ -1,0 +1,323 @@
+//! Composing a LLaVA folder from a language model and a vision tower that does not exist yet:
+//! the decoder's weights and tokenizer from a LLaMA GGUF (SmolLM2-135M-Instruct for the
+//! embedded default), a CLIP-style tower and the projector freshly initialised from a seed, and
+//! an `<image>` token added to the vocabulary. The result is an ordinary Hugging Face LLaVA
+//! folder (transformers 4.5x key layout, f32), so training, inference and transformers itself
+//! read it like any other.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+use crate::tokenizer::Tokenizer;
+use crate::weights::gguf::GgufLlama;
+use crate::weights::{HostTensor, TensorSource, WeightError};
+
+/// The image token added to the language model's vocabulary.
+pub const IMAGE_TOKEN: &str = "<image>";
+
+/// The shape of a vision tower trained from scratch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TowerSpec {
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate_size: usize,
+}
+
+impl TowerSpec {
+    pub fn validate(&self) -> Result<(), String> {
+        let t = self;
+        if t.patch_size == 0 || t.image_size == 0 || !t.image_size.is_multiple_of(t.patch_size) {
+            return Err(format!(
+                "image_size {} must be a positive multiple of patch_size {}",
+                t.image_size, t.patch_size
+            ));
+        }
+        if t.layers == 0
+            || t.heads == 0
+            || t.hidden_size == 0
+            || !t.hidden_size.is_multiple_of(t.heads)
+        {
+            return Err(format!(
+                "hidden_size {} must be a positive multiple of heads {} (layers ≥ 1)",
+                t.hidden_size, t.heads
+            ));
+        }
+        if t.intermediate_size == 0 {
+            return Err("intermediate_size must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Image tokens per image (patches; the class token is dropped).
+    pub fn patches(&self) -> usize {
+        (self.image_size / self.patch_size).pow(2)
+    }
+}
+
+/// What was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Composed {
+    pub image_token_id: u32,
+    pub vision_parameters: usize,
+    pub projector_parameters: usize,
+    pub language_parameters: usize,
+}
+
+/// transformers' initialisation for a tower trained from scratch: normal(0, 0.02) weights,
+/// zero biases, unit layer norms.
+struct Init {
+    rng: Rng,
+}
+
+impl Init {
+    fn normal(&mut self, shape: &[usize], std: f32) -> HostTensor {
+        let n: usize = shape.iter().product();
+        let mut data = Vec::with_capacity(n);
+        while data.len() < n {
+            // Box–Muller: two normals from two uniforms.
+            let u1 = self.rng.unit().max(f32::MIN_POSITIVE);
+            let u2 = self.rng.unit();
+            let r = (-2.0 * u1.ln()).sqrt() * std;
+            let a = std::f32::consts::TAU * u2;
+            data.push(r * a.cos());
+            if data.len() < n {
+                data.push(r * a.sin());
+            }
+        }
+        HostTensor {
+            shape: shape.to_vec(),
+            data,
+        }
+    }
+
+    fn fill(shape: &[usize], v: f32) -> HostTensor {
+        HostTensor {
+            shape: shape.to_vec(),
+            data: vec![v; shape.iter().product()],
+        }
+    }
+}
+
+/// Tensors with their checkpoint names.
+type Named = Vec<(String, HostTensor)>;
+
+/// The tower's and projector's tensors by their LLaVA names.
+fn fresh_vision(spec: &TowerSpec, text_hidden: usize, seed: u64) -> (Named, Named) {
+    let mut init = Init {
+        rng: Rng::derive(seed, &[0x7157]),
+    };
+    let (d, p, f) = (spec.hidden_size, spec.patch_size, spec.intermediate_size);
+    let v = "model.vision_tower.vision_model.";
+    let mut tower = vec![
+        (
+            format!("{v}embeddings.class_embedding"),
+            init.normal(&[d], 0.02),
+        ),
+        (
+            format!("{v}embeddings.patch_embedding.weight"),
+            init.normal(&[d, 3, p, p], 0.02),
+        ),
+        (
+            format!("{v}embeddings.position_embedding.weight"),
+            init.normal(&[spec.patches() + 1, d], 0.02),
+        ),
+    ];
+    let norm = |out: &mut Vec<(String, HostTensor)>, name: String| {
+        out.push((format!("{name}.weight"), Init::fill(&[d], 1.0)));
+        out.push((format!("{name}.bias"), Init::fill(&[d], 0.0)));
+    };
+    norm(&mut tower, format!("{v}pre_layrnorm"));
+    for i in 0..spec.layers {
+        let l = format!("{v}encoder.layers.{i}");
+        norm(&mut tower, format!("{l}.layer_norm1"));
+        for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+            tower.push((
+                format!("{l}.self_attn.{proj}.weight"),
+                init.normal(&[d, d], 0.02),
+            ));
+            tower.push((format!("{l}.self_attn.{proj}.bias"), Init::fill(&[d], 0.0)));
+        }
+        norm(&mut tower, format!("{l}.layer_norm2"));
+        tower.push((format!("{l}.mlp.fc1.weight"), init.normal(&[f, d], 0.02)));
+        tower.push((format!("{l}.mlp.fc1.bias"), Init::fill(&[f], 0.0)));
+        tower.push((format!("{l}.mlp.fc2.weight"), init.normal(&[d, f], 0.02)));
+        tower.push((format!("{l}.mlp.fc2.bias"), Init::fill(&[d], 0.0)));
+    }
+    norm(&mut tower, format!("{v}post_layernorm"));
+    let pr = "model.multi_modal_projector.";
+    let projector = vec![
+        (
+            format!("{pr}linear_1.weight"),
+            init.normal(&[text_hidden, d], 0.02),
+        ),
+        (
+            format!("{pr}linear_1.bias"),
+            Init::fill(&[text_hidden], 0.0),
+        ),
+        (
+            format!("{pr}linear_2.weight"),
+            init.normal(&[text_hidden, text_hidden], 0.02),
+        ),
+        (
+            format!("{pr}linear_2.bias"),
+            Init::fill(&[text_hidden], 0.0),
+        ),
+    ];
+    (tower, projector)
+}
+
+fn count(tensors: &[(String, HostTensor)]) -> usize {
+    tensors.iter().map(|(_, t)| t.data.len()).sum()
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), WeightError> {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    std::fs::write(path, text).map_err(|e| WeightError::io(path, e))
+}
+
+/// Writes a LLaVA folder at `out` from the LLaMA GGUF `lm` and a fresh tower of shape `spec`.
+pub fn compose(
+    lm: &Path,
+    spec: &TowerSpec,
+    seed: u64,
+    out: &Path,
+) -> Result<Composed, WeightError> {
+    let bad = |reason: String| WeightError::Config {
+        path: out.display().to_string(),
+        reason,
+    };
+    spec.validate().map_err(bad)?;
+    let mut source = GgufLlama::open(lm)?;
+    let mut tokenizer = Tokenizer::from_gguf(&source.gguf, &lm.display().to_string())?;
+    if tokenizer.token_id(IMAGE_TOKEN).is_some() {
+        return Err(bad(format!(
+            "the language model's vocabulary has {IMAGE_TOKEN} already"
+        )));
+    }
+    let text = source.config.clone();
+    let image_token_id = text.vocab_size as u32;
+    tokenizer.add_special_tokens(&[IMAGE_TOKEN]);
+    if tokenizer.token_id(IMAGE_TOKEN) != Some(image_token_id) {
+        return Err(bad(format!(
+            "{IMAGE_TOKEN} did not get id {image_token_id} (the tokenizer has {} tokens)",
+            tokenizer.vocab_size()
+        )));
+    }
+    let chat_template = source
+        .gguf
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.as_str())
+        .map(String::from);
+    std::fs::create_dir_all(out).map_err(|e| WeightError::io(out, e))?;
+
+    // The decoder, with one more embedding row for <image> (the mean of the others: it is
+    // replaced by image features before it reaches the decoder, but keeps the head sane).
+    let mut language = Vec::new();
+    for name in source.names() {
+        let Some(mut t) = source.read(&name)? else {
+            continue;
+        };
+        let key = match name.strip_prefix("model.") {
+            Some(rest) => format!("model.language_model.{rest}"),
+            None => name.clone(),
+        };
+        if name == "model.embed_tokens.weight" || name == "lm_head.weight" {
+            let (rows, cols) = (t.shape[0], t.shape[1]);
+            let mut mean = vec![0f32; cols];
+            for row in t.data.chunks(cols) {
+                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+            }
+            mean.iter_mut().for_each(|m| *m /= rows as f32);
+            t.data.extend(mean);
+            t.shape[0] = rows + 1;
+        }
+        language.push((key, t));
+    }
+    let (tower, projector) = fresh_vision(spec, text.hidden_size, seed);
+    let composed = Composed {
+        image_token_id,
+        vision_parameters: count(&tower),
+        projector_parameters: count(&projector),
+        language_parameters: count(&language),
+    };
+    let all: Vec<(&str, &[usize], &[f32])> = tower
+        .iter()
+        .chain(&projector)
+        .chain(&language)
+        .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
+        .collect();
+    crate::weights::safetensors::write(&out.join("model.safetensors"), &all, &[])?;
+
+    let eos: Vec<u32> = text.eos_token_ids.clone();
+    let config = serde_json::json!({
+        "architectures": ["LlavaForConditionalGeneration"],
+        "model_type": "llava",
+        "image_token_index": image_token_id,
+        "projector_hidden_act": "gelu",
+        "vision_feature_layer": -1,
+        "vision_feature_select_strategy": "default",
+        "tie_word_embeddings": text.tie_word_embeddings,
+        "torch_dtype": "float32",
+        "text_config": {
+            "model_type": "llama",
+            "vocab_size": text.vocab_size + 1,
+            "hidden_size": text.hidden_size,
+            "intermediate_size": text.intermediate_size,
+            "num_hidden_layers": text.num_hidden_layers,
+            "num_attention_heads": text.num_attention_heads,
+            "num_key_value_heads": text.num_key_value_heads,
+            "head_dim": text.head_dim,
+            "rms_norm_eps": text.rms_norm_eps,
+            "rope_theta": text.rope_theta,
+            "max_position_embeddings": text.max_position_embeddings,
+            "tie_word_embeddings": text.tie_word_embeddings,
+            "hidden_act": "silu",
+            "bos_token_id": text.bos_token_id,
+            "eos_token_id": eos,
+        },
+        "vision_config": {
+            "model_type": "clip_vision_model",
+            "hidden_size": spec.hidden_size,
+            "intermediate_size": spec.intermediate_size,
+            "num_hidden_layers": spec.layers,
+            "num_attention_heads": spec.heads,
+            "num_channels": 3,
+            "image_size": spec.image_size,
+            "patch_size": spec.patch_size,
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-5,
+            "projection_dim": spec.hidden_size,
+        },
+    });
+    write_json(&out.join("config.json"), &config)?;
+    write_json(
+        &out.join("generation_config.json"),
+        &serde_json::json!({"eos_token_id": eos, "bos_token_id": text.bos_token_id}),
+    )?;
+    let eos_text = eos.first().and_then(|&e| tokenizer.id_to_token(e));
+    write_json(
+        &out.join("tokenizer_config.json"),
+        &serde_json::json!({"chat_template": chat_template, "eos_token": eos_text}),
+    )?;
+    std::fs::write(out.join("tokenizer.json"), tokenizer.to_json()?)
+        .map_err(|e| WeightError::io(&out.join("tokenizer.json"), e))?;
+    let s = spec.image_size;
+    write_json(
+        &out.join("preprocessor_config.json"),
+        &serde_json::json!({
+            "image_processor_type": "CLIPImageProcessor",
+            "do_resize": true, "size": {"shortest_edge": s},
+            "do_center_crop": true, "crop_size": {"height": s, "width": s},
+            "do_rescale": true, "rescale_factor": 1.0 / 255.0,
+            "do_normalize": true,
+            "image_mean": crate::image::preprocess::CLIP_MEAN, "image_std": crate::image::preprocess::CLIP_STD,
+            "do_convert_rgb": true, "resample": 3,
+        }),
+    )?;
+    Ok(composed)
+}
