@@ -62,7 +62,12 @@ impl<B: Backend> Explainer<B> {
     pub fn open(path: &Path, device: &B::Device) -> Result<Self, String> {
         let (model, mode) = if vlm::llava::is_adapter_dir(path) {
             let m = vlm::llava::open_adapted::<B>(path, device).map_err(|e| e.to_string())?;
-            (m, Mode::FineTuned)
+            // A stage trained on captions (the default's stage 1) is prompted as a base model.
+            let mode = match crate::finetune::adapter_task(path) {
+                crate::finetune::Task::Caption => Mode::Base,
+                crate::finetune::Task::Qa => Mode::FineTuned,
+            };
+            (m, mode)
         } else if vlm::llava::is_llava_dir(path) {
             let m = vlm::llava::open::open::<B>(path, device).map_err(|e| e.to_string())?;
             (m, Mode::Base)

@@ -38,8 +38,83 @@ pub struct FinetuneConfig {
     /// cpu, wgpu[:N] or cuda[:N].
     #[serde(default = "default_device")]
     pub device: String,
+    /// What the examples teach: the split's QA pairs (Part A), or image descriptions (the
+    /// embedded default's stage 1, which aligns a new vision tower to the language model).
+    #[serde(default, skip_serializing_if = "Task::is_qa")]
+    pub task: Task,
     #[serde(default)]
     pub training: TrainOptions,
+}
+
+/// The kind of examples a run trains on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Every QA annotation of the split's training side, as annotated.
+    #[default]
+    Qa,
+    /// One example per training image: [`CAPTION_QUESTION`] answered with the image's most
+    /// detailed annotation (the generator's ground-truth description for `loco-synth`).
+    Caption,
+}
+
+impl Task {
+    fn is_qa(&self) -> bool {
+        *self == Task::Qa
+    }
+}
+
+/// Beside an adapter we train: what it was trained on, so inference asks it the right way (a
+/// caption-trained stage is still a base model for prompting; a QA-trained one answers QA).
+pub const ADAPTER_TASK_FILE: &str = "vlm_inspect.json";
+
+/// Records the run's task, dataset and split next to its adapter.
+pub fn write_adapter_task(adapter: &Path, config: &FinetuneConfig) -> std::io::Result<()> {
+    let v = serde_json::json!({
+        "task": config.task,
+        "dataset": config.dataset,
+        "split": config.split,
+    });
+    std::fs::write(adapter.join(ADAPTER_TASK_FILE), v.to_string())
+}
+
+/// The task an adapter was trained on (QA when it does not say: PEFT adapters, ours before).
+pub fn adapter_task(adapter: &Path) -> Task {
+    std::fs::read_to_string(adapter.join(ADAPTER_TASK_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| serde_json::from_value(v["task"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The question of caption examples.
+pub const CAPTION_QUESTION: &str = "Describe this image.";
+
+/// Caption examples from `(image, answer)` annotations: per image (in first-seen order), the
+/// longest answer.
+pub fn caption_items(annotations: impl IntoIterator<Item = (PathBuf, String)>) -> Vec<QaItem> {
+    let mut order: Vec<PathBuf> = Vec::new();
+    let mut best: HashMap<PathBuf, String> = HashMap::new();
+    for (image, answer) in annotations {
+        match best.get(&image) {
+            Some(b) if b.len() >= answer.len() => {}
+            Some(_) => {
+                best.insert(image, answer);
+            }
+            None => {
+                order.push(image.clone());
+                best.insert(image, answer);
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|image| QaItem {
+            answer: best.remove(&image).unwrap_or_default(),
+            question: CAPTION_QUESTION.to_string(),
+            image,
+        })
+        .collect()
 }
 
 fn default_device() -> String {

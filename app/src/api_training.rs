@@ -179,6 +179,7 @@ fn parse_form(f: &TrainForm) -> Result<anomaly::finetune::FinetuneConfig, String
         split: f.split.trim().to_string(),
         name,
         device,
+        task: Default::default(),
         training,
     };
     cfg.validate()?;

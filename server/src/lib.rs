@@ -7,6 +7,7 @@ pub mod bertscore_cmd;
 pub mod bootstrap;
 pub mod cli;
 pub mod dataset_cmd;
+pub mod default_model;
 pub mod demo;
 pub mod eval_cmd;
 pub mod eval_files;

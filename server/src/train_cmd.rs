@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anomaly::finetune::{qa_examples, FinetuneConfig, QaItem};
+use anomaly::finetune::{caption_items, qa_examples, FinetuneConfig, QaItem, Task};
 use anyhow::{bail, Context};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
@@ -50,9 +50,9 @@ pub async fn prepare(
     let model_dir = crate::models::resolve_in(store, &config.base_model, data_dir)
         .await
         .map_err(|e| anyhow::anyhow!("base_model: {e}"))?;
-    if !vlm::llava::is_llava_dir(&model_dir) {
+    if !vlm::llava::is_llava_dir(&model_dir) && !vlm::llava::is_adapter_dir(&model_dir) {
         bail!(
-            "base_model: {} is not a LLaVA folder (config.json with model_type \"llava\"); Part A fine-tunes a vision-language model",
+            "base_model: {} is neither a LLaVA folder (config.json with model_type \"llava\") nor an adapter of one; Part A fine-tunes a vision-language model",
             model_dir.display()
         );
     }
@@ -71,14 +71,17 @@ pub async fn prepare(
             config.dataset
         );
     }
-    let items = rows
-        .into_iter()
-        .map(|r| QaItem {
-            image: data_dir.join(r.file),
-            question: r.question,
-            answer: r.answer,
-        })
-        .collect();
+    let items = match config.task {
+        Task::Qa => rows
+            .into_iter()
+            .map(|r| QaItem {
+                image: data_dir.join(r.file),
+                question: r.question,
+                answer: r.answer,
+            })
+            .collect(),
+        Task::Caption => caption_items(rows.into_iter().map(|r| (data_dir.join(r.file), r.answer))),
+    };
     Ok(Prepared {
         config,
         model_dir,
@@ -105,8 +108,13 @@ fn run_on<B: Backend>(
     control: &mut dyn Control,
     device: &B::Device,
 ) -> anyhow::Result<TrainSummary> {
-    let chat = vlm::llava::open::open::<Autodiff<B>>(&p.model_dir, device)
-        .with_context(|| format!("loading {}", p.model_dir.display()))?;
+    // An adapter as the base (stage 2 on top of stage 1) is loaded with its weights folded in.
+    let chat = if vlm::llava::is_adapter_dir(&p.model_dir) {
+        vlm::llava::open_adapted::<Autodiff<B>>(&p.model_dir, device)
+    } else {
+        vlm::llava::open::open::<Autodiff<B>>(&p.model_dir, device)
+    }
+    .with_context(|| format!("loading {}", p.model_dir.display()))?;
     let examples = qa_examples(&chat, &p.items).map_err(anyhow::Error::msg)?;
     let start = match resume {
         Some(dir) => Start::Resume(dir),
@@ -123,6 +131,9 @@ fn run_on<B: Backend>(
         control,
         device,
     )?;
+    if let Some(adapter) = &summary.adapter {
+        anomaly::finetune::write_adapter_task(adapter, &p.config)?;
+    }
     Ok(summary)
 }
 

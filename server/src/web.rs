@@ -83,6 +83,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
     crate::models::ensure_embedded(&store, &args.data.data_dir).await?;
+    match crate::default_model::ensure_default_vlm(&store, &args.data.data_dir).await {
+        Ok(Some(name)) => {
+            crate::default_model::queue_first_evaluation(&store, &name).await?;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("the default vision-language model is not installed: {e:#}"),
+    }
 
     let spec: vlm::DeviceSpec = args.device.parse()?;
     let device = vlm::device::probe(spec)?;

@@ -99,6 +99,12 @@ pub fn open_adapted<B: Backend>(
                 .into(),
         })?;
     let base = adapter.join(base);
+    // A chain of adapters (the embedded default's stage 2 on stage 1) opens from the bottom.
+    if is_adapter_dir(&base) && base != adapter {
+        let mut chat = open_adapted::<B>(&base, device)?;
+        apply_adapter(&mut chat, files, device)?;
+        return Ok(chat);
+    }
     if !is_llava_dir(&base) {
         return Err(WeightError::Config {
             path: adapter.join("adapter_config.json").display().to_string(),
@@ -109,14 +115,28 @@ pub fn open_adapted<B: Backend>(
         });
     }
     let mut chat = open::<B>(&base, device)?;
-    let mut trainee = crate::train::Trainee::Llava(chat.model);
+    apply_adapter(&mut chat, files, device)?;
+    Ok(chat)
+}
+
+/// Loads an adapter's tensors into an open model and folds its LoRA into the weights.
+fn apply_adapter<B: Backend>(
+    chat: &mut ChatLlava<B>,
+    files: crate::lora::AdapterFiles,
+    device: &B::Device,
+) -> Result<(), WeightError> {
+    let model = chat.model.clone();
+    let mut trainee = crate::train::Trainee::Llava(model);
     trainee.load_adapter(files, device)?;
-    trainee.lm_mut().merge_lora();
+    // Baked rather than merged: a later adapter of a chain replaces the layers' adapters.
+    for (_, p) in trainee.lm_mut().projections_mut() {
+        p.bake();
+    }
     let crate::train::Trainee::Llava(model) = trainee else {
         unreachable!("built as LLaVA above")
     };
     chat.model = model;
-    Ok(chat)
+    Ok(())
 }
 
 impl<B: Backend> ChatLlava<B> {

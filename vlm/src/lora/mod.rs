@@ -166,6 +166,14 @@ impl<B: Backend> LoraLinear<B> {
         }
     }
 
+    /// Folds the adapter into the base weight for good (the layer forgets it): what a model
+    /// that the next adapter builds on needs.
+    pub fn bake(&mut self) {
+        self.merge();
+        self.lora = None;
+        self.merged = false;
+    }
+
     /// Takes a merged adapter back out of the base weight.
     pub fn unmerge(&mut self) {
         if let (Some(l), true) = (&self.lora, self.merged) {

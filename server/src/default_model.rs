@@ -1,0 +1,129 @@
+//! The embedded default vision-language model (docs/models/default.md): SmolLM2-135M-Instruct
+//! with a vision tower our own recipe trained (scripts/train-default.sh). The repository ships
+//! only the small trained parts (models/default/stage1 and stage2: tower, projector, LoRA); the
+//! first start composes the base from the embedded SmolLM2 GGUF with the recorded tower shape,
+//! puts the parts beside it, registers `vlm-default` (stage 2, Part A) and
+//! `vlm-default-stage1` (stage 1, for training-free prompting), and queues an evaluation so the
+//! results pages have content.
+
+use std::path::{Path, PathBuf};
+
+use anomaly::evaluation::EvalConfig;
+use anyhow::Context;
+use store::Store;
+
+use crate::models::ensure_embedded;
+use crate::train_cmd::KIND_LLAVA_LORA;
+
+/// The fine-tuned default (stage 2).
+pub const DEFAULT_NAME: &str = "vlm-default";
+/// Stage 1: aligned on captions only, prompted as a base model.
+pub const STAGE1_NAME: &str = "vlm-default-stage1";
+
+/// Where the shipped parts are: VLM_INSPECT_DEFAULT_MODEL, else `models/default` in the
+/// current folder, else in the source tree this binary was built from.
+pub fn shipped_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("VLM_INSPECT_DEFAULT_MODEL") {
+        return PathBuf::from(p);
+    }
+    let here = PathBuf::from("models/default");
+    if here.join("tower.json").is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+}
+
+/// The tower shape and seed the recipe composed its base with.
+fn tower(shipped: &Path) -> anyhow::Result<(vlm::llava::compose::TowerSpec, u64)> {
+    let path = shipped.join("tower.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let spec: vlm::llava::compose::TowerSpec = serde_json::from_value(v.clone())
+        .with_context(|| format!("{}: not a tower shape", path.display()))?;
+    Ok((spec, v["seed"].as_u64().unwrap_or(0)))
+}
+
+/// Copies the files of `from` into `to` (replacing what differs in size).
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        let same = std::fs::metadata(&target)
+            .map(|m| m.len() == entry.metadata().map(|e| e.len()).unwrap_or(0))
+            .unwrap_or(false);
+        if !same {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Installs and registers the default model; returns its name, or None (with a warning) when
+/// its parts or the embedded language model are not on this machine.
+pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Result<Option<String>> {
+    let shipped = shipped_dir();
+    if !shipped.join("stage2/adapter_model.safetensors").is_file() {
+        tracing::warn!(
+            "the default vision-language model is not in {} (train it with scripts/train-default.sh)",
+            shipped.display()
+        );
+        return Ok(None);
+    }
+    let Some(gguf) = ensure_embedded(store, data_dir).await? else {
+        return Ok(None);
+    };
+    let root = data_dir.join("models").join(DEFAULT_NAME);
+    let base = root.join("base");
+    if !base.join("model.safetensors").is_file() {
+        let (spec, seed) = tower(&shipped)?;
+        let part = root.join("base.part");
+        let _ = std::fs::remove_dir_all(&part);
+        let p2 = part.clone();
+        tokio::task::spawn_blocking(move || vlm::llava::compose::compose(&gguf, &spec, seed, &p2))
+            .await??;
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::rename(&part, &base)?;
+        println!("composed the default model's base in {}", base.display());
+    }
+    for stage in ["stage1", "stage2"] {
+        copy_dir(&shipped.join(stage), &root.join(stage))?;
+    }
+    for (name, stage) in [(STAGE1_NAME, "stage1"), (DEFAULT_NAME, "stage2")] {
+        let path = std::fs::canonicalize(root.join(stage))?;
+        let path = path.display().to_string();
+        if store.model_named(name).await?.map(|m| m.path) != Some(path.clone()) {
+            store.register_model(name, KIND_LLAVA_LORA, &path).await?;
+        }
+    }
+    Ok(Some(DEFAULT_NAME.to_string()))
+}
+
+/// Queues an evaluation of `model` on the demo split when no evaluation has ever run, so the
+/// Evaluations pages show real results minutes after the first start.
+pub async fn queue_first_evaluation(store: &Store, model: &str) -> anyhow::Result<Option<i64>> {
+    if !store
+        .jobs_of_kind(crate::worker::KIND_EVAL, 1)
+        .await?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let Ok(stats) = store.dataset_stats(crate::demo::DEMO_NAME).await else {
+        return Ok(None);
+    };
+    let Some(split) = stats.splits.first() else {
+        return Ok(None);
+    };
+    let mut cfg = EvalConfig::new(model, crate::demo::DEMO_NAME, &split.key, &["plain"]);
+    cfg.decoding.max_new_tokens = 64;
+    let id = store
+        .create_job(crate::worker::KIND_EVAL, &cfg.to_json(), None)
+        .await?;
+    println!("queued evaluation #{id} of {model} on the demo set (see Evaluations)");
+    Ok(Some(id))
+}
