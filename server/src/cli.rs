@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Folder holding the built site (pkg/ with the wasm, js and css).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// When no evaluation has run yet, queue one of the default model on the demo set (what
+    /// scripts/run.sh does on a first start, so the results pages fill within minutes).
+    #[arg(long)]
+    pub first_evaluation: bool,
 }
 
 #[derive(Debug, Subcommand)]

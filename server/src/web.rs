@@ -84,10 +84,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
     crate::models::ensure_embedded(&store, &args.data.data_dir).await?;
     match crate::default_model::ensure_default_vlm(&store, &args.data.data_dir).await {
-        Ok(Some(name)) => {
+        Ok(Some(name)) if args.first_evaluation => {
             crate::default_model::queue_first_evaluation(&store, &name).await?;
         }
-        Ok(None) => {}
+        Ok(_) => {}
         Err(e) => tracing::warn!("the default vision-language model is not installed: {e:#}"),
     }
 

@@ -1,0 +1,47 @@
+// The README's screenshots (run by scripts/screenshots.sh against a server on the defaults).
+import { BASE_URL, ADMIN_PASSWORD, launch, signIn, waitForHydration } from './tests/helpers.mjs';
+
+const out = process.argv[2];
+const browser = await launch();
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+await signIn(page, 'admin', ADMIN_PASSWORD);
+
+// Inspect: a logical anomaly of the demo set with the default model and P1... the fine-tuned
+// default answers the plain question; stage 1 takes the Chain-of-Image prompt.
+await page.goto(`${BASE_URL}/inspect`);
+await waitForHydration(page);
+await page.locator('#pick-grid button.tile[title*="logical"]').first().click();
+await page.locator('#inspect-form select[name="form[model]"]').selectOption('vlm-default');
+await page.locator('#inspect-form select[name="form[prompt]"]').selectOption('plain');
+await page.click('#inspect-run');
+await page.waitForURL(/\/inspect\/\d+$/);
+await waitForHydration(page);
+await page.locator('#verdict').waitFor({ timeout: 300_000 });
+await page.screenshot({ path: `${out}/inspect.png`, fullPage: true });
+
+// The first evaluation (queued at the first start).
+await page.goto(`${BASE_URL}/evaluations`);
+await page.locator('#eval-runs a').first().click();
+await page.waitForURL(/\/evaluations\/\d+$/);
+await waitForHydration(page);
+await page.waitForFunction(() => document.querySelector('#eval-state')?.dataset.state === 'succeeded', null, { timeout: 1_200_000 });
+await page.screenshot({ path: `${out}/evaluation.png`, fullPage: true });
+
+// A short training run on the demo split, caught while its curve grows.
+await page.goto(`${BASE_URL}/training`);
+await waitForHydration(page);
+const split = await page.evaluate(async () => (await (await fetch('/api/eval/choices', { method: 'POST' })).json()).splits[0][1]);
+const form = page.locator('#train-form');
+await form.locator('input[name="form[base_model]"]').fill('vlm-default-stage1');
+await form.locator('input[name="form[dataset]"]').fill('loco-synth');
+await form.locator('input[name="form[split]"]').fill(split);
+await form.locator('input[name="form[epochs]"]').fill('1');
+await form.locator('input[name="form[train_projector]"]').check();
+await form.locator('button[type=submit]').click();
+await page.locator('#train-launched a').click();
+await page.waitForURL(/\/training\/\d+$/);
+await waitForHydration(page);
+await page.waitForFunction(() => Number(document.querySelector('#loss-curve')?.getAttribute('data-points')) >= 8, null, { timeout: 600_000 });
+await page.screenshot({ path: `${out}/training.png`, fullPage: true });
+await browser.close();
+console.log(`screenshots in ${out}`);
