@@ -83,12 +83,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
     crate::models::ensure_embedded(&store, &args.data.data_dir).await?;
-    match crate::default_model::ensure_default_vlm(&store, &args.data.data_dir).await {
-        Ok(Some(name)) if args.first_evaluation => {
-            crate::default_model::queue_first_evaluation(&store, &name).await?;
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("the default vision-language model is not installed: {e:#}"),
+    // Composing the default model's base takes seconds and half a gigabyte: done beside the
+    // running server, which lists it once it is registered.
+    {
+        let (store, data_dir, first) = (
+            store.clone(),
+            args.data.data_dir.clone(),
+            args.first_evaluation,
+        );
+        tokio::spawn(async move {
+            match crate::default_model::ensure_default_vlm(&store, &data_dir).await {
+                Ok(Some(name)) if first => {
+                    if let Err(e) =
+                        crate::default_model::queue_first_evaluation(&store, &name).await
+                    {
+                        tracing::warn!("cannot queue the first evaluation: {e:#}");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("the default vision-language model is not installed: {e:#}")
+                }
+            }
+        });
     }
 
     let spec: vlm::DeviceSpec = args.device.parse()?;
