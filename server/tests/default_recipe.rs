@@ -123,10 +123,7 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
             "epochs".into(),
             toml::Value::Integer(if stage == "stage1" { 8 } else { 6 }),
         );
-        t.insert(
-            "learning_rate".into(),
-            toml::Value::Float(if stage == "stage1" { 3e-3 } else { 3e-3 }),
-        );
+        t.insert("learning_rate".into(), toml::Value::Float(3e-3));
         t.insert("batch_size".into(), toml::Value::Integer(4));
         let path = dir.path().join(format!("{stage}.toml"));
         std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
