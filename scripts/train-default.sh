@@ -7,12 +7,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh" >/dev/null
-BIN="$CARGO_TARGET_DIR/release/vlm-inspect"
-[ -x "$BIN" ] || cargo build --release -p vlm-inspect
+[ -x "$CARGO_TARGET_DIR/release/vlm-inspect" ] || cargo build --release -p vlm-inspect
 WORK="${1:-$HOME/.cache/vlm-inspect/default-recipe}"
 DATA="$WORK/data"
 LOG="$WORK/timings.txt"
 rm -rf "$WORK" && mkdir -p "$WORK"
+# A copy of the binary: a build during the hour this takes must not pull it away.
+BIN="$WORK/vlm-inspect"
+cp "$CARGO_TARGET_DIR/release/vlm-inspect" "$BIN"
 export VLM_INSPECT_DATA_DIR="$DATA"
 step() { printf '\033[1;34m[default]\033[0m %s\n' "$*"; echo "$(date -u +%FT%TZ) $*" >> "$LOG"; }
 t0=$(date +%s)
@@ -24,7 +26,15 @@ SPLIT="$("$BIN" dataset split loco-synth --seed 0 --fraction 0.1 | cut -d: -f1)"
 step "split $SPLIT"
 
 step "compose the base: SmolLM2-135M-Instruct + a fresh vision tower (seed 0)"
-"$BIN" model compose --lm smollm2 --out "$WORK/base" --seed 0 --name vlm-default-base
+TOWER="$(python3 - "$ROOT/models/default/tower.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+print("--image-size %d --patch-size %d --width %d --layers %d --heads %d --mlp %d --seed %d" % (
+    t["image_size"], t["patch_size"], t["hidden_size"], t["layers"], t["heads"], t["intermediate_size"], t["seed"]))
+PY
+)"
+# shellcheck disable=SC2086
+"$BIN" model compose --lm smollm2 --out "$WORK/base" $TOWER --name vlm-default-base
 
 for stage in stage1 stage2; do
   sed "s/@SPLIT@/$SPLIT/" "$ROOT/models/default/$stage.toml" > "$WORK/$stage.toml"
@@ -34,10 +44,10 @@ for stage in stage1 stage2; do
   step "$stage took $(( $(date +%s) - s )) s"
 done
 
-step "evaluate: (a) stage 1 plain, (b) stage 1 with P1-P3, (c) stage 2 (Part A)"
+step "evaluate: (c) stage 2 (Part A), then (a) stage 1 plain and (b) stage 1 with P1-P3"
 s=$(date +%s)
-"$BIN" eval --model vlm-default-stage1 --dataset loco-synth --split "$SPLIT" --prompts plain,P1,P2,P3 --max-new-tokens 48 --out "$WORK/eval-stage1"
 "$BIN" eval --model vlm-default --dataset loco-synth --split "$SPLIT" --prompts plain --max-new-tokens 48 --out "$WORK/eval-stage2"
+"$BIN" eval --model vlm-default-stage1 --dataset loco-synth --split "$SPLIT" --prompts plain,P1,P2,P3 --max-new-tokens 48 --out "$WORK/eval-stage1"
 step "evaluation took $(( $(date +%s) - s )) s"
 
 step "copy the trained parts to models/default (base paths made relative)"
