@@ -42,6 +42,11 @@ pub struct FinetuneConfig {
     /// embedded default's stage 1, which aligns a new vision tower to the language model).
     #[serde(default, skip_serializing_if = "Task::is_qa")]
     pub task: Task,
+    /// How many times each example of an anomalous image appears per epoch (1: as annotated).
+    /// The training side of a 10% split holds about eight normal images per anomalous one; a
+    /// repeat evens the classes so the model does not learn to answer "normal" to everything.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub anomaly_repeat: u32,
     #[serde(default)]
     pub training: TrainOptions,
 }
@@ -117,6 +122,35 @@ pub fn caption_items(annotations: impl IntoIterator<Item = (PathBuf, String)>) -
         .collect()
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// Maximum of `anomaly_repeat`: beyond it an epoch is mostly copies.
+pub const MAX_ANOMALY_REPEAT: u32 = 64;
+
+/// `items` with each item of an anomalous image (`anomalous(item)`) repeated `times` times, in
+/// place (the trainer shuffles every epoch).
+pub fn repeat_anomalies(
+    items: Vec<QaItem>,
+    times: u32,
+    anomalous: impl Fn(&QaItem) -> bool,
+) -> Vec<QaItem> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let n = if anomalous(&item) { times.max(1) } else { 1 };
+        for _ in 1..n {
+            out.push(item.clone());
+        }
+        out.push(item);
+    }
+    out
+}
+
 fn default_device() -> String {
     "cpu".into()
 }
@@ -148,6 +182,12 @@ impl FinetuneConfig {
             if n.trim().is_empty() || n.contains('/') {
                 return Err(format!("name: {n:?} is not a usable model name"));
             }
+        }
+        if !(1..=MAX_ANOMALY_REPEAT).contains(&self.anomaly_repeat) {
+            return Err(format!(
+                "anomaly_repeat: {} is not between 1 and {MAX_ANOMALY_REPEAT}",
+                self.anomaly_repeat
+            ));
         }
         self.device
             .parse::<vlm::DeviceSpec>()
@@ -263,9 +303,38 @@ mod tests {
             "unknown fields are errors"
         );
         assert!(bad("device = \"tpu\"").contains("device"));
+        assert!(bad("anomaly_repeat = 0").contains("anomaly_repeat"));
+        assert!(bad("anomaly_repeat = 65").contains("anomaly_repeat"));
+        assert_eq!(cfg.anomaly_repeat, 1);
+        assert!(
+            !cfg.to_toml().contains("anomaly_repeat"),
+            "the default stays unwritten"
+        );
         assert!(FinetuneConfig::from_toml("dataset = \"d\"")
             .unwrap_err()
             .contains("base_model"));
+    }
+
+    #[test]
+    fn anomalous_items_repeat_in_place_and_normal_ones_stay_single() {
+        let item = |i: &str| QaItem {
+            image: PathBuf::from(i),
+            question: "q".into(),
+            answer: "a".into(),
+        };
+        let items = vec![item("good/0"), item("bad/1"), item("good/2"), item("bad/3")];
+        let names = |v: Vec<QaItem>| -> Vec<String> {
+            v.iter().map(|i| i.image.display().to_string()).collect()
+        };
+        let is_bad = |i: &QaItem| i.image.starts_with("bad");
+        assert_eq!(
+            names(repeat_anomalies(items.clone(), 3, is_bad)),
+            ["good/0", "bad/1", "bad/1", "bad/1", "good/2", "bad/3", "bad/3", "bad/3"]
+        );
+        assert_eq!(
+            names(repeat_anomalies(items.clone(), 1, is_bad)),
+            names(items)
+        );
     }
 
     #[test]

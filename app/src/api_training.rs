@@ -180,6 +180,7 @@ fn parse_form(f: &TrainForm) -> Result<anomaly::finetune::FinetuneConfig, String
         name,
         device,
         task: Default::default(),
+        anomaly_repeat: 1,
         training,
     };
     cfg.validate()?;
@@ -291,31 +292,12 @@ pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
 #[server(prefix = "/api", endpoint = "admin/training/cancel")]
 pub async fn cancel_training(id: i64) -> Result<(), ApiError> {
     require_user(Access::ADMIN)?;
-    let ok = state()?
-        .store
-        .request_cancel(id)
-        .await
-        .map_err(store_error)?;
-    if ok {
-        Ok(())
-    } else {
-        Err(fail(ApiError::Conflict(format!(
-            "run {id} has already ended"
-        ))))
-    }
+    crate::ssr::cancel_job(&state()?, id).await
 }
 
 /// Queues a failed or cancelled run again; it resumes from its last checkpoint.
 #[server(prefix = "/api", endpoint = "admin/training/resume")]
 pub async fn resume_training(id: i64) -> Result<(), ApiError> {
     require_user(Access::ADMIN)?;
-    let st = state()?;
-    if st.store.requeue_job(id).await.map_err(store_error)? {
-        st.jobs.wake.notify_waiters();
-        Ok(())
-    } else {
-        Err(fail(ApiError::Conflict(format!(
-            "run {id} is not failed or cancelled"
-        ))))
-    }
+    crate::ssr::resume_job(&state()?, id).await
 }

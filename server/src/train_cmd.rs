@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anomaly::finetune::{caption_items, qa_examples, FinetuneConfig, QaItem, Task};
+use anomaly::finetune::{
+    caption_items, qa_examples, repeat_anomalies, FinetuneConfig, QaItem, Task,
+};
 use anyhow::{bail, Context};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
@@ -71,6 +73,11 @@ pub async fn prepare(
             config.dataset
         );
     }
+    let anomalous: std::collections::HashSet<PathBuf> = rows
+        .iter()
+        .filter(|r| r.label != "good")
+        .map(|r| data_dir.join(&r.file))
+        .collect();
     let items = match config.task {
         Task::Qa => rows
             .into_iter()
@@ -82,6 +89,9 @@ pub async fn prepare(
             .collect(),
         Task::Caption => caption_items(rows.into_iter().map(|r| (data_dir.join(r.file), r.answer))),
     };
+    let items = repeat_anomalies(items, config.anomaly_repeat, |i| {
+        anomalous.contains(&i.image)
+    });
     Ok(Prepared {
         config,
         model_dir,

@@ -57,6 +57,20 @@ fn losses(run_dir: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// The tensor names in a safetensors file's header.
+fn tensor_names(file: &Path) -> Vec<String> {
+    let bytes = std::fs::read(file).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -152,6 +166,13 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
         serde_json::from_str(&std::fs::read_to_string(stage1.join("vlm_inspect.json")).unwrap())
             .unwrap();
     assert_eq!(task["task"], "caption");
+    // Stage 2 carries LoRA on the decoder and, as the recipe says, the tower it kept training.
+    let names = tensor_names(&dir.path().join("stage2/adapter/adapter_model.safetensors"));
+    assert!(names.iter().any(|n| n.contains("lora_A")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.contains("vision_tower")),
+        "{names:?}"
+    );
     let listing = ok(&["model", "list", "--data-dir", d]);
     assert!(
         listing.contains("vlm-default-stage1\tllava-lora")
