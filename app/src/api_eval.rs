@@ -690,13 +690,7 @@ pub async fn cancel_evaluation(id: i64) -> Result<(), ApiError> {
             "only the run's owner or an admin may cancel it".into(),
         )));
     }
-    if st.store.request_cancel(id).await.map_err(store_error)? {
-        Ok(())
-    } else {
-        Err(fail(ApiError::Conflict(format!(
-            "run {id} has already ended"
-        ))))
-    }
+    crate::ssr::cancel_job(&st, id).await
 }
 
 /// Queues a failed or cancelled run again; it keeps its stored predictions.
@@ -710,12 +704,5 @@ pub async fn resume_evaluation(id: i64) -> Result<(), ApiError> {
             "only the run's owner or an admin may resume it".into(),
         )));
     }
-    if st.store.requeue_job(id).await.map_err(store_error)? {
-        st.jobs.wake.notify_waiters();
-        Ok(())
-    } else {
-        Err(fail(ApiError::Conflict(format!(
-            "run {id} is not failed or cancelled"
-        ))))
-    }
+    crate::ssr::resume_job(&st, id).await
 }

@@ -108,6 +108,29 @@ pub fn set_status(error: &ApiError) {
     }
 }
 
+/// Asks job `id` (a training or evaluation run) to stop; a conflict when it has already ended.
+pub async fn cancel_job(st: &AppState, id: i64) -> Result<(), ApiError> {
+    if st.store.request_cancel(id).await.map_err(store_error)? {
+        Ok(())
+    } else {
+        Err(fail(ApiError::Conflict(format!(
+            "run {id} has already ended"
+        ))))
+    }
+}
+
+/// Queues failed or cancelled job `id` again and wakes the workers; a conflict otherwise.
+pub async fn resume_job(st: &AppState, id: i64) -> Result<(), ApiError> {
+    if st.store.requeue_job(id).await.map_err(store_error)? {
+        st.jobs.wake.notify_waiters();
+        Ok(())
+    } else {
+        Err(fail(ApiError::Conflict(format!(
+            "run {id} is not failed or cancelled"
+        ))))
+    }
+}
+
 /// Store errors as API errors with the right status.
 pub fn store_error(e: StoreError) -> ApiError {
     fail(match e {

@@ -44,7 +44,8 @@ fn tower(shipped: &Path) -> anyhow::Result<(vlm::llava::compose::TowerSpec, u64)
     Ok((spec, v["seed"].as_u64().unwrap_or(0)))
 }
 
-/// Copies the files of `from` into `to` (replacing what differs in size).
+/// Copies the files of `from` into `to`, replacing those whose bytes differ (a retrained model
+/// can ship a file of the same size). The parts are a few MB: comparing them costs milliseconds.
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -53,9 +54,9 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
             continue;
         }
         let target = to.join(entry.file_name());
-        let same = std::fs::metadata(&target)
-            .map(|m| m.len() == entry.metadata().map(|e| e.len()).unwrap_or(0))
-            .unwrap_or(false);
+        let len = entry.metadata()?.len();
+        let same = std::fs::metadata(&target).is_ok_and(|m| m.len() == len)
+            && std::fs::read(&target)? == std::fs::read(entry.path())?;
         if !same {
             std::fs::copy(entry.path(), &target)?;
         }
@@ -126,4 +127,28 @@ pub async fn queue_first_evaluation(store: &Store, model: &str) -> anyhow::Resul
         .await?;
     println!("queued evaluation #{id} of {model} on the demo set (see Evaluations)");
     Ok(Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retrained_part_of_the_same_size_replaces_the_installed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("shipped"), dir.path().join("installed"));
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::write(from.join("adapter_model.safetensors"), b"trained-1").unwrap();
+        copy_dir(&from, &to).unwrap();
+        assert_eq!(
+            std::fs::read(to.join("adapter_model.safetensors")).unwrap(),
+            b"trained-1"
+        );
+        std::fs::write(from.join("adapter_model.safetensors"), b"trained-2").unwrap();
+        copy_dir(&from, &to).unwrap();
+        assert_eq!(
+            std::fs::read(to.join("adapter_model.safetensors")).unwrap(),
+            b"trained-2"
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! (progress events stored and broadcast, cancel checked between images), and stores the
 //! summary; a cancelled or interrupted run resumes from its stored predictions.
 
+use std::cell::Cell;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anomaly::evaluation::EvalConfig;
 use app::ssr::JobHub;
@@ -67,6 +69,7 @@ async fn evaluate_job(
         hub: hub.clone(),
         id,
         runtime: Handle::current(),
+        last_check: Cell::new(None),
     };
     let store = store.clone();
     let runtime = Handle::current();
@@ -80,13 +83,27 @@ struct JobHooks {
     hub: JobHub,
     id: i64,
     runtime: Handle,
+    /// When the store was last asked for a cancel request, and its answer.
+    last_check: Cell<Option<(Instant, bool)>>,
 }
+
+/// How often a running evaluation asks the store whether it was cancelled: the question is
+/// polled for every generated piece of text, a query each time would cost more than the piece.
+const CANCEL_POLL: Duration = Duration::from_millis(250);
 
 impl EvalHooks for JobHooks {
     fn cancelled(&self) -> bool {
-        self.runtime
+        if let Some((at, answer)) = self.last_check.get() {
+            if answer || at.elapsed() < CANCEL_POLL {
+                return answer;
+            }
+        }
+        let answer = self
+            .runtime
             .block_on(self.store.cancel_requested(self.id))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        self.last_check.set(Some((Instant::now(), answer)));
+        answer
     }
 
     fn event(&mut self, data: serde_json::Value) {

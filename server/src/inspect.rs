@@ -2,7 +2,9 @@
 //! with a prompt and, for Chain-of-Image prompts, a template; the reply streams to the page as
 //! `text` events and ends in the job's result (verdict, explanation, timings, template used).
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anomaly::coi::{assemble, pick_template, Mode};
 use anomaly::evaluation::{ImageRef, InspectConfig};
@@ -159,7 +161,57 @@ fn explain_once<B: Backend>(
     on_text: &mut dyn FnMut(&str) -> bool,
     device: &B::Device,
 ) -> anyhow::Result<(Reply, bool)> {
-    let explainer = Explainer::<B>::open(&r.model, device).map_err(|e| anyhow!("model: {e}"))?;
+    let key = warm_key::<B>(&r.model, device);
+    let cached = lock_warm()
+        .take()
+        .filter(|w| w.key == key)
+        .and_then(|w| w.explainer.downcast::<Explainer<B>>().ok());
+    let explainer = match cached {
+        Some(e) => *e,
+        None => Explainer::<B>::open(&r.model, device).map_err(|e| anyhow!("model: {e}"))?,
+    };
+    let result = explain_with(&explainer, r, decoding, on_text);
+    *lock_warm() = Some(Warm {
+        key,
+        explainer: Box::new(explainer),
+    });
+    result
+}
+
+/// The model the last inspection used, kept for the next: opening the default model (its base
+/// and two adapters folded in) takes longer than its reply. One model, so memory stays bounded.
+struct Warm {
+    key: String,
+    explainer: Box<dyn Any + Send>,
+}
+
+static WARM: Mutex<Option<Warm>> = Mutex::new(None);
+
+fn lock_warm() -> std::sync::MutexGuard<'static, Option<Warm>> {
+    WARM.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What makes a kept model reusable: the folder, the backend and device, and the newest
+/// modification time of the folder's files (a model retrained in place is opened afresh).
+fn warm_key<B: Backend>(model: &Path, device: &B::Device) -> String {
+    let newest = std::fs::read_dir(model)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
+        .max();
+    format!(
+        "{}|{}|{device:?}|{newest:?}",
+        model.display(),
+        std::any::type_name::<B>()
+    )
+}
+
+fn explain_with<B: Backend>(
+    explainer: &Explainer<B>,
+    r: &Resolved,
+    decoding: &anomaly::explain::Decoding,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> anyhow::Result<(Reply, bool)> {
     let template = match (&r.template, explainer.mode, r.prompt.chain_of_image) {
         (Some((_, path)), Mode::Base, _) => Some(path.clone()),
         (None, Mode::Base, true) => bail!(

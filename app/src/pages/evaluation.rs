@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use crate::api_eval::{
     evaluation, Accuracies, CancelEvaluation, EvalDetail, PromptResult, ResumeEvaluation,
@@ -23,14 +22,7 @@ fn ratio(v: Option<f64>) -> String {
 /// chart, per-category scores, confusion counts, downloads, and a per-image browser.
 #[component]
 pub fn EvaluationPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = super::use_id_param();
     let cancel = ServerAction::<CancelEvaluation>::new();
     let resume = ServerAction::<ResumeEvaluation>::new();
     let ended = RwSignal::new(0u32);

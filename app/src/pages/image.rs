@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use store::ImageDetail;
 
 use crate::api_datasets::get_image;
@@ -8,14 +7,7 @@ use crate::layout::Frame;
 /// One image: full size, ground-truth mask overlay toggle, all QA annotations.
 #[component]
 pub fn ImagePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = super::use_id_param();
     let detail = Resource::new(id, get_image);
     view! {
         <Frame>

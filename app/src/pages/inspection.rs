@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use crate::api_eval::{inspection, InspectionView};
 use crate::layout::Frame;
@@ -9,14 +8,7 @@ use crate::live::follow_job;
 /// by token, then the verdict.
 #[component]
 pub fn InspectionPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = super::use_id_param();
     let ended = RwSignal::new(0u32);
     let view_of = Resource::new(move || (id(), ended.get()), |(id, _)| inspection(id));
     view! {

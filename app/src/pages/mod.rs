@@ -14,3 +14,17 @@ pub mod not_found;
 pub mod training;
 pub mod training_run;
 pub mod users;
+
+/// The numeric `id` of the current route; 0 when it is missing or not a number (no record has
+/// id 0, so the page shows its "not found" message).
+pub fn use_id_param() -> impl Fn() -> i64 + Copy + Send + Sync + 'static {
+    use leptos::prelude::*;
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    }
+}

@@ -1,7 +1,6 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use serde::Deserialize;
 
 use crate::api_training::{training_run, CancelTraining, ResumeTraining, TrainRunDetail};
@@ -55,14 +54,7 @@ fn apply(points: &mut BTreeMap<usize, Point>, json: &str) -> Option<String> {
 /// admins) cancel and resume.
 #[component]
 pub fn TrainingRunPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = super::use_id_param();
     let cancel = ServerAction::<CancelTraining>::new();
     let resume = ServerAction::<ResumeTraining>::new();
     let ended = RwSignal::new(0u32);
@@ -224,8 +216,7 @@ fn Curve(
 }
 
 /// Follows the run's server-sent events in the browser: new points extend the curves; the end
-/// notice refreshes the page's data. (Nothing to do while rendering on the server.)
-#[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+/// notice refreshes the page's data.
 fn follow(
     id: i64,
     after: i64,
@@ -233,34 +224,17 @@ fn follow(
     state: RwSignal<String>,
     ended: RwSignal<u32>,
 ) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::prelude::Closure;
-        use wasm_bindgen::JsCast;
-        let Ok(source) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events?after={after}"))
-        else {
-            return;
-        };
-        let closer = source.clone();
-        let on_message =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                let Some(text) = e.data().as_string() else {
-                    return;
-                };
-                let mut end = None;
-                points.update(|p| end = apply(p, &text));
-                if text.contains("\"progress\"") {
-                    state.set("running".into());
-                }
-                if let Some(s) = end {
-                    state.set(s);
-                    closer.close();
-                    ended.update(|n| *n += 1);
-                }
-            });
-        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
-    }
+    crate::live::follow_job(id, after, move |text| {
+        let mut end = None;
+        points.update(|p| end = apply(p, text));
+        if text.contains("\"progress\"") {
+            state.set("running".into());
+        }
+        if let Some(s) = end {
+            state.set(s);
+            ended.update(|n| *n += 1);
+        }
+    });
 }
 
 #[cfg(test)]
