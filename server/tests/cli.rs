@@ -782,6 +782,50 @@ fn generate_with_images_runs_llava_and_refuses_bad_images() {
     assert!(!text(&out.stderr).contains("panicked"));
 }
 
+/// Generates a one-category set (2 images per folder, 64 px) at `src`, imports it as `tiny` into
+/// the data folder `data` and makes a split (seed 1, half the anomalies); returns its key.
+fn tiny_split(src: &str, data: &str) -> String {
+    let ok = |args: &[&str]| {
+        let out = run(args, None);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(&[
+        "dataset",
+        "synth",
+        "--out",
+        src,
+        "--per-category",
+        "2",
+        "--size",
+        "64",
+        "--categories",
+        "pushpins",
+    ]);
+    ok(&[
+        "dataset",
+        "import",
+        "--loco",
+        src,
+        "--name",
+        "tiny",
+        "--data-dir",
+        data,
+    ]);
+    let split = ok(&[
+        "dataset",
+        "split",
+        "tiny",
+        "--seed",
+        "1",
+        "--fraction",
+        "0.5",
+        "--data-dir",
+        data,
+    ]);
+    split.split(':').next().unwrap().to_string()
+}
+
 /// `train --config`: Part A on a tiny LLaVA and a synthetic split writes checkpoints and a PEFT
 /// adapter, registers it as a model that `generate` runs, resumes from the run folder, and
 /// refuses bad configurations naming the field before loading anything.
@@ -797,40 +841,7 @@ fn train_writes_an_adapter_registers_it_and_refuses_bad_configs() {
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         text(&out.stdout)
     };
-    ok(&[
-        "dataset",
-        "synth",
-        "--out",
-        src_s,
-        "--per-category",
-        "2",
-        "--size",
-        "64",
-        "--categories",
-        "pushpins",
-    ]);
-    ok(&[
-        "dataset",
-        "import",
-        "--loco",
-        src_s,
-        "--name",
-        "tiny",
-        "--data-dir",
-        d_s,
-    ]);
-    let split = ok(&[
-        "dataset",
-        "split",
-        "tiny",
-        "--seed",
-        "1",
-        "--fraction",
-        "0.5",
-        "--data-dir",
-        d_s,
-    ]);
-    let key = split.split(':').next().unwrap().to_string();
+    let key = tiny_split(src_s, d_s);
     let config = |extra: &str| {
         let path = dir.path().join("train.toml");
         std::fs::write(
@@ -1088,40 +1099,7 @@ fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         text(&out.stdout)
     };
-    ok(&[
-        "dataset",
-        "synth",
-        "--out",
-        src_s,
-        "--per-category",
-        "2",
-        "--size",
-        "64",
-        "--categories",
-        "pushpins",
-    ]);
-    ok(&[
-        "dataset",
-        "import",
-        "--loco",
-        src_s,
-        "--name",
-        "tiny",
-        "--data-dir",
-        d_s,
-    ]);
-    let split = ok(&[
-        "dataset",
-        "split",
-        "tiny",
-        "--seed",
-        "1",
-        "--fraction",
-        "0.5",
-        "--data-dir",
-        d_s,
-    ]);
-    let key = split.split(':').next().unwrap().to_string();
+    let key = tiny_split(src_s, d_s);
     let out_dir = dir.path().join("out");
     let stdout = ok(&[
         "eval",

@@ -6,50 +6,23 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anomaly::synth::{generate, Counts, SynthConfig};
+use anomaly::synth::Counts;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::TestApp;
-use store::import::{ImportRequest, Layout};
 
 /// A small two-category dataset with a split and a registered tiny LLaVA; returns the split key.
 async fn setup(app: &TestApp) -> String {
-    let root = app._dir.path();
-    let src = root.join("synth");
-    let cfg = SynthConfig {
-        seed: 3,
-        size: 64,
-        counts: Counts {
-            train: 2,
-            validation: 0,
-            good: 2,
-            logical: 2,
-            structural: 2,
-        },
-        categories: vec!["pushpins".into(), "breakfast_box".into()],
+    let counts = Counts {
+        train: 2,
+        validation: 0,
+        good: 2,
+        logical: 2,
+        structural: 2,
     };
-    generate(&src, &cfg).unwrap();
-    let req = ImportRequest {
-        source: src,
-        layout: Layout::Loco,
-        qa_file: None,
-        name: "tiny".into(),
-        categories: None,
-    };
-    app.store
-        .import_dataset(root, req, Arc::new(|_| {}))
-        .await
-        .unwrap();
-    let split = app.store.create_split("tiny", 1, 0.25).await.unwrap();
-    let (model, _) = common::tiny_llava_folder(root);
-    app.store
-        .register_model("tiny-llava", "llava", model.to_str().unwrap())
-        .await
-        .unwrap();
-    split.key
+    common::tiny_dataset_and_llava(app, 3, counts, &["pushpins", "breakfast_box"], 0.25).await
 }
 
 async fn post_json(app: &TestApp, path: &str, form: &str, cookie: &str) -> serde_json::Value {

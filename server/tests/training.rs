@@ -4,49 +4,22 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anomaly::synth::{generate, Counts, SynthConfig};
+use anomaly::synth::Counts;
 use axum::http::StatusCode;
 use common::TestApp;
-use store::import::{ImportRequest, Layout};
 
 /// A tiny dataset with a split and a registered tiny LLaVA; returns the split key.
 async fn setup(app: &TestApp) -> String {
-    let root = app._dir.path();
-    let src = root.join("synth");
-    let cfg = SynthConfig {
-        seed: 2,
-        size: 64,
-        counts: Counts {
-            train: 2,
-            validation: 1,
-            good: 1,
-            logical: 2,
-            structural: 2,
-        },
-        categories: vec!["pushpins".into()],
+    let counts = Counts {
+        train: 2,
+        validation: 1,
+        good: 1,
+        logical: 2,
+        structural: 2,
     };
-    generate(&src, &cfg).unwrap();
-    let req = ImportRequest {
-        source: src,
-        layout: Layout::Loco,
-        qa_file: None,
-        name: "tiny".into(),
-        categories: None,
-    };
-    app.store
-        .import_dataset(root, req, Arc::new(|_| {}))
-        .await
-        .unwrap();
-    let split = app.store.create_split("tiny", 1, 0.5).await.unwrap();
-    let (model, _) = common::tiny_llava_folder(root);
-    app.store
-        .register_model("tiny-llava", "llava", model.to_str().unwrap())
-        .await
-        .unwrap();
-    split.key
+    common::tiny_dataset_and_llava(app, 2, counts, &["pushpins"], 0.5).await
 }
 
 fn form(split: &str, extra: &str) -> String {

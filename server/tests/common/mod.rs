@@ -163,3 +163,42 @@ pub fn tiny_llava_folder(dir: &std::path::Path) -> (std::path::PathBuf, Vec<std:
         .collect();
     (model, images)
 }
+
+/// A generated dataset `tiny` (`categories`, `counts` per category, 64 px, `seed`) imported into
+/// `app`'s store, a split of it (seed 1, `fraction` of the test anomalies to training) and the
+/// tiny LLaVA registered as `tiny-llava`; returns the split key.
+pub async fn tiny_dataset_and_llava(
+    app: &TestApp,
+    seed: u64,
+    counts: anomaly::synth::Counts,
+    categories: &[&str],
+    fraction: f64,
+) -> String {
+    let root = app._dir.path();
+    let src = root.join("synth");
+    let cfg = anomaly::synth::SynthConfig {
+        seed,
+        size: 64,
+        counts,
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+    };
+    anomaly::synth::generate(&src, &cfg).unwrap();
+    let req = store::import::ImportRequest {
+        source: src,
+        layout: store::import::Layout::Loco,
+        qa_file: None,
+        name: "tiny".into(),
+        categories: None,
+    };
+    app.store
+        .import_dataset(root, req, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    let split = app.store.create_split("tiny", 1, fraction).await.unwrap();
+    let (model, _) = tiny_llava_folder(root);
+    app.store
+        .register_model("tiny-llava", "llava", model.to_str().unwrap())
+        .await
+        .unwrap();
+    split.key
+}
