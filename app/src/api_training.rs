@@ -214,9 +214,10 @@ pub async fn launch_training(form: TrainForm) -> Result<i64, ApiError> {
     let path = registered
         .map(|m| std::path::PathBuf::from(m.path))
         .unwrap_or_else(|| std::path::PathBuf::from(&cfg.base_model));
-    if !vlm::llava::is_llava_dir(&path) {
+    // An adapter of a LLaVA model is a base too: stage 2 of the default model trains on stage 1.
+    if !vlm::llava::is_llava_dir(&path) && !vlm::llava::is_adapter_dir(&path) {
         return Err(bad(format!(
-            "base_model: {:?} is neither a registered LLaVA model nor a LLaVA folder on the server",
+            "base_model: {:?} is neither a registered LLaVA model (or adapter of one) nor a LLaVA folder on the server",
             cfg.base_model
         )));
     }

@@ -148,6 +148,23 @@ async fn launch_follow_cancel_resume() {
         .iter()
         .any(|m| m.name == "tiny-qa" && m.kind == "llava-lora"));
 
+    // An adapter is a base too (stages chain, as the default model's recipe does on the CLI).
+    let chained = form(&split, "&form[epochs]=1&form[name]=tiny-qa-2")
+        .replace("form[base_model]=tiny-llava", "form[base_model]=tiny-qa");
+    let (status, body, _) = app
+        .post("/api/admin/training/launch", &chained, Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "an adapter as the base: {body}");
+    let id: i64 = body.parse().unwrap();
+    let done = wait_for(&app, &admin, id, |r| {
+        !matches!(
+            r["run"]["job"]["state"].as_str(),
+            Some("queued" | "running")
+        )
+    })
+    .await;
+    assert_eq!(done["run"]["job"]["state"], "succeeded", "{done}");
+
     // A long run: cancel stops it at a checkpoint, resume continues and finishes.
     let (_, body, _) = app
         .post(

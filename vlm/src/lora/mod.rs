@@ -265,7 +265,10 @@ impl<B: Backend> Lora<B> {
     }
 
     fn shifted(&self, base: &Linear<B>, sign: f64) -> Linear<B> {
-        let weight = base.weight.val() + self.weight_delta().mul_scalar(sign);
+        // Detached: a merged weight is a new leaf, not a function of the adapter. On an autodiff
+        // backend the sum would otherwise stay a graph node, and training a further adapter on
+        // a baked model would panic marking it ("non leaf tensor into a tracked tensor").
+        let weight = (base.weight.val() + self.weight_delta().mul_scalar(sign)).detach();
         Linear {
             weight: Param::from_tensor(weight),
             bias: base.bias.clone(),
@@ -301,6 +304,24 @@ mod tests {
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn a_baked_weight_is_a_leaf_that_can_train_again() {
+        type Ad = burn::backend::Autodiff<Cpu>;
+        let device = cpu_device();
+        let b = base(4, 5);
+        let on_ad = Linear::<Ad> {
+            weight: Param::from_tensor(Tensor::from_inner(b.weight.val())).set_require_grad(true),
+            bias: None,
+        };
+        let mut layer = LoraLinear::from(on_ad);
+        layer.lora = Some(Lora::<Ad>::new(4, 5, &LoraConfig::default(), &device));
+        layer.bake();
+        // What a second adapter's training does with the frozen base: mark it, run, backprop.
+        let w = layer.base.weight.val().require_grad();
+        let grads = w.clone().sum().backward();
+        assert!(w.grad(&grads).is_some());
     }
 
     #[test]
