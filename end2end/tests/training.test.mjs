@@ -52,5 +52,9 @@ test('launch a training run and watch its loss curve grow live', async () => {
   assert.equal(await page.locator('#run-model').innerText(), 'tiny-llava-e2e');
   assert.ok(await points() > first, 'the curve grew');
   assert.match(await page.locator('#lr-curve').getAttribute('data-points'), /^[1-9]\d*$/);
+  // The curve is drawn, not only counted: a line with a visible stroke and some length.
+  const drawn = await page.locator('#loss-curve polyline').evaluate((e) => ({ stroke: getComputedStyle(e).stroke, length: e.getTotalLength() }));
+  assert.notEqual(drawn.stroke, 'none', 'the loss curve has a stroke');
+  assert.ok(drawn.length > 0, 'the loss curve has length');
   await page.close();
 });

@@ -171,7 +171,7 @@ fn Curve(
 ) -> impl IntoView {
     const W: f64 = 560.0;
     const H: f64 = 180.0;
-    const PAD: f64 = 48.0;
+    const PAD: f64 = 56.0;
     let (lo, hi) = points
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(_, v)| {
@@ -202,14 +202,17 @@ fn Curve(
     view! {
         <figure class="chart">
             <figcaption>{title}</figcaption>
-            <svg id=id data-points=n viewBox=format!("0 0 {W} {H}") width=W height=H role="img" aria-label=title>
-                <line x1=PAD y1=H - 24.0 x2=W - 8.0 y2=H - 24.0 class="axis"/>
-                <line x1=PAD y1="8" x2=PAD y2=H - 24.0 class="axis"/>
+            // Presentation attributes inline: the stylesheet has no chart rules, and without a
+            // stroke the curve was drawn invisible.
+            <svg id=id data-points=n viewBox=format!("0 0 {W} {H}") width=W height=H role="img" aria-label=title
+                font-family="sans-serif" font-size="11" fill="#475569">
+                <line x1=PAD y1=H - 24.0 x2=W - 8.0 y2=H - 24.0 class="axis" stroke="#94a3b8"/>
+                <line x1=PAD y1="8" x2=PAD y2=H - 24.0 class="axis" stroke="#94a3b8"/>
                 <text x=PAD - 4.0 y="14" text-anchor="end" class="tick">{fmt(hi)}</text>
                 <text x=PAD - 4.0 y=H - 24.0 text-anchor="end" class="tick">{fmt(lo)}</text>
                 <text x=W - 8.0 y=H - 8.0 text-anchor="end" class="tick">{format!("step {total}")}</text>
                 <text x=PAD y=H - 8.0 class="tick">"0"</text>
-                <polyline points=line class="series" fill="none"/>
+                <polyline points=line class="series" fill="none" stroke="#2563eb" stroke-width="2"/>
             </svg>
         </figure>
     }
