@@ -60,24 +60,21 @@ impl<B: Backend> Explainer<B> {
     /// Opens a LLaVA folder, or an adapter folder (a fine-tuned model, asked in single-image
     /// mode).
     pub fn open(path: &Path, device: &B::Device) -> Result<Self, String> {
-        let (model, mode) = if vlm::llava::is_adapter_dir(path) {
-            let m = vlm::llava::open_adapted::<B>(path, device).map_err(|e| e.to_string())?;
-            // A stage trained on captions (the default's stage 1) is prompted as a base model.
-            let mode = match crate::finetune::adapter_task(path) {
-                crate::finetune::Task::Caption => Mode::Base,
-                crate::finetune::Task::Qa => Mode::FineTuned,
-            };
-            (m, mode)
-        } else if vlm::llava::is_llava_dir(path) {
-            let m = vlm::llava::open::open::<B>(path, device).map_err(|e| e.to_string())?;
-            (m, Mode::Base)
-        } else {
+        if !vlm::llava::is_vlm_dir(path) {
             return Err(format!(
                 "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): \
                  judging images needs a vision tower",
                 path.display()
             ));
-        };
+        }
+        let model = vlm::llava::open_vlm::<B>(path, device).map_err(|e| e.to_string())?;
+        // A QA-trained adapter answers as it was trained; a base model, or a stage trained on
+        // captions (the default's stage 1), is prompted as a base model.
+        let mode =
+            match vlm::llava::is_adapter_dir(path).then(|| crate::finetune::adapter_task(path)) {
+                Some(crate::finetune::Task::Qa) => Mode::FineTuned,
+                Some(crate::finetune::Task::Caption) | None => Mode::Base,
+            };
         let size = model.config.vision.image_size;
         if model.preprocessor.crop != size {
             return Err(format!(

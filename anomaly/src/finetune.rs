@@ -85,10 +85,14 @@ pub fn write_adapter_task(adapter: &Path, config: &FinetuneConfig) -> std::io::R
 
 /// The task an adapter was trained on (QA when it does not say: PEFT adapters, ours before).
 pub fn adapter_task(adapter: &Path) -> Task {
+    #[derive(Deserialize)]
+    struct Recorded {
+        task: Task,
+    }
     std::fs::read_to_string(adapter.join(ADAPTER_TASK_FILE))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| serde_json::from_value(v["task"].clone()).ok())
+        .and_then(|t| serde_json::from_str::<Recorded>(&t).ok())
+        .map(|r| r.task)
         .unwrap_or_default()
 }
 

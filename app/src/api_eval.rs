@@ -76,7 +76,7 @@ pub async fn eval_choices() -> Result<Choices, ApiError> {
         .into_iter()
         .filter(|m| {
             let p = std::path::Path::new(&m.path);
-            vlm::llava::is_llava_dir(p) || vlm::llava::is_adapter_dir(p)
+            vlm::llava::is_vlm_dir(p)
         })
         .map(|m| m.name)
         .collect();
@@ -433,7 +433,7 @@ pub async fn launch_evaluation(form: EvalForm) -> Result<i64, ApiError> {
         Some(m) => std::path::PathBuf::from(m.path),
         None => std::path::PathBuf::from(&cfg.model),
     };
-    if !vlm::llava::is_llava_dir(&path) && !vlm::llava::is_adapter_dir(&path) {
+    if !vlm::llava::is_vlm_dir(&path) {
         return Err(bad(format!(
             "model: {:?} is neither a registered vision-language model nor a LLaVA or adapter folder on the server",
             cfg.model

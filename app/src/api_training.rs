@@ -215,7 +215,7 @@ pub async fn launch_training(form: TrainForm) -> Result<i64, ApiError> {
         .map(|m| std::path::PathBuf::from(m.path))
         .unwrap_or_else(|| std::path::PathBuf::from(&cfg.base_model));
     // An adapter of a LLaVA model is a base too: stage 2 of the default model trains on stage 1.
-    if !vlm::llava::is_llava_dir(&path) && !vlm::llava::is_adapter_dir(&path) {
+    if !vlm::llava::is_vlm_dir(&path) {
         return Err(bad(format!(
             "base_model: {:?} is neither a registered LLaVA model (or adapter of one) nor a LLaVA folder on the server",
             cfg.base_model

@@ -94,7 +94,7 @@ pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> anyhow:
     let model_dir = crate::models::resolve_in(store, &config.model, data_dir)
         .await
         .map_err(|e| anyhow!("model: {e}"))?;
-    if !vlm::llava::is_llava_dir(&model_dir) && !vlm::llava::is_adapter_dir(&model_dir) {
+    if !vlm::llava::is_vlm_dir(&model_dir) {
         bail!(
             "model: {} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
             model_dir.display()

@@ -85,7 +85,7 @@ fn prompt_text(args: &GenerateArgs, template: Option<&ChatTemplate>, images: usi
 }
 
 fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
-    if vlm::llava::is_llava_dir(path) || vlm::llava::is_adapter_dir(path) {
+    if vlm::llava::is_vlm_dir(path) {
         return run_llava::<B>(args, path, device);
     }
     if !args.images.is_empty() {
@@ -119,11 +119,7 @@ fn run_llava<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<()> {
     // A fine-tuned model is its adapter folder: base model + adapter, merged.
-    let m = if vlm::llava::is_adapter_dir(path) {
-        vlm::llava::open_adapted::<B>(path, device)?
-    } else {
-        vlm::llava::open::open::<B>(path, device)?
-    };
+    let m = vlm::llava::open_vlm::<B>(path, device)?;
     let size = m.config.vision.image_size;
     if m.preprocessor.crop != size {
         bail!(

@@ -52,7 +52,7 @@ pub async fn prepare(
     let model_dir = crate::models::resolve_in(store, &config.base_model, data_dir)
         .await
         .map_err(|e| anyhow::anyhow!("base_model: {e}"))?;
-    if !vlm::llava::is_llava_dir(&model_dir) && !vlm::llava::is_adapter_dir(&model_dir) {
+    if !vlm::llava::is_vlm_dir(&model_dir) {
         bail!(
             "base_model: {} is neither a LLaVA folder (config.json with model_type \"llava\") nor an adapter of one; Part A fine-tunes a vision-language model",
             model_dir.display()
@@ -119,12 +119,8 @@ fn run_on<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<TrainSummary> {
     // An adapter as the base (stage 2 on top of stage 1) is loaded with its weights folded in.
-    let chat = if vlm::llava::is_adapter_dir(&p.model_dir) {
-        vlm::llava::open_adapted::<Autodiff<B>>(&p.model_dir, device)
-    } else {
-        vlm::llava::open::open::<Autodiff<B>>(&p.model_dir, device)
-    }
-    .with_context(|| format!("loading {}", p.model_dir.display()))?;
+    let chat = vlm::llava::open_vlm::<Autodiff<B>>(&p.model_dir, device)
+        .with_context(|| format!("loading {}", p.model_dir.display()))?;
     let examples = qa_examples(&chat, &p.items).map_err(anyhow::Error::msg)?;
     let start = match resume {
         Some(dir) => Start::Resume(dir),

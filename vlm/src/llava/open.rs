@@ -82,6 +82,20 @@ pub fn is_adapter_dir(dir: &Path) -> bool {
     dir.join("adapter_config.json").is_file()
 }
 
+/// A LLaVA folder or a LoRA adapter folder of one (which may sit on another adapter).
+pub fn is_vlm_dir(dir: &Path) -> bool {
+    is_llava_dir(dir) || is_adapter_dir(dir)
+}
+
+/// Opens a LLaVA folder, or an adapter folder with its chain of adapters folded into the base.
+pub fn open_vlm<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, WeightError> {
+    if is_adapter_dir(dir) {
+        open_adapted(dir, device)
+    } else {
+        open(dir, device)
+    }
+}
+
 /// Opens a fine-tuned model from its adapter folder: the base LLaVA its config names
 /// (`base_model_name_or_path`, relative to the adapter folder when not absolute), the adapter
 /// loaded and merged into the weights, so inference runs at the base model's speed.
