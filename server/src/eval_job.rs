@@ -2,9 +2,7 @@
 //! (progress events stored and broadcast, cancel checked between images), and stores the
 //! summary; a cancelled or interrupted run resumes from its stored predictions.
 
-use std::cell::Cell;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anomaly::evaluation::EvalConfig;
 use app::ssr::JobHub;
@@ -12,7 +10,7 @@ use store::Store;
 use tokio::runtime::Handle;
 
 use crate::evaluate::{self, EvalHooks, EvalSummary};
-use crate::worker::{announce_end, emit};
+use crate::worker::{announce_end, emit, CancelFlag};
 
 /// Runs one claimed evaluation job to its end state.
 pub async fn run_eval_job(store: &Store, data_dir: &Path, hub: &JobHub, id: i64, config: String) {
@@ -69,7 +67,7 @@ async fn evaluate_job(
         hub: hub.clone(),
         id,
         runtime: Handle::current(),
-        last_check: Cell::new(None),
+        cancel: CancelFlag::new(store.clone(), id, Handle::current()),
     };
     let store = store.clone();
     let runtime = Handle::current();
@@ -83,27 +81,12 @@ struct JobHooks {
     hub: JobHub,
     id: i64,
     runtime: Handle,
-    /// When the store was last asked for a cancel request, and its answer.
-    last_check: Cell<Option<(Instant, bool)>>,
+    cancel: CancelFlag,
 }
-
-/// How often a running evaluation asks the store whether it was cancelled: the question is
-/// polled for every generated piece of text, a query each time would cost more than the piece.
-const CANCEL_POLL: Duration = Duration::from_millis(250);
 
 impl EvalHooks for JobHooks {
     fn cancelled(&self) -> bool {
-        if let Some((at, answer)) = self.last_check.get() {
-            if answer || at.elapsed() < CANCEL_POLL {
-                return answer;
-            }
-        }
-        let answer = self
-            .runtime
-            .block_on(self.store.cancel_requested(self.id))
-            .unwrap_or(false);
-        self.last_check.set(Some((Instant::now(), answer)));
-        answer
+        self.cancel.requested()
     }
 
     fn event(&mut self, data: serde_json::Value) {

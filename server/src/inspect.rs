@@ -16,7 +16,7 @@ use serde_json::json;
 use store::Store;
 use tokio::runtime::Handle;
 
-use crate::worker::{announce_end, emit};
+use crate::worker::{announce_end, emit, CancelFlag};
 
 /// Runs one claimed inspection to its end state.
 pub async fn run_inspect_job(
@@ -127,15 +127,14 @@ async fn inspect(
     let spec: vlm::DeviceSpec = cfg.device.parse()?;
     let decoding = cfg.decoding.clone();
     let template_id = resolved.template.as_ref().map(|t| t.0);
+    let cancel = CancelFlag::new(store.clone(), id, runtime.clone());
     let (reply, used_template) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Reply, bool)> {
             vlm::device::probe(spec)?;
             let mut on_text = |piece: &str| {
                 let data = json!({"kind": "text", "text": piece}).to_string();
                 runtime.block_on(emit(&store2, &hub2, id, data));
-                !runtime
-                    .block_on(store2.cancel_requested(id))
-                    .unwrap_or(false)
+                !cancel.requested()
             };
             crate::backend::on_backend!(
                 spec,

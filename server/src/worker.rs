@@ -3,8 +3,9 @@
 //! requests between steps, and resuming a job from its last checkpoint when it is queued again
 //! (the resume button, or a server restart that interrupted it).
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anomaly::finetune::FinetuneConfig;
 use app::ssr::{JobEvent, JobHub};
@@ -137,6 +138,7 @@ async fn train(
         hub: hub.clone(),
         id,
         runtime: Handle::current(),
+        cancel: CancelFlag::new(store.clone(), id, Handle::current()),
     };
     let summary = tokio::task::spawn_blocking(move || {
         let resume_from = resume.map(|_| dir.clone());
@@ -176,19 +178,56 @@ async fn finish(
     Ok(())
 }
 
+/// A job's cancel request as its blocking work sees it. The store is asked at most every
+/// [`CANCEL_POLL`] (text generation asks for every piece of text, a query each time would cost
+/// more than the piece), and a yes is kept.
+pub struct CancelFlag {
+    store: Store,
+    id: i64,
+    runtime: Handle,
+    last: Cell<Option<(Instant, bool)>>,
+}
+
+/// How often [`CancelFlag`] asks the store.
+pub const CANCEL_POLL: Duration = Duration::from_millis(250);
+
+impl CancelFlag {
+    pub fn new(store: Store, id: i64, runtime: Handle) -> Self {
+        CancelFlag {
+            store,
+            id,
+            runtime,
+            last: Cell::new(None),
+        }
+    }
+
+    pub fn requested(&self) -> bool {
+        if let Some((at, answer)) = self.last.get() {
+            if answer || at.elapsed() < CANCEL_POLL {
+                return answer;
+            }
+        }
+        let answer = self
+            .runtime
+            .block_on(self.store.cancel_requested(self.id))
+            .unwrap_or(false);
+        self.last.set(Some((Instant::now(), answer)));
+        answer
+    }
+}
+
 /// Connects the blocking training loop to the store: events, progress, cancel requests.
 struct JobControl {
     store: Store,
     hub: JobHub,
     id: i64,
     runtime: Handle,
+    cancel: CancelFlag,
 }
 
 impl Control for JobControl {
     fn cancelled(&self) -> bool {
-        self.runtime
-            .block_on(self.store.cancel_requested(self.id))
-            .unwrap_or(false)
+        self.cancel.requested()
     }
 
     fn progress(&mut self, p: &Progress) {
