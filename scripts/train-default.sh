@@ -26,15 +26,7 @@ SPLIT="$("$BIN" dataset split loco-synth --seed 0 --fraction 0.1 | cut -d: -f1)"
 step "split $SPLIT"
 
 step "compose the base: SmolLM2-135M-Instruct + a fresh vision tower (seed 0)"
-TOWER="$(python3 - "$ROOT/models/default/tower.json" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))
-print("--image-size %d --patch-size %d --width %d --layers %d --heads %d --mlp %d --seed %d" % (
-    t["image_size"], t["patch_size"], t["hidden_size"], t["layers"], t["heads"], t["intermediate_size"], t["seed"]))
-PY
-)"
-# shellcheck disable=SC2086
-"$BIN" model compose --lm smollm2 --out "$WORK/base" $TOWER --name vlm-default-base
+"$BIN" model compose --lm smollm2 --out "$WORK/base" --tower "$ROOT/models/default/tower.json" --name vlm-default-base
 
 for stage in stage1 stage2; do
   sed "s/@SPLIT@/$SPLIT/" "$ROOT/models/default/$stage.toml" > "$WORK/$stage.toml"

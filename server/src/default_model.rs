@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 
 use anomaly::evaluation::EvalConfig;
-use anyhow::Context;
 use store::Store;
 
 use crate::models::ensure_embedded;
@@ -31,17 +30,6 @@ pub fn shipped_dir() -> PathBuf {
         return here;
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
-}
-
-/// The tower shape and seed the recipe composed its base with.
-fn tower(shipped: &Path) -> anyhow::Result<(vlm::llava::compose::TowerSpec, u64)> {
-    let path = shipped.join("tower.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    let spec: vlm::llava::compose::TowerSpec = serde_json::from_value(v.clone())
-        .with_context(|| format!("{}: not a tower shape", path.display()))?;
-    Ok((spec, v["seed"].as_u64().unwrap_or(0)))
 }
 
 /// Copies the files of `from` into `to`, replacing those whose bytes differ (a retrained model
@@ -81,7 +69,9 @@ pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Resul
     let root = data_dir.join("models").join(DEFAULT_NAME);
     let base = root.join("base");
     if !base.join("model.safetensors").is_file() {
-        let (spec, seed) = tower(&shipped)?;
+        // The tower shape and seed the recipe composed its base with.
+        let (spec, seed) = vlm::llava::compose::TowerSpec::from_file(&shipped.join("tower.json"))
+            .map_err(anyhow::Error::msg)?;
         let part = root.join("base.part");
         let _ = std::fs::remove_dir_all(&part);
         let p2 = part.clone();

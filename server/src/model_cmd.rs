@@ -41,6 +41,10 @@ pub struct ComposeArgs {
     pub lm: String,
     #[arg(long)]
     pub out: PathBuf,
+    /// The tower's shape and seed from a JSON file (e.g. models/default/tower.json) instead of
+    /// the flags below.
+    #[arg(long, conflicts_with_all = ["image_size", "patch_size", "width", "layers", "heads", "mlp", "seed"])]
+    pub tower: Option<PathBuf>,
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
     #[arg(long, default_value_t = 8)]
@@ -122,16 +126,22 @@ async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
     crate::cli::prepare_data_dir(&args.data.data_dir)?;
     let store = args.data.open().await?;
     let lm = crate::models::resolve_in(&store, &args.lm, &args.data.data_dir).await?;
-    let spec = vlm::llava::compose::TowerSpec {
-        image_size: args.image_size,
-        patch_size: args.patch_size,
-        hidden_size: args.width,
-        layers: args.layers,
-        heads: args.heads,
-        intermediate_size: args.mlp,
-    };
-    spec.validate().map_err(anyhow::Error::msg)?;
-    let (out, seed) = (args.out.clone(), args.seed);
+    let (spec, seed) = match &args.tower {
+        Some(file) => vlm::llava::compose::TowerSpec::from_file(file),
+        None => {
+            let spec = vlm::llava::compose::TowerSpec {
+                image_size: args.image_size,
+                patch_size: args.patch_size,
+                hidden_size: args.width,
+                layers: args.layers,
+                heads: args.heads,
+                intermediate_size: args.mlp,
+            };
+            spec.validate().map(|()| (spec, args.seed))
+        }
+    }
+    .map_err(anyhow::Error::msg)?;
+    let out = args.out.clone();
     let made =
         tokio::task::spawn_blocking(move || vlm::llava::compose::compose(&lm, &spec, seed, &out))
             .await??;

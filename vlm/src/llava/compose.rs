@@ -29,6 +29,24 @@ pub struct TowerSpec {
 }
 
 impl TowerSpec {
+    /// A tower shape and its initialisation seed from a JSON file such as
+    /// `models/default/tower.json`: the fields of [`TowerSpec`] plus `seed` (0 when absent).
+    pub fn from_file(path: &Path) -> Result<(TowerSpec, u64), String> {
+        #[derive(Deserialize)]
+        struct TowerFile {
+            #[serde(flatten)]
+            spec: TowerSpec,
+            #[serde(default)]
+            seed: u64,
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: TowerFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a tower shape: {e}", path.display()))?;
+        file.spec.validate()?;
+        Ok((file.spec, file.seed))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let t = self;
         if t.patch_size == 0 || t.image_size == 0 || !t.image_size.is_multiple_of(t.patch_size) {
@@ -320,4 +338,38 @@ pub fn compose(
         }),
     )?;
     Ok(composed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tower_file_gives_shape_and_seed_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tower.json");
+        let shape = r#""image_size": 128, "patch_size": 16, "hidden_size": 192, "layers": 4, "heads": 3, "intermediate_size": 768"#;
+        std::fs::write(&path, format!("{{{shape}, \"seed\": 7}}")).unwrap();
+        let (spec, seed) = TowerSpec::from_file(&path).unwrap();
+        assert_eq!((spec.image_size, spec.patch_size, seed), (128, 16, 7));
+        std::fs::write(&path, format!("{{{shape}}}")).unwrap();
+        assert_eq!(
+            TowerSpec::from_file(&path).unwrap().1,
+            0,
+            "seed 0 when absent"
+        );
+        std::fs::write(&path, r#"{"image_size": 128}"#).unwrap();
+        assert!(TowerSpec::from_file(&path)
+            .unwrap_err()
+            .contains("not a tower shape"));
+        std::fs::write(&path, format!("{{{}}}", shape.replace("16", "15"))).unwrap();
+        assert!(TowerSpec::from_file(&path)
+            .unwrap_err()
+            .contains("multiple"));
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default/tower.json");
+        assert!(
+            TowerSpec::from_file(&shipped).is_ok(),
+            "the shipped recipe's tower"
+        );
+    }
 }
