@@ -1,5 +1,5 @@
 // The README's screenshots (run by scripts/screenshots.sh against a server on the defaults).
-import { BASE_URL, ADMIN_PASSWORD, launch, signIn, waitForHydration } from './tests/helpers.mjs';
+import { BASE_URL, ADMIN_PASSWORD, launch, runInspection, signIn, waitForHydration } from './tests/helpers.mjs';
 
 const out = process.argv[2];
 const browser = await launch();
@@ -17,12 +17,7 @@ for (let i = 0; ; i++) {
   await page.waitForTimeout(2000);
 }
 await page.locator('#pick-grid button.tile[title$="breakfast_box/test/structural_anomalies/001.png"]').click();
-await page.locator('#inspect-form select[name="form[model]"]').selectOption('vlm-default');
-await page.locator('#inspect-form select[name="form[prompt]"]').selectOption('plain');
-await page.click('#inspect-run');
-await page.waitForURL(/\/inspect\/\d+$/);
-await waitForHydration(page);
-await page.locator('#verdict').waitFor({ timeout: 300_000 });
+await runInspection(page, { model: 'vlm-default', prompt: 'plain', timeout: 300_000 });
 await page.screenshot({ path: `${out}/inspect.png`, fullPage: true });
 
 // The first evaluation (queued at the first start).

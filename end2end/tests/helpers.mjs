@@ -32,6 +32,19 @@ export async function waitForHydration(page) {
   await page.waitForFunction(() => window.__vlmHydrated === true, null, { timeout: 30_000 });
 }
 
+/** On the Inspect page with an image picked: runs `model` with `prompt` (and at most
+ * `maxNewTokens` when given) and waits on the inspection's page until the verdict is shown. */
+export async function runInspection(page, { model, prompt, maxNewTokens, timeout = 120_000 }) {
+  const form = page.locator('#inspect-form');
+  await form.locator('select[name="form[model]"]').selectOption(model);
+  await form.locator('select[name="form[prompt]"]').selectOption(prompt);
+  if (maxNewTokens !== undefined) await form.locator('input[name="form[max_new_tokens]"]').fill(String(maxNewTokens));
+  await page.click('#inspect-run');
+  await page.waitForURL(/\/inspect\/\d+$/);
+  await waitForHydration(page);
+  await page.locator('#verdict').waitFor({ timeout });
+}
+
 /** A tiny LLaVA folder in a temporary directory: the parity fixture's weights and a word-level
  * tokenizer with <image> = 127. */
 export function tinyLlava(prefix = 'tiny-llava-') {

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { BASE_URL, ADMIN_PASSWORD, launch, signIn, tinyLlava, waitForHydration } from './helpers.mjs';
+import { BASE_URL, ADMIN_PASSWORD, launch, runInspection, signIn, tinyLlava, waitForHydration } from './helpers.mjs';
 
 /** The tiny LLaVA, registered as `tiny-llava-b` with the binary on the server's data folder. */
 function registerTinyLlava() {
@@ -29,14 +29,7 @@ test('inspect a demo image with a CoI prompt and watch the reply stream in', asy
   await tile.waitFor();
   await tile.click();
   await page.locator('#chosen').waitFor();
-  const form = page.locator('#inspect-form');
-  await form.locator('select[name="form[model]"]').selectOption('tiny-llava-b');
-  await form.locator('select[name="form[prompt]"]').selectOption('P1');
-  await form.locator('input[name="form[max_new_tokens]"]').fill('12');
-  await page.click('#inspect-run');
-  await page.waitForURL(/\/inspect\/\d+$/);
-  await waitForHydration(page);
-  await page.locator('#verdict').waitFor({ timeout: 120_000 });
+  await runInspection(page, { model: 'tiny-llava-b', prompt: 'P1', maxNewTokens: 12 });
   assert.ok((await page.locator('#reply').innerText()).trim().length > 0, 'the reply is shown');
   assert.match(await page.locator('#verdict').innerText(), /^(normal|anomalous|undecided)$/);
   assert.equal(await page.locator('#template-image').count(), 1, 'the template is shown beside the test image');

@@ -38,6 +38,13 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Runs a command that must succeed; its standard output.
+fn ok(args: &[&str]) -> String {
+    let out = run(args, None);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 #[test]
 fn user_add_list_passwd() {
     let dir = tempfile::tempdir().unwrap();
@@ -782,14 +789,14 @@ fn generate_with_images_runs_llava_and_refuses_bad_images() {
     assert!(!text(&out.stderr).contains("panicked"));
 }
 
-/// Generates a one-category set (2 images per folder, 64 px) at `src`, imports it as `tiny` into
-/// the data folder `data` and makes a split (seed 1, half the anomalies); returns its key.
-fn tiny_split(src: &str, data: &str) -> String {
-    let ok = |args: &[&str]| {
-        let out = run(args, None);
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    };
+/// Generates a one-category set (2 images per folder, 64 px) under `dir`, imports it as `tiny`
+/// into the data folder `dir/data` and makes a split (seed 1, half the anomalies); returns the
+/// split key and the data folder.
+fn tiny_split(dir: &std::path::Path) -> (String, String) {
+    let src = dir.join("synth");
+    let src = src.to_str().unwrap();
+    let data = dir.join("data").to_str().unwrap().to_string();
+    let data = data.as_str();
     ok(&[
         "dataset",
         "synth",
@@ -823,7 +830,10 @@ fn tiny_split(src: &str, data: &str) -> String {
         "--data-dir",
         data,
     ]);
-    split.split(':').next().unwrap().to_string()
+    (
+        split.split(':').next().unwrap().to_string(),
+        data.to_string(),
+    )
 }
 
 /// `train --config`: Part A on a tiny LLaVA and a synthetic split writes checkpoints and a PEFT
@@ -833,15 +843,8 @@ fn tiny_split(src: &str, data: &str) -> String {
 fn train_writes_an_adapter_registers_it_and_refuses_bad_configs() {
     let dir = tempfile::tempdir().unwrap();
     let (model, images) = common::tiny_llava_folder(dir.path());
-    let src = dir.path().join("synth");
-    let d = dir.path().join("data");
-    let (src_s, d_s) = (src.to_str().unwrap(), d.to_str().unwrap());
-    let ok = |args: &[&str]| {
-        let out = run(args, None);
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    };
-    let key = tiny_split(src_s, d_s);
+    let (key, d) = tiny_split(dir.path());
+    let d_s = d.as_str();
     let config = |extra: &str| {
         let path = dir.path().join("train.toml");
         std::fs::write(
@@ -1087,19 +1090,9 @@ fn bertscore_prints_json_and_refuses_bad_input() {
 fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (model, _) = common::tiny_llava_folder(dir.path());
-    let src = dir.path().join("synth");
-    let d = dir.path().join("data");
-    let (src_s, d_s, model_s) = (
-        src.to_str().unwrap(),
-        d.to_str().unwrap(),
-        model.to_str().unwrap(),
-    );
-    let ok = |args: &[&str]| {
-        let out = run(args, None);
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        text(&out.stdout)
-    };
-    let key = tiny_split(src_s, d_s);
+    let model_s = model.to_str().unwrap();
+    let (key, d) = tiny_split(dir.path());
+    let d_s = d.as_str();
     let out_dir = dir.path().join("out");
     let stdout = ok(&[
         "eval",

@@ -34,6 +34,14 @@ async fn run_state(app: &TestApp, cookie: &str, id: i64) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Whether a run's state is final.
+fn ended(r: &serde_json::Value) -> bool {
+    !matches!(
+        r["run"]["job"]["state"].as_str(),
+        Some("queued" | "running")
+    )
+}
+
 async fn wait_for(
     app: &TestApp,
     cookie: &str,
@@ -104,13 +112,7 @@ async fn launch_follow_cancel_resume() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let id: i64 = body.parse().unwrap();
-    let done = wait_for(&app, &member, id, |r| {
-        !matches!(
-            r["run"]["job"]["state"].as_str(),
-            Some("queued" | "running")
-        )
-    })
-    .await;
+    let done = wait_for(&app, &member, id, ended).await;
     assert_eq!(done["run"]["job"]["state"], "succeeded", "{done}");
     assert_eq!(done["run"]["model"], "tiny-qa");
     assert_eq!(done["can_manage"], false, "members read only");
@@ -156,13 +158,7 @@ async fn launch_follow_cancel_resume() {
         .await;
     assert_eq!(status, StatusCode::OK, "an adapter as the base: {body}");
     let id: i64 = body.parse().unwrap();
-    let done = wait_for(&app, &admin, id, |r| {
-        !matches!(
-            r["run"]["job"]["state"].as_str(),
-            Some("queued" | "running")
-        )
-    })
-    .await;
+    let done = wait_for(&app, &admin, id, ended).await;
     assert_eq!(done["run"]["job"]["state"], "succeeded", "{done}");
 
     // A long run: cancel stops it at a checkpoint, resume continues and finishes.
