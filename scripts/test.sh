@@ -26,10 +26,17 @@ cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests"
 cargo test --workspace --exclude frontend
+# A plain `cargo test` ignores the tests that need setup.sh's downloads, a release build or a
+# wgpu adapter: each is run by one of the next three steps (the CUDA ones are only compiled
+# here). The same package selection as above builds nothing new.
+step "downloaded references: tokenizer vectors, CLIP preprocessing, BERTScore, the embedded model"
+cargo test --workspace --exclude frontend --test tokenizer --test clip_preprocess --test bertscore --test cli -- --ignored
 step "real weights: SmolLM2-135M against transformers (release build)"
-cargo test --release -p vlm --test smollm2 --test compose
+cargo test --release -p vlm --test smollm2 --test compose -- --ignored
 step "GPU code paths: wgpu parity on the CPU's Vulkan driver (lavapipe); wgpu + cuda compile"
-VLM_REQUIRE_GPU_TESTS=1 cargo test -p vlm --features wgpu --test llama_parity --test lora_train
+cargo test -p vlm --features wgpu --test llama_parity --test lora_train -- --ignored
+# Jobs launched from the web on a server started with --device wgpu run on wgpu.
+cargo test -p vlm-inspect --features wgpu --test devices -- --ignored
 cargo clippy -p vlm-inspect -p vlm --features wgpu,cuda --all-targets -- -D warnings
 step "release build (server + wasm bundle)"
 bash scripts/build.sh

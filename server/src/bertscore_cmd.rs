@@ -44,7 +44,7 @@ fn lines(path: &PathBuf) -> anyhow::Result<Vec<String>> {
 pub fn run(args: BertScoreArgs) -> anyhow::Result<()> {
     let spec: vlm::DeviceSpec = args.device.parse()?;
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, false, run_on(&args))
+    jobs::on_backend!(spec, false, run_on(&args))
 }
 
 fn run_on<B: Backend>(args: &BertScoreArgs, device: &B::Device) -> anyhow::Result<()> {

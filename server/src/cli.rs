@@ -1,11 +1,9 @@
 //! Command-line arguments and dispatch. `serve` is the default subcommand.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use clap::{Parser, Subcommand};
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use store::{Store, StoreOptions};
+use crate::users_cmd::UserCommand;
+use crate::web::ServeArgs;
 
 /// vlm-inspect: explain industrial defects with vision-language models.
 #[derive(Debug, Parser)]
@@ -46,74 +44,6 @@ pub enum Command {
     BenchTrain(crate::bench_train::BenchTrainArgs),
 }
 
-/// Where stored data lives; shared by every subcommand that touches it.
-#[derive(Debug, Clone, Args)]
-pub struct DataDir {
-    /// Folder for the database, uploads and models.
-    #[arg(long, env = "VLM_INSPECT_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-}
-
-impl DataDir {
-    /// The SQLite file inside the data folder.
-    pub fn database(&self) -> PathBuf {
-        self.data_dir.join("vlm-inspect.db")
-    }
-
-    /// Opens the database, creating the folder and running migrations.
-    pub async fn open(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.database(), StoreOptions::default()).await?)
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "VLM_INSPECT_ADDR", default_value = "127.0.0.1:3000")]
-    pub addr: SocketAddr,
-    #[command(flatten)]
-    pub data: DataDir,
-    /// Compute device for the models: cpu, wgpu[:N] or cuda[:N].
-    #[arg(long, env = "VLM_INSPECT_DEVICE", default_value = "cpu")]
-    pub device: String,
-    /// Folder holding the built site (pkg/ with the wasm, js and css).
-    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
-    pub site_root: PathBuf,
-    /// When no evaluation has run yet, queue one of the default model on the demo set (what
-    /// scripts/run.sh does on a first start, so the results pages fill within minutes).
-    #[arg(long)]
-    pub first_evaluation: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create an account. The password is read from stdin with --password-stdin,
-    /// otherwise generated and printed once.
-    Add {
-        username: String,
-        /// admin, member or reviewer.
-        #[arg(long, default_value = "member")]
-        role: String,
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        data: DataDir,
-    },
-    /// Set a new password (ends the user's sessions and lifts a sign-in lock).
-    Passwd {
-        username: String,
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        data: DataDir,
-    },
-    /// List accounts.
-    List {
-        #[command(flatten)]
-        data: DataDir,
-    },
-}
-
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -151,14 +81,4 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Makes the data folder and its sub-folders, with a clear error when it cannot.
-pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
-    for sub in ["", "uploads", "models"] {
-        let path = dir.join(sub);
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create data folder {}", path.display()))?;
-    }
-    Ok(())
 }

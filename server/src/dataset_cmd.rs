@@ -9,7 +9,7 @@ use anomaly::synth::{generate, Counts, SynthConfig};
 use clap::Subcommand;
 use store::import::{ImportProgress, ImportRequest, Layout};
 
-use crate::cli::DataDir;
+use crate::data_dir::DataDir;
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
@@ -149,7 +149,7 @@ pub async fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "dataset".into())
             });
-            crate::cli::prepare_data_dir(&data.data_dir)?;
+            crate::data_dir::prepare_data_dir(&data.data_dir)?;
             let store = data.open().await?;
             let req = ImportRequest {
                 source,

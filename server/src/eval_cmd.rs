@@ -2,15 +2,16 @@
 //! (so the web pages show it too), prints the paper's Table 1 and Table 2 layouts, and writes
 //! the JSON and CSV downloads. `--resume JOB` continues an interrupted run.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anomaly::evaluation::EvalConfig;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::evaluate::{self, EvalHooks};
-use crate::worker::KIND_EVAL;
+use store::{JobConfig, JobEvent, JobKind, JobOwner};
+
+use crate::progress_line::ProgressLine;
+use jobs::evaluate::{self, EvalHooks};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -45,7 +46,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub data: crate::cli::DataDir,
+    pub data: crate::data_dir::DataDir,
 }
 
 impl EvalArgs {
@@ -74,50 +75,53 @@ impl EvalArgs {
 /// Prints a progress line per prediction on stderr.
 struct Bar {
     started: std::time::Instant,
+    line: ProgressLine,
 }
 
 impl EvalHooks for Bar {
-    fn event(&mut self, data: serde_json::Value) {
-        let mut err = std::io::stderr().lock();
-        if data["kind"] == "prediction" {
-            let done = data["done"].as_u64().unwrap_or(0);
-            let total = data["total"].as_u64().unwrap_or(0).max(1);
-            let secs = self.started.elapsed().as_secs_f64();
-            let _ = write!(
-                err,
-                "\r{done}/{total} {} {} → {}   {:.0} s",
-                data["prompt"].as_str().unwrap_or(""),
-                data["image"].as_str().unwrap_or(""),
-                data["verdict"].as_str().unwrap_or(""),
-                secs
-            );
-        } else if data["kind"] == "bertscore" {
-            let _ = write!(err, "\nBERTScore: {} explanations scored", data["scored"]);
+    fn event(&mut self, event: JobEvent) {
+        match event {
+            JobEvent::Prediction(p) => {
+                let text = format!(
+                    "{}/{} {} {} → {}   {:.0} s",
+                    p.done,
+                    p.total.max(1),
+                    p.prompt,
+                    p.image,
+                    p.verdict,
+                    self.started.elapsed().as_secs_f64()
+                );
+                self.line.show(&text);
+            }
+            JobEvent::Bertscore { scored } => self
+                .line
+                .line(&format!("BERTScore: {scored} explanations scored")),
+            _ => {}
         }
-        let _ = err.flush();
     }
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
-    crate::cli::prepare_data_dir(&args.data.data_dir)?;
+    crate::data_dir::prepare_data_dir(&args.data.data_dir)?;
     let store = args.data.open().await?;
     let (job, config) = match args.resume {
         Some(job) => {
             let info = store.job(job).await?;
-            if info.kind != KIND_EVAL {
+            if info.kind != JobKind::Eval {
                 bail!(
                     "--resume {job}: job {job} is a {} job, not an evaluation",
                     info.kind
                 );
             }
-            if info.state == "running" || info.state == "queued" {
+            if info.state.is_live() {
                 bail!(
                     "--resume {job}: the job is {} (the server's worker has it)",
                     info.state
                 );
             }
             let (text, _) = store.job_config(job).await?;
-            let cfg = EvalConfig::from_json(&text).map_err(anyhow::Error::msg)?;
+            let cfg = JobConfig::<EvalConfig>::decode(&text)
+                .with_context(|| format!("--resume {job}"))?;
             (Some(job), cfg)
         }
         None => (None, args.config()),
@@ -130,7 +134,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         None => {
             store
-                .create_running_job(KIND_EVAL, &plan.config.to_json(), None)
+                .create_running_job(
+                    JobKind::Eval,
+                    &JobConfig::encode(&plan.config),
+                    JobOwner::CommandLine,
+                )
                 .await?
         }
     };
@@ -142,16 +150,19 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         plan.config.split,
         plan.model_dir.display()
     );
+    let plan_device = plan.config.device.clone();
     let runtime = tokio::runtime::Handle::current();
     let store2 = store.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let mut bar = Bar {
             started: std::time::Instant::now(),
+            line: ProgressLine::default(),
         };
-        evaluate::run(&plan, &store2, job, &runtime, &mut bar)
+        let outcome = evaluate::run(&plan, &store2, job, &runtime, &mut bar);
+        bar.line.line("");
+        outcome
     })
     .await?;
-    eprintln!();
     let summary = match outcome {
         Ok(s) => s,
         Err(e) => {
@@ -161,8 +172,9 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             )));
         }
     };
+    let result = jobs::runner::eval::result_of(&summary, &plan_device);
     store
-        .set_job_result(job, &crate::eval_job::summary_json(&summary).to_string())
+        .set_job_result(job, &serde_json::to_string(&result)?)
         .await?;
     store.finish_job(job, None).await?;
     let (doc, csv) = evaluate::export(&store, job).await?;

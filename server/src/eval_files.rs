@@ -16,7 +16,7 @@ pub async fn download(State(state): State<AppState>, Path(file): Path<String>) -
     if ext != "json" && ext != "csv" {
         return (StatusCode::NOT_FOUND, "expected ID.json or ID.csv").into_response();
     }
-    let (doc, csv) = match crate::evaluate::export(&state.store, id).await {
+    let (doc, csv) = match jobs::evaluate::export(&state.store, id).await {
         Ok(x) => x,
         Err(e) => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };

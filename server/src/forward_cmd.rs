@@ -41,7 +41,7 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
         vlm::device::set_half(spec)?;
     }
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, args.half, forward(&args))
+    jobs::on_backend!(spec, args.half, forward(&args))
 }
 
 /// Token ids `[batch, seq]` and their optional attention mask.

@@ -22,7 +22,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub model: String,
     #[command(flatten)]
-    pub data: crate::cli::DataDir,
+    pub data: crate::data_dir::DataDir,
     #[arg(long)]
     pub prompt: String,
     /// An image for a vision-language model (repeatable; in prompt order).
@@ -67,7 +67,7 @@ pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
         vlm::device::set_half(spec)?;
     }
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, args.half, run_on(&args, &model))
+    jobs::on_backend!(spec, args.half, run_on(&args, &model))
 }
 
 /// The prompt text: the chat template applied (with `images` image lines) unless `--raw`.

@@ -4,13 +4,15 @@
 
 use std::convert::Infallible;
 
-use app::ssr::{AppState, JobEvent};
+use app::ssr::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
+use jobs::LiveEvent;
 use serde::Deserialize;
+use store::JobEvent;
 use tokio::sync::broadcast::error::RecvError;
 
 #[derive(Debug, Deserialize)]
@@ -18,8 +20,6 @@ pub struct After {
     #[serde(default)]
     after: i64,
 }
-
-const ENDED: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 fn event(seq: i64, data: &str) -> Event {
     let e = Event::default().data(data);
@@ -52,8 +52,12 @@ pub async fn job_events(
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let last = stored.last().map(|(s, _)| *s).unwrap_or(after);
-    let ended = ENDED.contains(&job.state.as_str());
-    let end_notice = serde_json::json!({"kind": "end", "state": job.state}).to_string();
+    let ended = job.state.is_ended();
+    let end_notice = JobEvent::End {
+        state: job.state,
+        error: job.error.clone(),
+    }
+    .to_json();
     let mut first: Vec<Event> = stored.iter().map(|(s, d)| event(*s, d)).collect();
     if ended {
         first.push(event(0, &end_notice));
@@ -71,7 +75,7 @@ pub async fn job_events(
 
 /// Live events of job `id` newer than `last`, up to and including its end notice.
 fn follow(
-    rx: tokio::sync::broadcast::Receiver<JobEvent>,
+    rx: tokio::sync::broadcast::Receiver<LiveEvent>,
     id: i64,
     last: i64,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send {

@@ -7,8 +7,8 @@ use clap::Subcommand;
 use vlm::llama::LlamaConfig;
 use vlm::weights::gguf::GgufLlama;
 
-use crate::cli::DataDir;
-use crate::models::{ensure_embedded, KIND_LLAMA_GGUF};
+use crate::data_dir::DataDir;
+use jobs::models::{ensure_embedded, KIND_LLAMA_GGUF};
 
 /// Registry kind of a Hugging Face LLaMA folder.
 pub const KIND_LLAMA_HF: &str = "llama-hf";
@@ -74,7 +74,7 @@ pub const KIND_LLAVA: &str = "llava";
 /// What kind of checkpoint `path` is, read from its header or config.
 fn kind_of(path: &std::path::Path) -> anyhow::Result<&'static str> {
     if path.is_dir() && vlm::llava::is_adapter_dir(path) {
-        Ok(crate::train_cmd::KIND_LLAVA_LORA)
+        Ok(jobs::training::KIND_LLAVA_LORA)
     } else if path.is_dir() && vlm::llava::is_llava_dir(path) {
         vlm::llava::LlavaConfig::from_file(&path.join("config.json"))?;
         if !path.join("tokenizer.json").is_file() {
@@ -98,7 +98,7 @@ fn kind_of(path: &std::path::Path) -> anyhow::Result<&'static str> {
 pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
         ModelCommand::List { data } => {
-            crate::cli::prepare_data_dir(&data.data_dir)?;
+            crate::data_dir::prepare_data_dir(&data.data_dir)?;
             let store = data.open().await?;
             ensure_embedded(&store, &data.data_dir).await?;
             for m in store.models().await? {
@@ -123,9 +123,9 @@ pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
 }
 
 async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
-    crate::cli::prepare_data_dir(&args.data.data_dir)?;
+    crate::data_dir::prepare_data_dir(&args.data.data_dir)?;
     let store = args.data.open().await?;
-    let lm = crate::models::resolve_in(&store, &args.lm, &args.data.data_dir).await?;
+    let lm = jobs::models::resolve_in(&store, &args.lm, &args.data.data_dir).await?;
     let (spec, seed) = match &args.tower {
         Some(file) => vlm::llava::compose::TowerSpec::from_file(file),
         None => {

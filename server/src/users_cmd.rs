@@ -5,8 +5,8 @@ use std::io::BufRead;
 use anyhow::{bail, Context};
 use store::Role;
 
-use crate::cli::UserCommand;
 use app::format_time;
+use clap::Subcommand;
 
 /// Runs one `user` subcommand.
 pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
@@ -79,4 +79,33 @@ fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
         bail!("no password on stdin");
     }
     Ok((pw, false))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from stdin with --password-stdin,
+    /// otherwise generated and printed once.
+    Add {
+        username: String,
+        /// admin, member or reviewer.
+        #[arg(long, default_value = "member")]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: crate::data_dir::DataDir,
+    },
+    /// Set a new password (ends the user's sessions and lifts a sign-in lock).
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: crate::data_dir::DataDir,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        data: crate::data_dir::DataDir,
+    },
 }

@@ -1,7 +1,7 @@
 //! Building the axum router and serving it.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use app::ssr::AppState;
@@ -9,15 +9,38 @@ use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use clap::Args;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use store::Store;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::bootstrap::{ensure_admin, FirstAdmin, FIRST_ADMIN};
-use crate::cli::{prepare_data_dir, ServeArgs};
+use crate::data_dir::{prepare_data_dir, ServerLock};
 use crate::guard::{guard, MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOAD_PATH};
 use crate::health::healthz;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VLM_INSPECT_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub data: crate::data_dir::DataDir,
+    /// Compute device for the models: cpu, wgpu[:N] or cuda[:N].
+    #[arg(long, env = "VLM_INSPECT_DEVICE", default_value = "cpu")]
+    pub device: String,
+    /// Folder holding the built site (pkg/ with the wasm, js and css).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// When no evaluation has run yet, queue one of the default model on the demo set (what
+    /// scripts/run.sh does on a first start, so the results pages fill within minutes).
+    #[arg(long)]
+    pub first_evaluation: bool,
+    /// Jobs one user may have waiting in the queue at once (more are refused with 429).
+    #[arg(long, env = "VLM_INSPECT_MAX_QUEUED", default_value_t = 20)]
+    pub max_queued_per_user: usize,
+}
 
 /// Leptos options for a server listening on `addr` with the built site under `site_root`.
 pub fn leptos_options(addr: SocketAddr, site_root: &Path) -> LeptosOptions {
@@ -54,35 +77,40 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `vlm-inspect serve`: open the data folder, make sure an admin exists, listen.
+/// How often expired sessions are deleted.
+const SESSION_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `vlm-inspect serve`: take the data folder, make sure an admin exists, recover interrupted
+/// jobs, start the job lanes, listen.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let spec: vlm::DeviceSpec = args.device.parse()?;
     prepare_data_dir(&args.data.data_dir)?;
-    let store = args.data.open().await?;
+    // Before anything is written: a second server on the same folder stops here.
+    let _lock = ServerLock::acquire(&args.data.data_dir)?;
+    let store = args
+        .data
+        .open_with(store::StoreOptions {
+            max_queued_per_user: args.max_queued_per_user.max(1),
+            ..Default::default()
+        })
+        .await?;
     announce_first_admin(&store).await?;
-    let interrupted = store.fail_interrupted_jobs("import").await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            "{interrupted} import job(s) were interrupted by a restart; they stored nothing"
-        );
-    }
-    let mut resumed = store
-        .requeue_interrupted_jobs(crate::worker::KIND_TRAIN)
-        .await?;
-    resumed.extend(
-        store
-            .requeue_interrupted_jobs(crate::worker::KIND_EVAL)
-            .await?,
-    );
-    store
-        .fail_interrupted_jobs(crate::worker::KIND_INSPECT)
-        .await?;
-    if !resumed.is_empty() {
+    // No runner of this folder is alive (we hold its lock): whatever is `running` was
+    // interrupted.
+    let (requeued, failed) = store.recover_interrupted_jobs().await?;
+    if !requeued.is_empty() {
         tracing::info!(
-            "job(s) {resumed:?} were interrupted; they resume from their last checkpoint or stored predictions"
+            "job(s) {requeued:?} were interrupted; they resume from their last checkpoint or stored predictions"
         );
     }
-    crate::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
-    crate::models::ensure_embedded(&store, &args.data.data_dir).await?;
+    if !failed.is_empty() {
+        tracing::warn!(
+            "job(s) {failed:?} were interrupted {} times and failed for good (resume them by hand)",
+            store::jobs::MAX_INTERRUPTED_ATTEMPTS
+        );
+    }
+    jobs::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
+    jobs::models::ensure_embedded(&store, &args.data.data_dir).await?;
     // Composing the default model's base takes seconds and half a gigabyte: done beside the
     // running server, which lists it once it is registered.
     {
@@ -92,10 +120,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.first_evaluation,
         );
         tokio::spawn(async move {
-            match crate::default_model::ensure_default_vlm(&store, &data_dir).await {
+            match jobs::default_model::ensure_default_vlm(&store, &data_dir).await {
                 Ok(Some(name)) if first => {
-                    if let Err(e) =
-                        crate::default_model::queue_first_evaluation(&store, &name).await
+                    if let Err(e) = jobs::default_model::queue_first_evaluation(
+                        &store,
+                        &name,
+                        &spec.to_string(),
+                    )
+                    .await
                     {
                         tracing::warn!("cannot queue the first evaluation: {e:#}");
                     }
@@ -107,8 +139,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    spawn_session_purge(store.clone());
 
-    let spec: vlm::DeviceSpec = args.device.parse()?;
     let device = vlm::device::probe(spec)?;
     tracing::info!("compute device: {}", device.description);
     if !args.site_root.join("pkg").is_dir() {
@@ -118,14 +150,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let state = AppState {
-        leptos_options: leptos_options(args.addr, &args.site_root),
-        store: store.clone(),
-        device: device.description,
-        data_dir: args.data.data_dir.clone(),
-        jobs: app::ssr::JobHub::default(),
-    };
-    crate::worker::start(
+    let state = app_state(
+        store.clone(),
+        args.data.data_dir.clone(),
+        leptos_options(args.addr, &args.site_root),
+        spec,
+        device.description,
+    );
+    jobs::runner::start(
         store.clone(),
         args.data.data_dir.clone(),
         state.jobs.clone(),
@@ -145,6 +177,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the server stopped with an error")?;
     store.close().await;
     Ok(())
+}
+
+/// The state every request shares.
+pub fn app_state(
+    store: Store,
+    data_dir: PathBuf,
+    leptos_options: LeptosOptions,
+    compute: vlm::DeviceSpec,
+    description: String,
+) -> AppState {
+    AppState {
+        leptos_options,
+        store,
+        device: description,
+        compute,
+        data_dir,
+        jobs: jobs::JobHub::default(),
+    }
+}
+
+/// Deletes expired sessions now and every [`SESSION_PURGE_EVERY`].
+pub fn spawn_session_purge(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SESSION_PURGE_EVERY);
+        loop {
+            every.tick().await;
+            match store.purge_expired_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("deleted {n} expired session(s)"),
+                Err(e) => tracing::warn!("cannot delete expired sessions: {e}"),
+            }
+        }
+    })
 }
 
 async fn announce_first_admin(store: &Store) -> anyhow::Result<()> {

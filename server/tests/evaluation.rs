@@ -216,12 +216,16 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
         },
         ..anomaly::evaluation::EvalConfig::new("tiny-llava", "tiny", &split, &["plain"])
     };
-    let plan = vlm_inspect::evaluate::plan(&app.store, data, cfg.clone())
+    let plan = jobs::evaluate::plan(&app.store, data, cfg.clone())
         .await
         .unwrap();
     let job = app
         .store
-        .create_running_job("eval", &cfg.to_json(), None)
+        .create_running_job(
+            store::JobKind::Eval,
+            &store::JobConfig::encode(&cfg),
+            store::JobOwner::CommandLine,
+        )
         .await
         .unwrap();
 
@@ -232,7 +236,7 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
         stop_after: usize,
         mid_reply: std::cell::Cell<usize>,
     }
-    impl vlm_inspect::evaluate::EvalHooks for StopAfter {
+    impl jobs::evaluate::EvalHooks for StopAfter {
         fn cancelled(&self) -> bool {
             if self.seen >= self.stop_after {
                 // The check before the reply passes; the first one during it stops the run.
@@ -242,8 +246,8 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
             }
             false
         }
-        fn event(&mut self, data: serde_json::Value) {
-            if data["kind"] == "prediction" {
+        fn event(&mut self, event: store::JobEvent) {
+            if matches!(event, store::JobEvent::Prediction(_)) {
                 self.seen += 1;
             }
         }
@@ -256,7 +260,7 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
             stop_after: 2,
             mid_reply: Default::default(),
         };
-        let s = vlm_inspect::evaluate::run(&plan, &store, job, &rt, &mut hooks).unwrap();
+        let s = jobs::evaluate::run(&plan, &store, job, &rt, &mut hooks).unwrap();
         (s, plan)
     })
     .await
@@ -279,7 +283,7 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
             stop_after: usize::MAX,
             mid_reply: Default::default(),
         };
-        vlm_inspect::evaluate::run(&plan, &store, job, &rt, &mut hooks).unwrap()
+        jobs::evaluate::run(&plan, &store, job, &rt, &mut hooks).unwrap()
     })
     .await
     .unwrap();

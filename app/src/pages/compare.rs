@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api_eval::{compare_evaluations, EvalRun, PromptResult};
+use crate::api::evaluations::{compare_evaluations, EvalRun, PromptResult};
 use crate::layout::Frame;
 use crate::pages::evaluation::{pct, BarChart};
 

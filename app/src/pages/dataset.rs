@@ -3,7 +3,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use store::{DatasetStats, ImageFilter, ImagePage};
 
-use crate::api_datasets::{dataset_images, get_dataset_stats};
+use crate::api::datasets::{dataset_images, get_dataset_stats};
 use crate::layout::Frame;
 
 /// The dataset browser: counts, filters (category, split, label, QA source) and a paginated

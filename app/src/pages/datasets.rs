@@ -1,8 +1,8 @@
 use leptos::prelude::*;
 use store::DatasetStats;
 
-use crate::api::use_is_admin;
-use crate::api_datasets::{job_status, list_datasets, DeleteDataset, StartImport};
+use crate::api::accounts::use_is_admin;
+use crate::api::datasets::{job_status, list_datasets, DeleteDataset, StartImport};
 use crate::layout::Frame;
 
 /// All datasets with their counts; admins import and delete here.
@@ -96,7 +96,7 @@ fn ImportPanel(import: ServerAction<StartImport>, finished: RwSignal<u32>) -> im
     // Poll while the job runs; refresh the table once it ends.
     Effect::new(move |_| {
         if let Some(Ok(Some(j))) = job.get() {
-            if j.state == "queued" || j.state == "running" {
+            if j.state.is_live() {
                 set_timeout(
                     move || tick.update(|t| *t += 1),
                     std::time::Duration::from_millis(400),
@@ -127,7 +127,7 @@ fn ImportPanel(import: ServerAction<StartImport>, finished: RwSignal<u32>) -> im
                 {move || job.get().and_then(Result::ok).flatten().map(|j| {
                     let pct = (j.progress * 100.0).round();
                     view! {
-                        <div class="progress" id="import-progress" data-state=j.state.clone()>
+                        <div class="progress" id="import-progress" data-state=j.state.as_str()>
                             <progress max="100" value=pct></progress>
                             <span>{format!("job #{}: {} · {pct:.0}%", j.id, j.state)}</span>
                             {j.error.map(|e| view! { <p class="error" role="alert">{e}</p> })}

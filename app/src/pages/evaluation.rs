@@ -2,11 +2,12 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use crate::api_eval::{
+use crate::api::evaluations::{
     evaluation, Accuracies, CancelEvaluation, EvalDetail, PromptResult, ResumeEvaluation,
 };
 use crate::layout::Frame;
 use crate::live::follow_job;
+use store::{JobEvent, JobState};
 
 /// A percentage with one decimal, or "n/a" (no image of that kind).
 pub fn pct(v: Option<f64>) -> String {
@@ -59,26 +60,19 @@ fn Run(
     ended: RwSignal<u32>,
 ) -> impl IntoView {
     let id = d.run.job.id;
-    let state = RwSignal::new(d.run.job.state.clone());
+    let state = RwSignal::new(d.run.job.state);
     let done = RwSignal::new((d.predictions.len(), 0usize));
-    if matches!(d.run.job.state.as_str(), "queued" | "running") {
-        follow_job(id, d.last_seq, move |json| {
-            let Ok(e) = serde_json::from_str::<serde_json::Value>(json) else {
-                return;
-            };
-            match e["kind"].as_str() {
-                Some("prediction") => {
-                    state.set("running".into());
-                    let n = e["done"].as_u64().unwrap_or(0) as usize;
-                    let t = e["total"].as_u64().unwrap_or(0) as usize;
-                    done.set((n, t));
-                }
-                Some("end") => {
-                    state.set(e["state"].as_str().unwrap_or_default().to_string());
-                    ended.update(|n| *n += 1);
-                }
-                _ => {}
+    if d.run.job.state.is_live() {
+        follow_job(id, d.last_seq, move |e| match e {
+            JobEvent::Prediction(p) => {
+                state.set(JobState::Running);
+                done.set((p.done, p.total));
             }
+            JobEvent::End { state: s, .. } => {
+                state.set(s);
+                ended.update(|n| *n += 1);
+            }
+            _ => {}
         });
     }
     let run = d.run.clone();
@@ -88,7 +82,8 @@ fn Run(
         <h1>{format!("Evaluation #{id}")}</h1>
         <p>{format!("{} on {} / {} (test side{}) · prompts {}", run.model, run.dataset, run.split,
             run.limit.map(|n| format!(", {n} images")).unwrap_or_default(), run.prompts.join(", "))}</p>
-        <p id="eval-state" data-state=move || state.get()>
+        <p class="muted" id="job-device">{format!("device {}", d.ran_on.clone().unwrap_or(run.device.clone()))}</p>
+        <p id="eval-state" data-state=move || state.get().as_str()>
             {move || {
                 let (n, t) = done.get();
                 if t > 0 { format!("{} · {n}/{t} predictions", state.get()) } else { format!("{} · {n} predictions stored", state.get()) }
@@ -97,10 +92,10 @@ fn Run(
         {run.job.error.clone().map(|e| view! { <p class="error" role="alert" id="eval-job-error">{e}</p> })}
         {manage.then(|| view! {
             <p class="actions">
-                {move || matches!(state.get().as_str(), "queued" | "running").then(|| view! {
+                {move || state.get().is_live().then(|| view! {
                     <button id="cancel-eval" on:click=move |_| { cancel.dispatch(CancelEvaluation { id }); }>"Cancel"</button>
                 })}
-                {move || matches!(state.get().as_str(), "failed" | "cancelled").then(|| view! {
+                {move || state.get().is_resumable().then(|| view! {
                     <button id="resume-eval" on:click=move |_| { resume.dispatch(ResumeEvaluation { id }); }>"Resume (keeps the stored predictions)"</button>
                 })}
             </p>

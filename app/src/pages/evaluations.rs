@@ -1,9 +1,7 @@
 use leptos::prelude::*;
 
-use crate::api_eval::{
-    eval_choices, evaluations, list_prompts, AddPrompt, Choices, DeletePrompt, EvalRun,
-    LaunchEvaluation,
-};
+use crate::api::evaluations::{evaluations, EvalRun, LaunchEvaluation};
+use crate::api::prompts::{eval_choices, list_prompts, AddPrompt, Choices, DeletePrompt};
 use crate::layout::{format_time, Frame};
 
 /// Evaluation runs: the list (tick runs to compare them), the launch form (members), and the
@@ -49,10 +47,10 @@ fn RunList(list: Vec<EvalRun>) -> impl IntoView {
                     {list.into_iter().map(|r| {
                         let id = r.job.id;
                         view! {
-                            <tr data-run=id data-state=r.job.state.clone()>
+                            <tr data-run=id data-state=r.job.state.as_str()>
                                 <td><input type="checkbox" name="id" value=id aria-label=format!("compare run {id}")/></td>
                                 <td><a href=format!("/evaluations/{id}")>{format!("#{id}")}</a></td>
-                                <td title=r.job.error.clone().unwrap_or_default()>{r.job.state.clone()}</td>
+                                <td title=r.job.error.clone().unwrap_or_default()>{r.job.state.as_str()}</td>
                                 <td><progress max="100" value=(r.job.progress * 100.0).round()></progress></td>
                                 <td>{r.model}</td>
                                 <td>{format!("{} / {}{}", r.dataset, r.split, r.limit.map(|n| format!(" (first {n})")).unwrap_or_default())}</td>

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::api::{home_summary, Overview};
+use crate::api::accounts::{home_summary, Overview};
 use crate::layout::{format_time, Frame};
 
 /// Home: the compute device, known models and datasets, and recent jobs.
@@ -61,8 +61,8 @@ fn Summary(s: Overview) -> impl IntoView {
                     {s.jobs.into_iter().map(|j| view! {
                         <tr>
                             <td>{j.id}</td>
-                            <td>{j.kind}</td>
-                            <td class=format!("state state-{}", j.state) title=j.error.clone().unwrap_or_default()>{j.state.clone()}</td>
+                            <td>{j.kind.as_str()}</td>
+                            <td class=format!("state state-{}", j.state) title=j.error.clone().unwrap_or_default()>{j.state.as_str()}</td>
                             <td>{format!("{:.0}%", j.progress * 100.0)}</td>
                             <td>{j.owner}</td>
                             <td>{format_time(j.created_at)}</td>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use store::ImageDetail;
 
-use crate::api_datasets::get_image;
+use crate::api::datasets::get_image;
 use crate::layout::Frame;
 
 /// One image: full size, ground-truth mask overlay toggle, all QA annotations.

@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::api_datasets::dataset_images;
-use crate::api_eval::{eval_choices, my_inspections, Choices, InspectionView, StartInspection};
+use crate::api::datasets::dataset_images;
+use crate::api::inspections::{my_inspections, InspectionView, StartInspection};
+use crate::api::prompts::{eval_choices, Choices};
 use crate::layout::{format_time, Frame};
 use store::ImageFilter;
 
@@ -188,7 +189,7 @@ fn History(list: Vec<InspectionView>) -> impl IntoView {
                             <td><img class="mini" src=v.image_url.clone() alt="image"/></td>
                             <td>{v.model}</td>
                             <td>{v.prompt}</td>
-                            <td>{v.job.state}</td>
+                            <td>{v.job.state.as_str()}</td>
                             <td class=format!("verdict verdict-{verdict}")>{verdict.clone()}</td>
                         </tr>
                     }

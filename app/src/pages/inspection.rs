@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 
-use crate::api_eval::{inspection, InspectionView};
+use crate::api::inspections::{inspection, InspectionView};
 use crate::layout::Frame;
 use crate::live::follow_job;
+use store::{JobEvent, JobState};
 
 /// One inspection: the template and the test image side by side, the reply streaming in token
 /// by token, then the verdict.
@@ -28,36 +29,32 @@ pub fn InspectionPage() -> impl IntoView {
 fn Inspection(v: InspectionView, ended: RwSignal<u32>) -> impl IntoView {
     let id = v.job.id;
     let text = RwSignal::new(v.text.clone());
-    let state = RwSignal::new(v.job.state.clone());
-    if matches!(v.job.state.as_str(), "queued" | "running") {
-        follow_job(id, v.last_seq, move |json| {
-            let Ok(e) = serde_json::from_str::<serde_json::Value>(json) else {
-                return;
-            };
-            match e["kind"].as_str() {
-                Some("text") => {
-                    state.set("running".into());
-                    text.update(|t| t.push_str(e["text"].as_str().unwrap_or_default()));
-                }
-                Some("end") => {
-                    state.set(e["state"].as_str().unwrap_or_default().to_string());
-                    ended.update(|n| *n += 1);
-                }
-                _ => {}
+    let state = RwSignal::new(v.job.state);
+    if v.job.state.is_live() {
+        follow_job(id, v.last_seq, move |e| match e {
+            JobEvent::Text { text: piece } => {
+                state.set(JobState::Running);
+                text.update(|t| t.push_str(&piece));
             }
+            JobEvent::End { state: s, .. } => {
+                state.set(s);
+                ended.update(|n| *n += 1);
+            }
+            _ => {}
         });
     }
     let verdict = v.verdict.clone().unwrap_or_default();
     view! {
         <h1>{format!("Inspection #{id}")}</h1>
         <p>{format!("{} · prompt {}", v.model, v.prompt)}</p>
+        <p class="muted" id="job-device">{format!("device {}", v.ran_on.clone().unwrap_or(v.device.clone()))}</p>
         <div class="side-by-side">
             {v.template_url.clone().map(|u| view! {
                 <figure><img src=u alt="template image" id="template-image"/><figcaption>"Template (normal)"</figcaption></figure>
             })}
             <figure><img src=v.image_url.clone() alt="test image" id="test-image"/><figcaption>"Test image"</figcaption></figure>
         </div>
-        <p id="inspect-state" data-state=move || state.get()>{move || state.get()}</p>
+        <p id="inspect-state" data-state=move || state.get().as_str()>{move || state.get().as_str()}</p>
         <pre class="reply" id="reply">{move || text.get()}</pre>
         {(!verdict.is_empty()).then(|| view! {
             <p>"Verdict: " <strong id="verdict" class=format!("verdict verdict-{verdict}")>{verdict.clone()}</strong>

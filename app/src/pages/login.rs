@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::Login;
+use crate::api::accounts::Login;
 
 /// The sign-in form. Errors (wrong password, throttling) come back from the server function.
 #[component]

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
-use crate::api::use_is_admin;
-use crate::api_training::{
+use crate::api::accounts::use_is_admin;
+use crate::api::training::{
     training_choices, training_defaults, training_runs, LaunchTraining, TrainForm, TrainRun,
 };
 use crate::layout::Frame;
@@ -40,9 +40,9 @@ fn RunTable(list: Vec<TrainRun>) -> impl IntoView {
                 {list.into_iter().map(|r| {
                     let id = r.job.id;
                     view! {
-                        <tr data-run=id data-state=r.job.state.clone()>
+                        <tr data-run=id data-state=r.job.state.as_str()>
                             <td><a href=format!("/training/{id}")>{format!("#{id}")}</a></td>
-                            <td>{r.job.state.clone()}</td>
+                            <td>{r.job.state.as_str()}</td>
                             <td><progress max="100" value=(r.job.progress * 100.0).round()></progress></td>
                             <td>{r.base_model}</td>
                             <td>{format!("{} / {}", r.dataset, r.split)}</td>

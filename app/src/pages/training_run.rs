@@ -1,52 +1,28 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use serde::Deserialize;
+use store::{JobEvent, JobState, TrainStep};
 
-use crate::api_training::{training_run, CancelTraining, ResumeTraining, TrainRunDetail};
+use crate::api::training::{training_run, CancelTraining, ResumeTraining, TrainRunDetail};
 use crate::layout::Frame;
 
-/// One point of the curves: a progress event of the training loop.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-pub struct Point {
-    pub step: usize,
-    pub total_steps: usize,
-    pub epoch: usize,
-    pub epochs: usize,
-    pub loss: f64,
-    pub lr: f64,
-    pub tokens_per_s: f64,
-    pub eta_s: f64,
-}
+/// One point of the curves: a training step.
+pub type Point = TrainStep;
 
-/// What a job event says, for the page.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum RunEvent {
-    Progress(Point),
-    /// Training restarted from the checkpoint after `step`: later points are redone.
-    Resumed {
-        step: usize,
-    },
-    Checkpoint {},
-    End {
-        state: String,
-    },
-}
-
-/// Applies one event (JSON) to the points by step; returns the end state when it is the end.
-fn apply(points: &mut BTreeMap<usize, Point>, json: &str) -> Option<String> {
-    match serde_json::from_str::<RunEvent>(json).ok()? {
-        RunEvent::Progress(p) => {
+/// Applies one event to the points by step; returns the end state when it is the end.
+fn apply(points: &mut BTreeMap<usize, Point>, event: JobEvent) -> Option<JobState> {
+    match event {
+        JobEvent::Step(p) => {
             points.insert(p.step, p);
             None
         }
-        RunEvent::Resumed { step } => {
+        // Training restarted from the checkpoint after `step`: later points are redone.
+        JobEvent::Resumed { step } => {
             points.retain(|&s, _| s <= step);
             None
         }
-        RunEvent::Checkpoint {} => None,
-        RunEvent::End { state } => Some(state),
+        JobEvent::End { state, .. } => Some(state),
+        _ => None,
     }
 }
 
@@ -93,13 +69,14 @@ fn RunView(
     let id = detail.run.job.id;
     let mut initial = BTreeMap::new();
     for (_, e) in &detail.events {
-        apply(&mut initial, e);
+        if let Some(e) = JobEvent::from_json(e) {
+            apply(&mut initial, e);
+        }
     }
     let last_seq = detail.events.last().map(|(s, _)| *s).unwrap_or(0);
     let points = RwSignal::new(initial);
-    let state = RwSignal::new(detail.run.job.state.clone());
-    let live = matches!(state.get_untracked().as_str(), "queued" | "running");
-    if live {
+    let state = RwSignal::new(detail.run.job.state);
+    if state.get_untracked().is_live() {
         follow(id, last_seq, points, state, ended);
     }
     let last = move || points.with(|p| p.values().last().cloned());
@@ -111,7 +88,8 @@ fn RunView(
             {format!("{} on {} / {}, {} epochs", run.base_model, run.dataset, run.split, run.epochs)}
             {run.model.clone().map(|m| view! { " → model " <strong id="run-model">{m}</strong> })}
         </p>
-        <div class="progress" id="run-progress" data-state=move || state.get()>
+        <p class="muted" id="job-device">{format!("device {}", run.ran_on.clone().unwrap_or(run.device.clone()))}</p>
+        <div class="progress" id="run-progress" data-state=move || state.get().as_str()>
             {move || {
                 let p = last();
                 let pct = p.as_ref().map(|p| 100.0 * p.step as f64 / p.total_steps.max(1) as f64).unwrap_or(0.0);
@@ -119,9 +97,9 @@ fn RunView(
                     Some(p) => format!(
                         "{} · step {}/{} · epoch {}/{} · loss {:.4} · {:.0} tok/s · ETA {}",
                         state.get(), p.step, p.total_steps, p.epoch, p.epochs, p.loss, p.tokens_per_s,
-                        if state.get() == "running" { eta(p.eta_s) } else { "–".into() }
+                        if state.get() == JobState::Running { eta(p.eta_s) } else { "–".into() }
                     ),
-                    None => state.get(),
+                    None => state.get().to_string(),
                 };
                 view! { <progress max="100" value=pct.round()></progress> <span>{text}</span> }
             }}
@@ -129,10 +107,10 @@ fn RunView(
         {run.job.error.clone().map(|e| view! { <p class="error" role="alert" id="run-error">{e}</p> })}
         {manage.then(|| view! {
             <p class="actions">
-                {move || matches!(state.get().as_str(), "queued" | "running").then(|| view! {
+                {move || state.get().is_live().then(|| view! {
                     <button id="cancel-run" on:click=move |_| { cancel.dispatch(CancelTraining { id }); }>"Cancel"</button>
                 })}
-                {move || matches!(state.get().as_str(), "failed" | "cancelled").then(|| view! {
+                {move || state.get().is_resumable().then(|| view! {
                     <button id="resume-run" on:click=move |_| { resume.dispatch(ResumeTraining { id }); }>"Resume from the last checkpoint"</button>
                 })}
             </p>
@@ -224,15 +202,15 @@ fn follow(
     id: i64,
     after: i64,
     points: RwSignal<BTreeMap<usize, Point>>,
-    state: RwSignal<String>,
+    state: RwSignal<JobState>,
     ended: RwSignal<u32>,
 ) {
-    crate::live::follow_job(id, after, move |text| {
-        let mut end = None;
-        points.update(|p| end = apply(p, text));
-        if text.contains("\"progress\"") {
-            state.set("running".into());
+    crate::live::follow_job(id, after, move |event| {
+        if matches!(event, JobEvent::Step(_)) {
+            state.set(JobState::Running);
         }
+        let mut end = None;
+        points.update(|p| end = apply(p, event));
         if let Some(s) = end {
             state.set(s);
             ended.update(|n| *n += 1);
@@ -252,18 +230,19 @@ mod tests {
                 r#"{{"kind":"progress","step":{step},"total_steps":4,"epoch":1,"epochs":2,"loss":{loss},"lr":0.0001,"grad_norm":1.0,"tokens_per_s":10.0,"eta_s":3.0}}"#
             )
         };
+        // The events as the server stores them, read back the way the page reads them.
+        let ev = |json: &str| JobEvent::from_json(json).expect(json);
         for (s, l) in [(1, 2.0), (2, 1.5), (3, 1.2)] {
-            assert_eq!(apply(&mut pts, &p(s, l)), None);
+            assert_eq!(apply(&mut pts, ev(&p(s, l))), None);
         }
-        apply(&mut pts, r#"{"kind":"checkpoint","dir":"x"}"#);
-        apply(&mut pts, r#"{"kind":"resumed","step":2}"#);
+        apply(&mut pts, ev(r#"{"kind":"checkpoint","dir":"x"}"#));
+        apply(&mut pts, ev(r#"{"kind":"resumed","step":2}"#));
         assert_eq!(pts.keys().copied().collect::<Vec<_>>(), [1, 2]);
-        apply(&mut pts, &p(3, 1.1));
+        apply(&mut pts, ev(&p(3, 1.1)));
         assert_eq!(pts[&3].loss, 1.1);
         assert_eq!(
-            apply(&mut pts, r#"{"kind":"end","state":"succeeded"}"#).as_deref(),
-            Some("succeeded")
+            apply(&mut pts, ev(r#"{"kind":"end","state":"succeeded"}"#)),
+            Some(JobState::Succeeded)
         );
-        assert_eq!(apply(&mut pts, "not json"), None);
     }
 }

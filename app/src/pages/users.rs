@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use store::{Role, UserInfo};
 
-use crate::api::{list_users, AddUser, Credentials, ResetPassword, SetUserDisabled, SetUserRole};
+use crate::api::accounts::{
+    list_users, AddUser, Credentials, ResetPassword, SetUserDisabled, SetUserRole,
+};
 use crate::layout::{format_time, Frame};
 use crate::ApiError;
 

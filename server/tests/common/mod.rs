@@ -2,9 +2,10 @@
 
 #![allow(dead_code)] // each test file uses a different part of this helper
 
+pub mod bin;
+
 use std::path::Path;
 
-use app::ssr::AppState;
 use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
 use axum::Router;
@@ -22,6 +23,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::on(vlm::DeviceSpec::Cpu).await
+    }
+
+    /// A server whose compute device is `compute` (its jobs run there).
+    pub async fn on(compute: vlm::DeviceSpec) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("test.db"), StoreOptions::default())
             .await
@@ -34,17 +40,17 @@ impl TestApp {
         ] {
             store.create_user(name, PASSWORD, role).await.unwrap();
         }
-        let state = AppState {
-            leptos_options: vlm_inspect::web::leptos_options(
+        let state = vlm_inspect::web::app_state(
+            store.clone(),
+            dir.path().to_path_buf(),
+            vlm_inspect::web::leptos_options(
                 "127.0.0.1:0".parse().unwrap(),
                 Path::new("target/site"),
             ),
-            store: store.clone(),
-            device: "cpu (test)".into(),
-            data_dir: dir.path().to_path_buf(),
-            jobs: Default::default(),
-        };
-        vlm_inspect::worker::start(store.clone(), dir.path().to_path_buf(), state.jobs.clone());
+            compute,
+            format!("{compute} (test)"),
+        );
+        jobs::runner::start(store.clone(), dir.path().to_path_buf(), state.jobs.clone());
         Self {
             _dir: dir,
             store,

@@ -1,52 +1,24 @@
 //! Inspect-page requests as jobs: one image (a dataset image or an upload) in front of a model
 //! with a prompt and, for Chain-of-Image prompts, a template; the reply streams to the page as
 //! `text` events and ends in the job's result (verdict, explanation, timings, template used).
+//! The interactive lane keeps its last model open for the next request.
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anomaly::coi::{assemble, pick_template, Mode};
 use anomaly::evaluation::{ImageRef, InspectConfig};
 use anomaly::explain::{Explainer, Reply};
 use anyhow::{anyhow, bail};
-use app::ssr::JobHub;
 use burn::tensor::backend::Backend;
-use serde_json::json;
-use store::Store;
-use tokio::runtime::Handle;
+use store::{InspectResult, JobConfig, JobEvent, Store};
 
-use crate::worker::{announce_end, emit, CancelFlag};
+use super::{log_device, JobContext, ModelCache, Outcome};
 
-/// Runs one claimed inspection to its end state.
-pub async fn run_inspect_job(
-    store: &Store,
-    data_dir: &Path,
-    hub: &JobHub,
-    id: i64,
-    config: String,
-) {
-    let outcome = match serde_json::from_str::<InspectConfig>(&config) {
-        Ok(cfg) => inspect(store, data_dir, hub, id, cfg).await,
-        Err(e) => Err(anyhow!("inspection config: {e}")),
-    };
-    let state = match outcome {
-        Ok(result) => match store.set_job_result(id, &result.to_string()).await {
-            Ok(()) => {
-                let _ = store.finish_job(id, None).await;
-                "succeeded"
-            }
-            Err(e) => {
-                let _ = store.finish_job(id, Some(&e.to_string())).await;
-                "failed"
-            }
-        },
-        Err(e) => {
-            let _ = store.finish_job(id, Some(&format!("{e:#}"))).await;
-            "failed"
-        }
-    };
-    announce_end(hub, id, state);
+pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
+    let cfg = JobConfig::<InspectConfig>::decode(config)?;
+    let result = inspect(ctx, cfg).await?;
+    Ok(Outcome::Succeeded(serde_json::to_string(&result)?))
 }
 
 /// The resolved request: files and the template's dataset image id.
@@ -115,53 +87,53 @@ async fn resolve(store: &Store, data_dir: &Path, cfg: &InspectConfig) -> anyhow:
     })
 }
 
-async fn inspect(
-    store: &Store,
-    data_dir: &Path,
-    hub: &JobHub,
-    id: i64,
-    cfg: InspectConfig,
-) -> anyhow::Result<serde_json::Value> {
-    let resolved = resolve(store, data_dir, &cfg).await?;
-    let (store2, hub2, runtime) = (store.clone(), hub.clone(), Handle::current());
+async fn inspect(ctx: &JobContext, cfg: InspectConfig) -> anyhow::Result<InspectResult> {
+    let resolved = resolve(ctx.store(), ctx.data_dir(), &cfg).await?;
     let spec: vlm::DeviceSpec = cfg.device.parse()?;
+    let device = tokio::task::spawn_blocking(move || vlm::device::probe(spec)).await??;
+    log_device(ctx, &device.description).await;
     let decoding = cfg.decoding.clone();
     let template_id = resolved.template.as_ref().map(|t| t.0);
-    let cancel = CancelFlag::new(store.clone(), id, runtime.clone());
+    let cancel = ctx.cancel_flag();
+    let job = ctx.clone();
+    let cache = ctx.env.cache.clone();
     let (reply, used_template) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Reply, bool)> {
-            vlm::device::probe(spec)?;
             let mut on_text = |piece: &str| {
-                let data = json!({"kind": "text", "text": piece}).to_string();
-                runtime.block_on(emit(&store2, &hub2, id, data));
+                job.emit_blocking(JobEvent::Text {
+                    text: piece.to_string(),
+                });
                 !cancel.requested()
             };
-            crate::backend::on_backend!(
+            crate::on_backend!(
                 spec,
                 false,
-                explain_once(&resolved, &decoding, &mut on_text)
+                explain_once(&cache, &resolved, &decoding, &mut on_text)
             )
         })
         .await??;
-    Ok(json!({
-        "verdict": reply.verdict.as_str(),
-        "explanation": reply.explanation,
-        "raw": reply.raw,
-        "prompt_tokens": reply.prompt_tokens,
-        "new_tokens": reply.new_tokens,
-        "latency_ms": reply.latency_ms,
-        "template_id": template_id.filter(|_| used_template),
-    }))
+    Ok(InspectResult {
+        verdict: reply.verdict.as_str().to_string(),
+        explanation: reply.explanation,
+        raw: reply.raw,
+        prompt_tokens: reply.prompt_tokens,
+        new_tokens: reply.new_tokens,
+        latency_ms: reply.latency_ms,
+        template_id: template_id.filter(|_| used_template),
+        device: spec.to_string(),
+    })
 }
 
 fn explain_once<B: Backend>(
+    cache: &ModelCache,
     r: &Resolved,
     decoding: &anomaly::explain::Decoding,
     on_text: &mut dyn FnMut(&str) -> bool,
     device: &B::Device,
 ) -> anyhow::Result<(Reply, bool)> {
     let key = warm_key::<B>(&r.model, device);
-    let cached = lock_warm()
+    let cached = cache
+        .lock()
         .take()
         .filter(|w| w.key == key)
         .and_then(|w| w.explainer.downcast::<Explainer<B>>().ok());
@@ -170,24 +142,17 @@ fn explain_once<B: Backend>(
         None => Explainer::<B>::open(&r.model, device).map_err(|e| anyhow!("model: {e}"))?,
     };
     let result = explain_with(&explainer, r, decoding, on_text);
-    *lock_warm() = Some(Warm {
+    *cache.lock() = Some(Warm {
         key,
         explainer: Box::new(explainer),
     });
     result
 }
 
-/// The model the last inspection used, kept for the next: opening the default model (its base
-/// and two adapters folded in) takes longer than its reply. One model, so memory stays bounded.
-struct Warm {
+/// The model the last inspection used, kept by the interactive lane ([`ModelCache`]).
+pub struct Warm {
     key: String,
     explainer: Box<dyn Any + Send>,
-}
-
-static WARM: Mutex<Option<Warm>> = Mutex::new(None);
-
-fn lock_warm() -> std::sync::MutexGuard<'static, Option<Warm>> {
-    WARM.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What makes a kept model reusable: the folder, the backend and device, and the newest

@@ -12,7 +12,7 @@ use anomaly::evaluation::EvalConfig;
 use store::Store;
 
 use crate::models::ensure_embedded;
-use crate::train_cmd::KIND_LLAVA_LORA;
+use crate::training::KIND_LLAVA_LORA;
 
 /// The fine-tuned default (stage 2).
 pub const DEFAULT_NAME: &str = "vlm-default";
@@ -96,9 +96,13 @@ pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Resul
 
 /// Queues an evaluation of `model` on the demo split when no evaluation has ever run, so the
 /// Evaluations pages show real results minutes after the first start.
-pub async fn queue_first_evaluation(store: &Store, model: &str) -> anyhow::Result<Option<i64>> {
+pub async fn queue_first_evaluation(
+    store: &Store,
+    model: &str,
+    device: &str,
+) -> anyhow::Result<Option<i64>> {
     if !store
-        .jobs_of_kind(crate::worker::KIND_EVAL, 1)
+        .jobs_of_kind(store::JobKind::Eval, 1)
         .await?
         .is_empty()
     {
@@ -112,8 +116,13 @@ pub async fn queue_first_evaluation(store: &Store, model: &str) -> anyhow::Resul
     };
     let mut cfg = EvalConfig::new(model, crate::demo::DEMO_NAME, &split.key, &["plain"]);
     cfg.decoding.max_new_tokens = 64;
+    cfg.device = device.to_string();
     let id = store
-        .create_job(crate::worker::KIND_EVAL, &cfg.to_json(), None)
+        .create_job(
+            store::JobKind::Eval,
+            &store::JobConfig::encode(&cfg),
+            store::JobOwner::System,
+        )
         .await?;
     println!("queued evaluation #{id} of {model} on the demo set (see Evaluations)");
     Ok(Some(id))

@@ -8,12 +8,11 @@ use store::JobInfo;
 use crate::ApiError;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{fail, require_user, state, store_error};
+use crate::ssr::{fail, job_device, plan_error, queue_job, require_user, state, store_error};
 #[cfg(feature = "ssr")]
-use store::Access;
-
-/// Job kind of a training run (the server's worker runs these).
-pub const KIND_TRAIN: &str = "train";
+use jobs::training::read_config as train_config;
+#[cfg(feature = "ssr")]
+use store::{Access, JobKind};
 
 /// The training form. Every field is text, parsed on the server, so a bad value comes back as
 /// an error naming its field rather than a failed request.
@@ -51,6 +50,10 @@ pub struct TrainRun {
     pub dataset: String,
     pub split: String,
     pub epochs: usize,
+    /// The device it was queued for.
+    pub device: String,
+    /// The device its runner last opened (in the run page's detail).
+    pub ran_on: Option<String>,
     /// The model variant the finished adapter was registered as.
     pub model: Option<String>,
 }
@@ -109,7 +112,7 @@ pub async fn training_defaults() -> Result<TrainForm, ApiError> {
     require_user(Access::AnyUser)?;
     let t = vlm::train::TrainOptions::default();
     Ok(TrainForm {
-        device: "cpu".into(),
+        device: state()?.compute.to_string(),
         epochs: t.epochs.to_string(),
         learning_rate: t.learning_rate.to_string(),
         batch_size: t.batch_size.to_string(),
@@ -128,7 +131,7 @@ pub async fn training_defaults() -> Result<TrainForm, ApiError> {
 }
 
 #[cfg(feature = "ssr")]
-fn parse_form(f: &TrainForm) -> Result<anomaly::finetune::FinetuneConfig, String> {
+fn parse_form(f: &TrainForm, device: String) -> Result<anomaly::finetune::FinetuneConfig, String> {
     use std::str::FromStr;
     fn field<T: FromStr>(name: &str, text: &str, default: T) -> Result<T, String> {
         let t = text.trim();
@@ -170,9 +173,6 @@ fn parse_form(f: &TrainForm) -> Result<anomaly::finetune::FinetuneConfig, String
         ..d
     };
     let name = Some(f.name.trim().to_string()).filter(|n| !n.is_empty());
-    let device = Some(f.device.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "cpu".into());
     let cfg = anomaly::finetune::FinetuneConfig {
         base_model: f.base_model.trim().to_string(),
         dataset: f.dataset.trim().to_string(),
@@ -193,49 +193,21 @@ fn parse_form(f: &TrainForm) -> Result<anomaly::finetune::FinetuneConfig, String
 pub async fn launch_training(form: TrainForm) -> Result<i64, ApiError> {
     let me = require_user(Access::ADMIN)?;
     let st = state()?;
-    let cfg = parse_form(&form).map_err(|e| fail(ApiError::BadRequest(e)))?;
-    let bad = |m: String| fail(ApiError::BadRequest(m));
-    let examples = st
-        .store
-        .split_qa(&cfg.dataset, &cfg.split, "train")
+    let device = job_device(&st, &form.device)?;
+    let cfg = parse_form(&form, device).map_err(|e| fail(ApiError::BadRequest(e)))?;
+    // The same checks, with the same messages, as `vlm-inspect train` and the training lane.
+    jobs::training::prepare(&st.store, &st.data_dir, cfg.clone())
         .await
-        .map_err(|e| bad(format!("split: {e}")))?;
-    if examples.is_empty() {
-        return Err(bad(format!(
-            "split: {:?} has no training examples (no QA on its training side)",
-            cfg.split
-        )));
-    }
-    let registered = st
-        .store
-        .model_named(&cfg.base_model)
-        .await
-        .map_err(store_error)?;
-    let path = registered
-        .map(|m| std::path::PathBuf::from(m.path))
-        .unwrap_or_else(|| std::path::PathBuf::from(&cfg.base_model));
-    // An adapter of a LLaVA model is a base too: stage 2 of the default model trains on stage 1.
-    if !vlm::llava::is_vlm_dir(&path) {
-        return Err(bad(format!(
-            "base_model: {:?} is neither a registered LLaVA model (or adapter of one) nor a LLaVA folder on the server",
-            cfg.base_model
-        )));
-    }
-    let job = st
-        .store
-        .create_job(KIND_TRAIN, &cfg.to_toml(), Some(me.id))
-        .await
-        .map_err(store_error)?;
-    st.jobs.wake.notify_waiters();
-    Ok(job)
+        .map_err(plan_error)?;
+    queue_job(&st, JobKind::Train, &cfg, &me).await
 }
 
 #[cfg(feature = "ssr")]
 fn run_row(job: JobInfo, config: &str, result: Option<&str>) -> TrainRun {
-    let cfg = anomaly::finetune::FinetuneConfig::from_toml(config).ok();
+    let cfg = train_config(config).ok();
     let model = result
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(String::from));
+        .and_then(|r| serde_json::from_str::<store::TrainResult>(r).ok())
+        .map(|r| r.model);
     TrainRun {
         job,
         base_model: cfg
@@ -245,6 +217,8 @@ fn run_row(job: JobInfo, config: &str, result: Option<&str>) -> TrainRun {
         dataset: cfg.as_ref().map(|c| c.dataset.clone()).unwrap_or_default(),
         split: cfg.as_ref().map(|c| c.split.clone()).unwrap_or_default(),
         epochs: cfg.as_ref().map(|c| c.training.epochs).unwrap_or(0),
+        device: cfg.as_ref().map(|c| c.device.clone()).unwrap_or_default(),
+        ran_on: None,
         model,
     }
 }
@@ -257,7 +231,7 @@ pub async fn training_runs() -> Result<Vec<TrainRun>, ApiError> {
     let mut out = Vec::new();
     for job in st
         .store
-        .jobs_of_kind(KIND_TRAIN, 100)
+        .jobs_of_kind(JobKind::Train, 100)
         .await
         .map_err(store_error)?
     {
@@ -277,13 +251,20 @@ pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
         .job(id)
         .await
         .ok()
-        .filter(|j| j.kind == KIND_TRAIN)
+        .filter(|j| j.kind == JobKind::Train)
         .ok_or_else(|| fail(ApiError::NotFound(format!("no training run {id}"))))?;
     let (config, result) = st.store.job_config(id).await.map_err(store_error)?;
     let events = st.store.job_events(id, 0).await.map_err(store_error)?;
+    // Shown as the TOML `vlm-inspect train --config` reads.
+    let config_toml = match train_config(&config) {
+        Ok(cfg) => cfg.to_toml(),
+        Err(e) => e.to_string(),
+    };
+    let mut run = run_row(job, &config, result.as_deref());
+    run.ran_on = crate::ssr::ran_on(&events);
     Ok(TrainRunDetail {
-        run: run_row(job, &config, result.as_deref()),
-        config_toml: config,
+        run,
+        config_toml,
         events,
         can_manage: me.role == store::Role::Admin,
     })

@@ -75,22 +75,15 @@ pub struct ImportForm {
     pub name: String,
 }
 
-/// Starts an import in the background; returns the job id to follow.
+/// Queues an import (the server's data lane runs it); returns the job id to follow.
 #[server(prefix = "/api", endpoint = "admin/datasets/import")]
 pub async fn start_import(form: ImportForm) -> Result<i64, ApiError> {
-    use std::sync::Arc;
-    use store::import::{ImportRequest, Layout};
     let me = require_user(Access::ADMIN)?;
     let st = state()?;
-    let layout = match form.layout.as_str() {
-        "loco" => Layout::Loco,
-        "folder" => Layout::Folder,
-        other => {
-            return Err(fail(ApiError::BadRequest(format!(
-                "unknown layout {other:?}: loco or folder"
-            ))))
-        }
-    };
+    let layout: store::ImportLayout = form
+        .layout
+        .parse()
+        .map_err(|e: String| fail(ApiError::BadRequest(e)))?;
     let source = std::path::PathBuf::from(form.source.trim());
     if !source.is_dir() {
         return Err(fail(ApiError::BadRequest(format!(
@@ -111,54 +104,13 @@ pub async fn start_import(form: ImportForm) -> Result<i64, ApiError> {
             "a dataset named {name:?} exists already"
         ))));
     }
-    let qa_file = Some(form.qa_file.trim())
-        .filter(|s| !s.is_empty())
-        .map(std::path::PathBuf::from);
-    // Rust's Debug quoting is not JSON quoting (paths may hold any character).
-    let config =
-        serde_json::json!({"source": source.display().to_string(), "name": name}).to_string();
-    let job = st
-        .store
-        .create_job("import", &config, Some(me.id))
-        .await
-        .map_err(store_error)?;
-    let req = ImportRequest {
-        source,
+    let job = store::ImportJob {
+        source: source.display().to_string(),
         layout,
-        qa_file,
+        qa_file: Some(form.qa_file.trim().to_string()).filter(|s| !s.is_empty()),
         name,
-        categories: None,
     };
-    let store = st.store.clone();
-    let data_dir = st.data_dir.clone();
-    tokio::spawn(async move {
-        let (tx, mut rx) = tokio::sync::watch::channel(0.0f64);
-        let progress = Arc::new(move |p: store::import::ImportProgress| {
-            // Checking is most of the work; storing is the rest.
-            let f = p.done as f64 / p.total.max(1) as f64;
-            let _ = tx.send(if p.phase == "checking" {
-                0.8 * f
-            } else {
-                0.8 + 0.2 * f
-            });
-        });
-        let updater = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let v = *rx.borrow();
-                    let _ = store.job_progress(job, v).await;
-                }
-            })
-        };
-        let result = store.import_dataset(&data_dir, req, progress).await;
-        let _ = updater.await;
-        let error = result.err().map(|e| e.to_string());
-        if let Err(e) = store.finish_job(job, error.as_deref()).await {
-            leptos::logging::error!("cannot record the end of job {job}: {e}");
-        }
-    });
-    Ok(job)
+    crate::ssr::queue_job(&st, store::JobKind::Import, &job, &me).await
 }
 
 /// A job's state, for progress displays.

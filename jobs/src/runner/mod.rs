@@ -1,0 +1,426 @@
+//! The jobs layer: lanes that claim queued jobs and one runner skeleton every kind goes
+//! through — claim → run (with a [`JobContext`] for events, progress and cancel polling) →
+//! end (succeeded with its result, failed with a message, or cancelled) → announce. A panic
+//! inside a runner fails that job and the lane goes on; ending a job retries until the
+//! database takes it, so no job stays `running` without a live runner.
+
+pub mod eval;
+pub mod import;
+pub mod inspect;
+pub mod train;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::hub::{JobHub, LiveEvent};
+use anyhow::anyhow;
+use store::{ClaimedJob, JobEvent, JobKind, JobState, Lane, Store};
+use tokio::runtime::Handle;
+
+/// How a runner ended, when it did not fail.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done; the job's result (JSON) to store.
+    Succeeded(String),
+    /// It stopped at a cancel request, at a point it can resume from.
+    Cancelled,
+}
+
+/// What runners of one lane share: the store, the live-event hub, the data folder, and the
+/// lane's own model cache (the interactive lane keeps its last model open).
+#[derive(Clone)]
+pub struct Env {
+    pub store: Store,
+    pub hub: JobHub,
+    pub data_dir: PathBuf,
+    pub cache: ModelCache,
+}
+
+/// One opened model kept by a lane for its next job (opening the default model, a base with
+/// two adapters folded in, takes longer than its reply). One model, so memory stays bounded.
+#[derive(Clone, Default)]
+pub struct ModelCache(Arc<Mutex<Option<inspect::Warm>>>);
+
+impl ModelCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<inspect::Warm>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What a running job can do: report events and progress, ask whether it should stop.
+#[derive(Clone)]
+pub struct JobContext {
+    pub env: Env,
+    pub id: i64,
+    pub attempt: u32,
+    runtime: Handle,
+}
+
+impl JobContext {
+    pub fn store(&self) -> &Store {
+        &self.env.store
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.env.data_dir
+    }
+
+    /// Stores and broadcasts one event.
+    pub async fn emit(&self, event: JobEvent) {
+        emit(&self.env.store, &self.env.hub, self.id, &event).await;
+    }
+
+    /// [`Self::emit`] from blocking work (off the async runtime).
+    pub fn emit_blocking(&self, event: JobEvent) {
+        self.runtime.block_on(self.emit(event));
+    }
+
+    /// Records the share of the work done (0..=1) from blocking work.
+    pub fn progress_blocking(&self, fraction: f64) {
+        self.runtime.block_on(async {
+            if let Err(e) = self.env.store.job_progress(self.id, fraction).await {
+                tracing::warn!("job {}: cannot record progress: {e}", self.id);
+            }
+        });
+    }
+
+    /// A cancel flag for blocking work.
+    pub fn cancel_flag(&self) -> CancelFlag {
+        CancelFlag::new(self.env.store.clone(), self.id, self.runtime.clone())
+    }
+
+    /// The runtime, for blocking work that calls the store itself.
+    pub fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+}
+
+/// Records and broadcasts one event of job `id`.
+pub async fn emit(store: &Store, hub: &JobHub, id: i64, event: &JobEvent) {
+    match store.add_job_event(id, event).await {
+        Ok(seq) => {
+            let _ = hub.events.send(LiveEvent {
+                job: id,
+                seq,
+                data: event.to_json(),
+            });
+        }
+        Err(e) => tracing::warn!("job {id}: cannot record an event: {e}"),
+    }
+}
+
+/// Tells live pages that job `id` ended (not stored: the job row says it).
+pub fn announce_end(hub: &JobHub, id: i64, state: JobState, error: Option<String>) {
+    let _ = hub.events.send(LiveEvent {
+        job: id,
+        seq: 0,
+        data: JobEvent::End { state, error }.to_json(),
+    });
+}
+
+/// Starts one task per lane. Each claims the next job of its kinds (users in turn) and runs
+/// it to its end, so a long training run never delays an evaluation or an inspection.
+pub fn start(store: Store, data_dir: PathBuf, hub: JobHub) -> tokio::task::JoinHandle<()> {
+    let lanes: Vec<_> = Lane::ALL
+        .into_iter()
+        .map(|lane| {
+            let env = Env {
+                store: store.clone(),
+                hub: hub.clone(),
+                data_dir: data_dir.clone(),
+                cache: ModelCache::default(),
+            };
+            tokio::spawn(async move { run_lane(env, lane).await })
+        })
+        .collect();
+    tokio::spawn(async move {
+        for lane in lanes {
+            let _ = lane.await;
+        }
+    })
+}
+
+async fn run_lane(env: Env, lane: Lane) {
+    let kinds = lane.kinds();
+    loop {
+        match env.store.claim_next(&kinds).await {
+            Ok(Some(job)) => run_claimed(&env, job).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = env.hub.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!("{} lane: cannot read the job queue: {e}", lane.as_str());
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
+/// The runner of a job kind, as the skeleton calls it.
+pub type Runner = fn(
+    JobContext,
+    JobKind,
+    String,
+) -> Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
+
+/// Runs one claimed job to its end state and announces it.
+pub async fn run_claimed(env: &Env, job: ClaimedJob) {
+    run_with(env, job, |ctx, kind, config| {
+        Box::pin(async move { run_kind(&ctx, kind, &config).await })
+    })
+    .await
+}
+
+/// The skeleton with the runner given: claim is done; run, end, announce.
+pub async fn run_with(env: &Env, job: ClaimedJob, runner: Runner) {
+    let ctx = JobContext {
+        env: env.clone(),
+        id: job.id,
+        attempt: job.attempt,
+        runtime: Handle::current(),
+    };
+    let (id, kind) = (job.id, job.kind);
+    // Its own task, so a panic in the runner fails this job instead of ending the lane.
+    let task = tokio::spawn(runner(ctx, kind, job.config));
+    let outcome = match task.await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_panic() => Err(anyhow!("the {kind} runner crashed: {}", panic_text(e))),
+        Err(e) => Err(anyhow!("the {kind} runner stopped: {e}")),
+    };
+    let (state, result, error) = match outcome {
+        Ok(Outcome::Succeeded(result)) => (JobState::Succeeded, Some(result), None),
+        Ok(Outcome::Cancelled) => (JobState::Cancelled, None, None),
+        Err(e) => {
+            tracing::warn!("{kind} job {id} failed: {e:#}");
+            (JobState::Failed, None, Some(format!("{e:#}")))
+        }
+    };
+    end_job(&env.store, id, state, result.as_deref(), error.as_deref()).await;
+    announce_end(&env.hub, id, state, error);
+}
+
+async fn run_kind(ctx: &JobContext, kind: JobKind, config: &str) -> anyhow::Result<Outcome> {
+    match kind {
+        JobKind::Import => import::run(ctx, config).await,
+        JobKind::Train => train::run(ctx, config).await,
+        JobKind::Eval => eval::run(ctx, config).await,
+        JobKind::Inspect => inspect::run(ctx, config).await,
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// How long [`end_job`] waits between tries at most.
+const END_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Records a job's end (and result), trying again with growing pauses while the database
+/// refuses: the lane takes no new job until it is recorded, and every failed try is logged.
+pub async fn end_job(
+    store: &Store,
+    id: i64,
+    state: JobState,
+    result: Option<&str>,
+    error: Option<&str>,
+) {
+    let mut pause = Duration::from_millis(100);
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let recorded = async {
+            if let Some(r) = result {
+                store.set_job_result(id, r).await?;
+            }
+            store.end_job(id, state, error).await
+        };
+        match recorded.await {
+            Ok(()) => {
+                if tries > 1 {
+                    tracing::info!("job {id}: its end ({state}) was recorded at try {tries}");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    "job {id}: cannot record its end ({state}), try {tries}: {e}; trying again in {pause:?}"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(END_RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// A job's cancel request as its blocking work sees it. The store is asked at most every
+/// [`CANCEL_POLL`] (text generation asks for every piece of text, a query each time would cost
+/// more than the piece), and a yes is kept.
+pub struct CancelFlag {
+    store: Store,
+    id: i64,
+    runtime: Handle,
+    last: Cell<Option<(Instant, bool)>>,
+}
+
+/// How often [`CancelFlag`] asks the store.
+pub const CANCEL_POLL: Duration = Duration::from_millis(250);
+
+impl CancelFlag {
+    pub fn new(store: Store, id: i64, runtime: Handle) -> Self {
+        CancelFlag {
+            store,
+            id,
+            runtime,
+            last: Cell::new(None),
+        }
+    }
+
+    pub fn requested(&self) -> bool {
+        if let Some((at, answer)) = self.last.get() {
+            if answer || at.elapsed() < CANCEL_POLL {
+                return answer;
+            }
+        }
+        let answer = self
+            .runtime
+            .block_on(self.store.cancel_requested(self.id))
+            .unwrap_or(false);
+        self.last.set(Some((Instant::now(), answer)));
+        answer
+    }
+}
+
+/// Tells the runner which device it runs on and records it in the job's log.
+pub async fn log_device(ctx: &JobContext, description: &str) {
+    ctx.emit(JobEvent::Started {
+        device: description.to_string(),
+        attempt: ctx.attempt,
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::{JobOwner, StoreOptions};
+
+    async fn env(dir: &tempfile::TempDir) -> Env {
+        let store = Store::open(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
+        Env {
+            store,
+            hub: JobHub::default(),
+            data_dir: dir.path().to_path_buf(),
+            cache: ModelCache::default(),
+        }
+    }
+
+    async fn claim(env: &Env) -> ClaimedJob {
+        env.store
+            .create_job(JobKind::Eval, "{}", JobOwner::System)
+            .await
+            .unwrap();
+        env.store
+            .claim_next(&[JobKind::Eval])
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_runner_fails_its_job_and_the_next_job_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(&dir).await;
+        let mut live = env.hub.events.subscribe();
+        let job = claim(&env).await;
+        let id = job.id;
+        run_with(&env, job, |_, _, _| {
+            Box::pin(async { panic!("index out of bounds: the len is 0") })
+        })
+        .await;
+        let info = env.store.job(id).await.unwrap();
+        assert_eq!(info.state, JobState::Failed);
+        let error = info.error.unwrap();
+        assert!(
+            error.contains("eval runner crashed") && error.contains("index out of bounds"),
+            "{error}"
+        );
+        // The end notice reached live pages, typed.
+        let notice = live.recv().await.unwrap();
+        assert_eq!(
+            JobEvent::from_json(&notice.data).and_then(|e| e.end_state()),
+            Some(JobState::Failed)
+        );
+        // The same lane goes on with the next job.
+        let next = claim(&env).await;
+        let next_id = next.id;
+        run_with(&env, next, |ctx, _, _| {
+            Box::pin(async move {
+                ctx.emit(JobEvent::Log {
+                    message: "fine".into(),
+                })
+                .await;
+                Ok(Outcome::Succeeded("{\"ok\":true}".into()))
+            })
+        })
+        .await;
+        let info = env.store.job(next_id).await.unwrap();
+        assert_eq!(info.state, JobState::Succeeded);
+        assert_eq!(
+            env.store.job_config(next_id).await.unwrap().1.as_deref(),
+            Some("{\"ok\":true}")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_end_the_database_refuses_is_retried_until_it_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(&dir).await;
+        let job = claim(&env).await;
+        let id = job.id;
+        // A real fault: the database refuses to record any job's end for a while.
+        sqlx::query(
+            "CREATE TRIGGER refuse_end BEFORE UPDATE OF state ON jobs WHEN NEW.state != 'running'
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error (injected)'); END",
+        )
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+        let runner = {
+            let env = env.clone();
+            tokio::spawn(async move {
+                run_with(&env, job, |_, _, _| {
+                    Box::pin(async { Ok(Outcome::Succeeded("{}".into())) })
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(env.store.job(id).await.unwrap().state, JobState::Running);
+        assert!(!runner.is_finished(), "the runner keeps trying");
+        sqlx::query("DROP TRIGGER refuse_end")
+            .execute(env.store.pool())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), runner)
+            .await
+            .expect("recorded once the database takes it")
+            .unwrap();
+        assert_eq!(env.store.job(id).await.unwrap().state, JobState::Succeeded);
+    }
+}
