@@ -77,6 +77,17 @@ fn encoding_batches<T>(sorted: &[(T, Vec<u32>)]) -> Vec<&[(T, Vec<u32>)]> {
     out
 }
 
+/// Why texts cannot be scored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BertScoreError {
+    #[error("{cands} candidates but {refs} reference groups")]
+    Mismatch { cands: usize, refs: usize },
+    #[error("candidate {0} has no reference")]
+    NoReference(usize),
+    #[error("the encoder failed: {0}")]
+    Encoder(String),
+}
+
 /// Scores candidates against references with an encoder.
 pub struct BertScorer<'a, B: Backend> {
     pub encoder: &'a Encoder<B>,
@@ -201,21 +212,22 @@ impl<B: Backend> BertScorer<'_, B> {
         refs: &[Vec<String>],
         idf: bool,
         baseline: Option<&Baseline>,
-    ) -> Result<Scores, String> {
+    ) -> Result<Scores, BertScoreError> {
         if cands.len() != refs.len() {
-            return Err(format!(
-                "{} candidates but {} reference groups",
-                cands.len(),
-                refs.len()
-            ));
+            return Err(BertScoreError::Mismatch {
+                cands: cands.len(),
+                refs: refs.len(),
+            });
         }
         if let Some(i) = refs.iter().position(|r| r.is_empty()) {
-            return Err(format!("candidate {i} has no reference"));
+            return Err(BertScoreError::NoReference(i));
         }
         let all_refs: Vec<&str> = refs.iter().flatten().map(String::as_str).collect();
         let mut sentences: Vec<&str> = cands.iter().map(String::as_str).collect();
         sentences.extend(&all_refs);
-        let enc = self.encode_all(&sentences)?;
+        let enc = self
+            .encode_all(&sentences)
+            .map_err(BertScoreError::Encoder)?;
         let specials = self.special_ids();
         let weights = if idf {
             Some(self.idf(&all_refs, &enc))

@@ -53,16 +53,25 @@ pub enum Mode {
     FineTuned,
 }
 
+/// Why a request cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("prompt {0:?} is empty")]
+    EmptyPrompt(String),
+    #[error("prompt {0:?} is a Chain-of-Image prompt: it needs a template image")]
+    NoTemplate(String),
+}
+
 /// Builds the request for `test`. A Chain-of-Image prompt on a base model needs `template`.
 pub fn assemble(
     prompt: &Prompt,
     mode: Mode,
     template: Option<PathBuf>,
     test: PathBuf,
-) -> Result<Request, String> {
+) -> Result<Request, RequestError> {
     let text = prompt.text.trim();
     if text.is_empty() {
-        return Err(format!("prompt {:?} is empty", prompt.name));
+        return Err(RequestError::EmptyPrompt(prompt.name.clone()));
     }
     let two_images = mode == Mode::Base && prompt.chain_of_image;
     if !two_images {
@@ -76,12 +85,7 @@ pub fn assemble(
             template: None,
         });
     }
-    let template = template.ok_or_else(|| {
-        format!(
-            "prompt {:?} is a Chain-of-Image prompt: it needs a template image",
-            prompt.name
-        )
-    })?;
+    let template = template.ok_or_else(|| RequestError::NoTemplate(prompt.name.clone()))?;
     Ok(Request {
         message: format!("<image>\n<image>\n{IMAGE_ROLES}\n{text}\n{VERDICT_INSTRUCTION}"),
         images: vec![template.clone(), test],
@@ -164,13 +168,17 @@ mod tests {
     #[test]
     fn bad_requests_are_refused() {
         let e = assemble(&p("P3"), Mode::Base, None, "x.png".into()).unwrap_err();
-        assert!(e.contains("needs a template"), "{e}");
+        assert_eq!(e, RequestError::NoTemplate("P3".into()));
+        assert!(e.to_string().contains("needs a template"), "{e}");
         let empty = Prompt {
             name: "mine".into(),
             text: "  ".into(),
             chain_of_image: false,
         };
-        assert!(assemble(&empty, Mode::Base, None, "x.png".into()).is_err());
+        assert_eq!(
+            assemble(&empty, Mode::Base, None, "x.png".into()),
+            Err(RequestError::EmptyPrompt("mine".into()))
+        );
     }
 
     #[test]

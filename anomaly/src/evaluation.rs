@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::explain::Decoding;
+use crate::ConfigError;
+use vlm::FieldError;
 
 /// The layer whose hidden states BERTScore compares (all-MiniLM-L6-v2 has six; bert_score has
 /// no default for this model, so the last one).
@@ -63,43 +65,44 @@ impl EvalConfig {
     }
 
     /// Checks what can be checked without the database; errors name the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let bad = |field: &str, reason: &str| Err(FieldError::new(field, reason));
         for (field, value) in [
             ("model", &self.model),
             ("dataset", &self.dataset),
             ("split", &self.split),
         ] {
             if value.trim().is_empty() {
-                return Err(format!("{field}: required"));
+                return bad(field, "required");
             }
         }
         if self.prompts.is_empty() {
-            return Err("prompts: choose at least one".into());
+            return bad("prompts", "choose at least one");
         }
         let mut seen = std::collections::HashSet::new();
         for p in &self.prompts {
             if p.trim().is_empty() {
-                return Err("prompts: an empty prompt name".into());
+                return bad("prompts", "an empty prompt name");
             }
             if !seen.insert(p.to_lowercase()) {
-                return Err(format!("prompts: {p:?} is listed twice"));
+                return Err(FieldError::new("prompts", format!("{p:?} is listed twice")));
             }
         }
         if self.limit == Some(0) {
-            return Err("limit: must be at least 1".into());
+            return bad("limit", "must be at least 1");
         }
         let d = &self.decoding;
         if d.max_new_tokens == 0 || d.max_new_tokens > 4096 {
-            return Err("max_new_tokens: 1 to 4096".into());
+            return bad("max_new_tokens", "1 to 4096");
         }
         if !(d.temperature >= 0.0 && d.temperature.is_finite()) {
-            return Err("temperature: a number ≥ 0".into());
+            return bad("temperature", "a number ≥ 0");
         }
         if !(d.top_p > 0.0 && d.top_p <= 1.0) {
-            return Err("top_p: in (0, 1]".into());
+            return bad("top_p", "in (0, 1]");
         }
         if self.bert_layer == 0 {
-            return Err("bert_layer: at least 1".into());
+            return bad("bert_layer", "at least 1");
         }
         Ok(())
     }
@@ -108,8 +111,9 @@ impl EvalConfig {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("evaluation config: {e}"))
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        serde_json::from_str(text)
+            .map_err(|e| ConfigError::Parse(format!("evaluation config: {e}")))
     }
 }
 
@@ -168,7 +172,7 @@ mod tests {
             let mut c = ok.clone();
             f(&mut c);
             let e = c.validate().unwrap_err();
-            assert!(e.starts_with(field), "{e}");
+            assert_eq!(e.field, field, "{e}");
         };
         check(&|c| c.model = " ".into(), "model");
         check(&|c| c.prompts.clear(), "prompts");

@@ -2,7 +2,7 @@
 //! the reply generated token by token (each new piece of text handed to a callback, for live
 //! pages), then read for its verdict.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
@@ -49,6 +49,27 @@ pub struct Reply {
     pub latency_ms: u64,
 }
 
+/// Why a model cannot be opened or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): judging images needs a vision tower", .0.display())]
+    NotVisionLanguage(PathBuf),
+    #[error(transparent)]
+    Weights(#[from] vlm::weights::WeightError),
+    #[error("the image processor crops to {crop} px but the vision tower takes {size} px")]
+    ImageSize { crop: usize, size: usize },
+    #[error(transparent)]
+    Image(#[from] vlm::image::ImageError),
+    #[error("the prompt ({prompt} tokens with its images) plus {new} new tokens exceeds the model's context of {context}")]
+    TooLong {
+        prompt: usize,
+        new: usize,
+        context: usize,
+    },
+    #[error("{0}")]
+    Model(String),
+}
+
 /// A loaded model and how to ask it.
 pub struct Explainer<B: Backend> {
     pub model: ChatLlava<B>,
@@ -59,15 +80,11 @@ pub struct Explainer<B: Backend> {
 impl<B: Backend> Explainer<B> {
     /// Opens a LLaVA folder, or an adapter folder (a fine-tuned model, asked in single-image
     /// mode).
-    pub fn open(path: &Path, device: &B::Device) -> Result<Self, String> {
+    pub fn open(path: &Path, device: &B::Device) -> Result<Self, ExplainError> {
         if !vlm::llava::is_vlm_dir(path) {
-            return Err(format!(
-                "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): \
-                 judging images needs a vision tower",
-                path.display()
-            ));
+            return Err(ExplainError::NotVisionLanguage(path.to_path_buf()));
         }
-        let model = vlm::llava::open_vlm::<B>(path, device).map_err(|e| e.to_string())?;
+        let model = vlm::llava::open_vlm::<B>(path, device)?;
         // A QA-trained adapter answers as it was trained; a base model, or a stage trained on
         // captions (the default's stage 1), is prompted as a base model.
         let mode =
@@ -77,10 +94,10 @@ impl<B: Backend> Explainer<B> {
             };
         let size = model.config.vision.image_size;
         if model.preprocessor.crop != size {
-            return Err(format!(
-                "the image processor crops to {} px but the vision tower takes {size} px",
-                model.preprocessor.crop
-            ));
+            return Err(ExplainError::ImageSize {
+                crop: model.preprocessor.crop,
+                size,
+            });
         }
         Ok(Explainer {
             model,
@@ -96,25 +113,24 @@ impl<B: Backend> Explainer<B> {
         request: &Request,
         decoding: &Decoding,
         mut on_text: impl FnMut(&str) -> bool,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, ExplainError> {
         let start = Instant::now();
         let m = &self.model;
         let size = m.config.vision.image_size;
         let mut pixels = Vec::new();
         for image in &request.images {
-            pixels.extend(m.preprocessor.load(image).map_err(|e| e.to_string())?);
+            pixels.extend(m.preprocessor.load(image)?);
         }
         let n = request.images.len();
         let text = m.template.prompt_with_images(None, 0, &request.message);
-        let prompt = m.prompt_ids(&text).map_err(|e| e.to_string())?;
+        let prompt = m.prompt_ids(&text)?;
         let context = m.config.text.max_position_embeddings;
         if prompt.len() + decoding.max_new_tokens > context {
-            return Err(format!(
-                "the prompt ({} tokens with its images) plus {} new tokens exceeds the model's \
-                 context of {context}",
-                prompt.len(),
-                decoding.max_new_tokens
-            ));
+            return Err(ExplainError::TooLong {
+                prompt: prompt.len(),
+                new: decoding.max_new_tokens,
+                context,
+            });
         }
         let pixels = (n > 0).then(|| {
             Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), &self.device)
@@ -123,7 +139,7 @@ impl<B: Backend> Explainer<B> {
         let embeds = m
             .model
             .embed(&ids, [1, ids.len()], pixels, &self.device)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ExplainError::Model(e.to_string()))?;
         let limits = Limits {
             max_new: decoding.max_new_tokens,
             min_new: 0,

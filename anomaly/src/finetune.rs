@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use vlm::llava::ChatLlava;
 use vlm::tokenizer::chat::ChatTemplate;
 use vlm::train::{Example, TrainOptions};
+use vlm::FieldError;
+
+use crate::ConfigError;
 
 /// A training run as a TOML file (`vlm-inspect train --config FILE`) or the training form.
 ///
@@ -161,8 +164,9 @@ fn default_device() -> String {
 
 impl FinetuneConfig {
     /// Parses and validates a TOML configuration; errors name the field.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let cfg: FinetuneConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: FinetuneConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -172,33 +176,37 @@ impl FinetuneConfig {
     }
 
     /// Why this configuration cannot start, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (field, v) in [
             ("base_model", &self.base_model),
             ("dataset", &self.dataset),
             ("split", &self.split),
         ] {
             if v.trim().is_empty() {
-                return Err(format!("{field}: must not be empty"));
+                return Err(FieldError::new(field, "must not be empty"));
             }
         }
         if let Some(n) = &self.name {
             if n.trim().is_empty() || n.contains('/') {
-                return Err(format!("name: {n:?} is not a usable model name"));
+                return Err(FieldError::new(
+                    "name",
+                    format!("{n:?} is not a usable model name"),
+                ));
             }
         }
         if !(1..=MAX_ANOMALY_REPEAT).contains(&self.anomaly_repeat) {
-            return Err(format!(
-                "anomaly_repeat: {} is not between 1 and {MAX_ANOMALY_REPEAT}",
-                self.anomaly_repeat
+            return Err(FieldError::new(
+                "anomaly_repeat",
+                format!(
+                    "{} is not between 1 and {MAX_ANOMALY_REPEAT}",
+                    self.anomaly_repeat
+                ),
             ));
         }
         self.device
             .parse::<vlm::DeviceSpec>()
-            .map_err(|e| format!("device: {e}"))?;
-        self.training
-            .validate()
-            .map_err(|e| format!("training.{e}"))
+            .map_err(|e| FieldError::new("device", e.to_string()))?;
+        self.training.validate().map_err(|e| e.within("training"))
     }
 }
 
@@ -299,8 +307,22 @@ mod tests {
                 "base_model = \"m\"\ndataset = \"d\"\nsplit = \"s\"\n{extra}"
             ))
             .unwrap_err()
+            .to_string()
         };
         assert!(bad("[training.lora]\nrank = 0").contains("training.lora.rank"));
+        // A bad value is told apart from an unreadable file, and names its field in full.
+        let field = |extra: &str| match FinetuneConfig::from_toml(&format!(
+            "base_model = \"m\"\ndataset = \"d\"\nsplit = \"s\"\n{extra}"
+        )) {
+            Err(ConfigError::Field(f)) => f.field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field("[training.lora]\nrank = 0"), "training.lora.rank");
+        assert_eq!(field("[training]\nbatch_size = 0"), "training.batch_size");
+        assert!(matches!(
+            FinetuneConfig::from_toml("base_model = "),
+            Err(ConfigError::Parse(_))
+        ));
         assert!(bad("[training]\nlearning_rate = -1e-4").contains("training.learning_rate"));
         assert!(
             bad("[training]\nepoch = 3").contains("epoch"),
@@ -316,6 +338,7 @@ mod tests {
         );
         assert!(FinetuneConfig::from_toml("dataset = \"d\"")
             .unwrap_err()
+            .to_string()
             .contains("base_model"));
     }
 

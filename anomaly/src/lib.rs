@@ -17,6 +17,17 @@ pub mod synth;
 pub mod verdict;
 
 pub use labels::Label;
+pub use vlm::FieldError;
+
+/// A configuration (training or evaluation) that cannot be used: unreadable, or with a bad
+/// value in a named field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Parse(String),
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
 pub use prompts::{BuiltinPrompt, BUILTIN_PROMPTS};
 /// The seeded generator lives with the models (sampling uses it too).
 pub use vlm::rng;

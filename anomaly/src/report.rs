@@ -181,12 +181,14 @@ pub fn table2(model: &str, reports: &[PromptReport]) -> String {
     t
 }
 
-/// Quotes a CSV field when it needs it (RFC 4180).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A text cell as a spreadsheet should show it: one that starts like a formula (`=`, `+`, `-`,
+/// `@`, a tab or a carriage return) gets a leading apostrophe, so a model's reply or a prompt
+/// name is never evaluated when the download is opened (OWASP's advice on CSV injection).
+pub fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
@@ -201,35 +203,54 @@ pub struct CsvRow<'a> {
     pub latency_ms: i64,
 }
 
-/// The CSV header and rows.
+/// The columns of [`csv`].
+pub const CSV_HEADER: [&str; 15] = [
+    "image_id",
+    "image",
+    "category",
+    "label",
+    "prompt",
+    "template",
+    "verdict",
+    "correct",
+    "bert_p",
+    "bert_r",
+    "bert_f1",
+    "new_tokens",
+    "latency_ms",
+    "explanation",
+    "raw",
+];
+
+/// The CSV header and rows (RFC 4180 quoting by the `csv` crate; text cells through
+/// [`csv_text`]).
 pub fn csv(rows: &[CsvRow]) -> String {
-    let mut out = String::from(
-        "image_id,image,category,label,prompt,template,verdict,correct,bert_p,bert_r,bert_f1,new_tokens,latency_ms,explanation,raw\n",
-    );
+    let mut out = csv::Writer::from_writer(Vec::new());
     let num = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+    // Writing to memory cannot fail: errors only come from the writer underneath.
+    let _ = out.write_record(CSV_HEADER);
     for r in rows {
         let p = r.prediction;
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            p.image_id,
-            csv_field(r.image),
-            csv_field(&p.category),
-            p.label,
-            csv_field(&p.prompt),
-            csv_field(r.template),
+        let _ = out.write_record([
+            p.image_id.to_string().as_str(),
+            &csv_text(r.image),
+            &csv_text(&p.category),
+            p.label.as_str(),
+            &csv_text(&p.prompt),
+            &csv_text(r.template),
             p.verdict.as_str(),
-            p.correct(),
-            num(p.bert_p),
-            num(p.bert_r),
-            num(p.bert_f1),
-            r.new_tokens,
-            r.latency_ms,
-            csv_field(&p.explanation),
-            csv_field(r.raw)
-        );
+            if p.correct() { "true" } else { "false" },
+            &num(p.bert_p),
+            &num(p.bert_r),
+            &num(p.bert_f1),
+            &r.new_tokens.to_string(),
+            &r.latency_ms.to_string(),
+            &csv_text(&p.explanation),
+            &csv_text(r.raw),
+        ]);
     }
-    out
+    let bytes = out.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -355,5 +376,40 @@ mod tests {
         let line = text.lines().nth(1).unwrap();
         assert!(line.starts_with("0,test/logical/000.png,box,logical,P1,,anomalous,true,0.600000,0.400000,0.500000,3,12,\"a \"\"bent\"\" pin,"));
         assert!(text.ends_with("left\",x\n"));
+        assert!(text.starts_with("image_id,image,category,label,prompt,template,verdict,"));
+    }
+
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_not_formulas() {
+        let mut p = pred(
+            Label::Logical,
+            "=HYPERLINK(\"http://x\")",
+            Verdict::Anomalous,
+            None,
+        );
+        p.explanation = "+cmd|' /C calc'!A0".into();
+        let rows = [CsvRow {
+            prediction: &p,
+            image: "@evil.png",
+            template: "-1+1",
+            raw: "\tx",
+            new_tokens: 3,
+            latency_ms: 12,
+        }];
+        let text = csv(&rows);
+        let line = text.lines().nth(1).unwrap();
+        for cell in [
+            "'@evil.png",
+            "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            "'-1+1",
+            "'+cmd|' /C calc'!A0",
+            "'\tx",
+        ] {
+            assert!(line.contains(cell), "{cell} in {line}");
+        }
+        assert_eq!(csv_text("plain words"), "plain words");
+        assert_eq!(csv_text(""), "");
+        // Numbers we write ourselves stay numbers.
+        assert!(line.contains(",3,12,"));
     }
 }

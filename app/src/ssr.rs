@@ -105,6 +105,22 @@ pub async fn queue_job<T: serde::Serialize + serde::de::DeserializeOwned>(
     Ok(id)
 }
 
+/// Job `id` when it is of `kind` (any kind when None); a 404 naming `what` otherwise (a job of
+/// another kind is as absent as a missing one).
+pub async fn job_of(
+    st: &AppState,
+    id: i64,
+    kind: Option<store::JobKind>,
+    what: &str,
+) -> Result<store::JobInfo, ApiError> {
+    st.store
+        .job(id)
+        .await
+        .ok()
+        .filter(|j| kind.is_none_or(|k| j.kind == k))
+        .ok_or_else(|| fail(ApiError::NotFound(format!("no {what} {id}"))))
+}
+
 /// Whether `me` may manage (cancel, resume, read privately) a job owned by `owner`.
 pub fn owns_or_admin(me: &UserInfo, owner: &str) -> bool {
     me.role == store::Role::Admin || me.username == owner

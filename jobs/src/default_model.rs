@@ -70,8 +70,7 @@ pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Resul
     let base = root.join("base");
     if !base.join("model.safetensors").is_file() {
         // The tower shape and seed the recipe composed its base with.
-        let (spec, seed) = vlm::llava::compose::TowerSpec::from_file(&shipped.join("tower.json"))
-            .map_err(anyhow::Error::msg)?;
+        let (spec, seed) = vlm::llava::compose::TowerSpec::from_file(&shipped.join("tower.json"))?;
         let part = root.join("base.part");
         let _ = std::fs::remove_dir_all(&part);
         let p2 = part.clone();

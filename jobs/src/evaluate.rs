@@ -93,7 +93,7 @@ pub struct Plan {
 /// Checks a configuration against the store; each problem is an error naming its field. The
 /// web form, the CLI and the evaluation lane all plan through this.
 pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<Plan, PlanError> {
-    config.validate().map_err(PlanError::Invalid)?;
+    config.validate()?;
     let model_dir = crate::models::resolve_in(store, &config.model, data_dir)
         .await
         .map_err(|e| PlanError::invalid("model", format!("{e:#}")))?;
@@ -216,8 +216,7 @@ fn run_on<B: Backend>(
                     explainer.mode,
                     template.map(|t| plan.data_dir.join(&t.file)),
                     plan.data_dir.join(&img.file),
-                )
-                .map_err(anyhow::Error::msg)?;
+                )?;
                 let reply = explainer
                     .explain(&request, &plan.config.decoding, |_| !hooks.cancelled())
                     .map_err(|e| anyhow!("{}: {e}", img.rel_path))?;
@@ -316,7 +315,9 @@ fn bertscore<B: Backend>(
         keys.push((p.image_id, p.prompt.clone()));
     }
     if !cands.is_empty() {
-        let scores = scorer.score(&cands, &refs, false, None)?;
+        let scores = scorer
+            .score(&cands, &refs, false, None)
+            .map_err(|e| e.to_string())?;
         for (i, (image, prompt)) in keys.iter().enumerate() {
             runtime
                 .block_on(store.set_prediction_bertscore(

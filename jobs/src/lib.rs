@@ -24,6 +24,12 @@ pub enum PlanError {
     Store(#[from] store::StoreError),
 }
 
+impl From<vlm::FieldError> for PlanError {
+    fn from(e: vlm::FieldError) -> Self {
+        PlanError::Invalid(e.to_string())
+    }
+}
+
 impl PlanError {
     pub fn invalid(field: &str, e: impl std::fmt::Display) -> Self {
         PlanError::Invalid(format!("{field}: {e}"))

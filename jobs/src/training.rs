@@ -42,7 +42,7 @@ pub async fn prepare(
     data_dir: &Path,
     config: FinetuneConfig,
 ) -> Result<Prepared, PlanError> {
-    config.validate().map_err(PlanError::Invalid)?;
+    config.validate()?;
     let model_dir = crate::models::resolve_in(store, &config.base_model, data_dir)
         .await
         .map_err(|e| PlanError::invalid("base_model", format!("{e:#}")))?;

@@ -1017,25 +1017,39 @@ fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
     let (key, d) = tiny_split(dir.path());
     let d_s = d.as_str();
     let out_dir = dir.path().join("out");
-    let stdout = ok(&[
-        "eval",
-        "--model",
-        model_s,
-        "--dataset",
-        "tiny",
-        "--split",
-        &key,
-        "--prompts",
-        "plain,P1",
-        "--limit",
-        "3",
-        "--max-new-tokens",
-        "4",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--data-dir",
-        d_s,
-    ]);
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            model_s,
+            "--dataset",
+            "tiny",
+            "--split",
+            &key,
+            "--prompts",
+            "plain,P1",
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "4",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // Written to a pipe, progress is one line per prediction, not one line redrawn.
+    let progress = text(&out.stderr);
+    assert!(!progress.contains('\r'), "{progress:?}");
+    for n in 1..=6 {
+        assert!(
+            progress.lines().any(|l| l.starts_with(&format!("{n}/6 "))),
+            "{progress}"
+        );
+    }
     assert!(stdout.contains("Table 1: accuracy (%)"), "{stdout}");
     assert!(stdout.contains(
         "| Method | Logical-Acc | Struct-Acc | Average | Good-Acc | Balanced | Images |"
@@ -1113,4 +1127,48 @@ fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A fresh data folder can evaluate the default model before `serve` has ever run: the
+/// command installs it the way the first start does.
+#[test]
+#[ignore = "needs VLM_INSPECT_SMOLLM2_GGUF (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
+fn eval_installs_the_default_model_on_a_fresh_data_folder() {
+    if std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF").is_none() {
+        panic!(
+            "set VLM_INSPECT_SMOLLM2_GGUF (scripts/setup.sh fetches it; scripts/test.sh sets it)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, d) = tiny_split(dir.path());
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            "vlm-default",
+            "--dataset",
+            "tiny",
+            "--split",
+            &key,
+            "--prompts",
+            "plain",
+            "--limit",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--data-dir",
+            &d,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("vlm-default |"),
+        "{}",
+        text(&out.stdout)
+    );
+    let models = ok(&["model", "list", "--data-dir", &d]);
+    for name in ["vlm-default\t", "vlm-default-stage1\t"] {
+        assert!(models.contains(name), "{models}");
+    }
 }

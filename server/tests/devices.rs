@@ -141,6 +141,29 @@ async fn web_jobs_run_on_the_servers_device_and_refuse_one_it_lacks() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_past_the_queue_cap_gets_429_and_others_still_queue() {
+    let options = store::StoreOptions {
+        max_queued_per_user: 2,
+        ..Default::default()
+    };
+    // No lanes: what is queued stays queued.
+    let app = TestApp::with(vlm::DeviceSpec::Cpu, options, false).await;
+    let split = setup(&app).await;
+    let image = app.store.eval_images("tiny", &split, None).await.unwrap()[0].image_id;
+    let form = format!("form[model]=tiny-llava&form[prompt]=plain&form[image]={image}");
+    let member = app.login("mel").await;
+    for _ in 0..2 {
+        launch(&app, &member, "/api/inspect/start", &form).await;
+    }
+    let (status, body, _) = app.post("/api/inspect/start", &form, Some(&member)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("2 jobs waiting already"), "{body}");
+    // The cap is per user.
+    let other = app.login("target").await;
+    launch(&app, &other, "/api/inspect/start", &form).await;
+}
+
 #[cfg(feature = "wgpu")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a wgpu adapter (lavapipe: scripts/test.sh runs it)"]

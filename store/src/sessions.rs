@@ -76,22 +76,33 @@ impl Store {
     }
 }
 
-/// Finds the session token in a `Cookie` header value.
+/// Finds the session token in a `Cookie` header value (parsed by the `cookie` crate; pairs it
+/// cannot read are passed over).
 pub fn token_from_cookie_header(header: &str) -> Option<&str> {
-    header.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == SESSION_COOKIE && !value.is_empty()).then_some(value)
-    })
+    cookie::Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE && !c.value().is_empty())
+        .and_then(|c| c.value_raw())
 }
 
 /// The `Set-Cookie` value that stores a session token.
 pub fn session_cookie(token: &str, max_age_secs: u64) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}")
+    session_cookie_with(token, max_age_secs as i64)
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    session_cookie_with("", 0)
+}
+
+fn session_cookie_with(token: &str, max_age_secs: i64) -> String {
+    cookie::Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build()
+        .to_string()
 }
 
 impl Store {
@@ -118,6 +129,17 @@ mod tests {
         assert_eq!(token_from_cookie_header("vlm_session="), None);
         assert_eq!(token_from_cookie_header("xvlm_session=abc"), None);
         assert_eq!(token_from_cookie_header(""), None);
+        // Hostile headers: junk pairs are passed over, never a panic.
+        assert_eq!(
+            token_from_cookie_header(";;=;  vlm_session=abc ; x"),
+            Some("abc")
+        );
+        assert_eq!(token_from_cookie_header("vlm_session"), None);
+        assert_eq!(
+            clear_session_cookie().split(';').next(),
+            Some("vlm_session=")
+        );
+        assert!(clear_session_cookie().contains("Max-Age=0"));
         let c = session_cookie("t", 60);
         assert!(
             c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Max-Age=60")

@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod clip;
 pub mod device;
+pub mod field_error;
 pub mod image;
 pub mod llama;
 pub mod llava;
@@ -13,3 +14,4 @@ pub mod train;
 pub mod weights;
 
 pub use device::{DeviceError, DeviceSpec};
+pub use field_error::FieldError;

@@ -117,11 +117,7 @@ pub async fn start_import(form: ImportForm) -> Result<i64, ApiError> {
 #[server(prefix = "/api", endpoint = "job")]
 pub async fn job_status(id: i64) -> Result<JobInfo, ApiError> {
     require_user(Access::AnyUser)?;
-    state()?
-        .store
-        .job(id)
-        .await
-        .map_err(|_| fail(ApiError::NotFound(format!("no job with id {id}"))))
+    crate::ssr::job_of(&state()?, id, None, "job").await
 }
 
 /// Deletes a dataset and its files.

@@ -212,12 +212,7 @@ async fn results_of(
 
 #[cfg(feature = "ssr")]
 async fn eval_job(st: &crate::ssr::AppState, id: i64) -> Result<JobInfo, ApiError> {
-    st.store
-        .job(id)
-        .await
-        .ok()
-        .filter(|j| j.kind == JobKind::Eval)
-        .ok_or_else(|| fail(ApiError::NotFound(format!("no evaluation {id}"))))
+    crate::ssr::job_of(st, id, Some(JobKind::Eval), "evaluation").await
 }
 
 /// Evaluation runs, newest first.
@@ -297,27 +292,13 @@ pub async fn compare_evaluations(
 /// Asks a run to stop after the current image (its owner or an admin).
 #[server(prefix = "/api", endpoint = "eval/cancel")]
 pub async fn cancel_evaluation(id: i64) -> Result<(), ApiError> {
-    let me = require_user(Access::MEMBER)?;
-    let st = state()?;
-    let job = eval_job(&st, id).await?;
-    if !owns_or_admin(&me, &job.owner) {
-        return Err(fail(ApiError::Forbidden(
-            "only the run's owner or an admin may cancel it".into(),
-        )));
-    }
-    crate::ssr::cancel_job(&st, id).await
+    use crate::api::jobs::{control, Control};
+    control(id, Some(JobKind::Eval), Control::Cancel).await
 }
 
 /// Queues a failed or cancelled run again; it keeps its stored predictions.
 #[server(prefix = "/api", endpoint = "eval/resume")]
 pub async fn resume_evaluation(id: i64) -> Result<(), ApiError> {
-    let me = require_user(Access::MEMBER)?;
-    let st = state()?;
-    let job = eval_job(&st, id).await?;
-    if !owns_or_admin(&me, &job.owner) {
-        return Err(fail(ApiError::Forbidden(
-            "only the run's owner or an admin may resume it".into(),
-        )));
-    }
-    crate::ssr::resume_job(&st, id).await
+    use crate::api::jobs::{control, Control};
+    control(id, Some(JobKind::Eval), Control::Resume).await
 }

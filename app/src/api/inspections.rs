@@ -179,13 +179,7 @@ async fn inspection_view(
 pub async fn inspection(id: i64) -> Result<InspectionView, ApiError> {
     require_user(Access::AnyUser)?;
     let st = state()?;
-    let job = st
-        .store
-        .job(id)
-        .await
-        .ok()
-        .filter(|j| j.kind == JobKind::Inspect)
-        .ok_or_else(|| fail(ApiError::NotFound(format!("no inspection {id}"))))?;
+    let job = crate::ssr::job_of(&st, id, Some(JobKind::Inspect), "inspection").await?;
     inspection_view(&st, job).await
 }
 

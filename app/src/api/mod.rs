@@ -7,5 +7,6 @@ pub mod evaluations;
 #[cfg(feature = "ssr")]
 mod form;
 pub mod inspections;
+pub mod jobs;
 pub mod prompts;
 pub mod training;

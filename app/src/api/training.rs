@@ -183,7 +183,7 @@ fn parse_form(f: &TrainForm, device: String) -> Result<anomaly::finetune::Finetu
         anomaly_repeat: 1,
         training,
     };
-    cfg.validate()?;
+    cfg.validate().map_err(|e| e.to_string())?;
     Ok(cfg)
 }
 
@@ -246,13 +246,7 @@ pub async fn training_runs() -> Result<Vec<TrainRun>, ApiError> {
 pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
     let me = require_user(Access::AnyUser)?;
     let st = state()?;
-    let job = st
-        .store
-        .job(id)
-        .await
-        .ok()
-        .filter(|j| j.kind == JobKind::Train)
-        .ok_or_else(|| fail(ApiError::NotFound(format!("no training run {id}"))))?;
+    let job = crate::ssr::job_of(&st, id, Some(JobKind::Train), "training run").await?;
     let (config, result) = st.store.job_config(id).await.map_err(store_error)?;
     let events = st.store.job_events(id, 0).await.map_err(store_error)?;
     // Shown as the TOML `vlm-inspect train --config` reads.
@@ -273,13 +267,13 @@ pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
 /// Asks a queued or running run to stop (it keeps its last checkpoint).
 #[server(prefix = "/api", endpoint = "admin/training/cancel")]
 pub async fn cancel_training(id: i64) -> Result<(), ApiError> {
-    require_user(Access::ADMIN)?;
-    crate::ssr::cancel_job(&state()?, id).await
+    use crate::api::jobs::{control, Control};
+    control(id, Some(JobKind::Train), Control::Cancel).await
 }
 
 /// Queues a failed or cancelled run again; it resumes from its last checkpoint.
 #[server(prefix = "/api", endpoint = "admin/training/resume")]
 pub async fn resume_training(id: i64) -> Result<(), ApiError> {
-    require_user(Access::ADMIN)?;
-    crate::ssr::resume_job(&state()?, id).await
+    use crate::api::jobs::{control, Control};
+    control(id, Some(JobKind::Train), Control::Resume).await
 }

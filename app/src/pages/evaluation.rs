@@ -2,10 +2,8 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use crate::api::evaluations::{
-    evaluation, Accuracies, CancelEvaluation, EvalDetail, PromptResult, ResumeEvaluation,
-};
-use crate::layout::Frame;
+use super::job::{JobActions, JobControls, JobPage};
+use crate::api::evaluations::{evaluation, Accuracies, EvalDetail, PromptResult};
 use crate::live::follow_job;
 use store::{JobEvent, JobState};
 
@@ -23,42 +21,11 @@ fn ratio(v: Option<f64>) -> String {
 /// chart, per-category scores, confusion counts, downloads, and a per-image browser.
 #[component]
 pub fn EvaluationPage() -> impl IntoView {
-    let id = super::use_id_param();
-    let cancel = ServerAction::<CancelEvaluation>::new();
-    let resume = ServerAction::<ResumeEvaluation>::new();
-    let ended = RwSignal::new(0u32);
-    let detail = Resource::new(
-        move || {
-            (
-                id(),
-                cancel.version().get(),
-                resume.version().get(),
-                ended.get(),
-            )
-        },
-        |(id, ..)| evaluation(id),
-    );
-    view! {
-        <Frame>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || detail.get().map(|r| match r {
-                    Ok(d) => view! { <Run d cancel resume ended/> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                })}
-            </Transition>
-            {move || cancel.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
-            {move || resume.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
-        </Frame>
-    }
+    view! { <JobPage fetch=evaluation body=|d, controls| view! { <Run d controls/> }.into_any()/> }
 }
 
 #[component]
-fn Run(
-    d: EvalDetail,
-    cancel: ServerAction<CancelEvaluation>,
-    resume: ServerAction<ResumeEvaluation>,
-    ended: RwSignal<u32>,
-) -> impl IntoView {
+fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
     let id = d.run.job.id;
     let state = RwSignal::new(d.run.job.state);
     let done = RwSignal::new((d.predictions.len(), 0usize));
@@ -70,7 +37,7 @@ fn Run(
             }
             JobEvent::End { state: s, .. } => {
                 state.set(s);
-                ended.update(|n| *n += 1);
+                controls.job_ended();
             }
             _ => {}
         });
@@ -91,14 +58,7 @@ fn Run(
         </p>
         {run.job.error.clone().map(|e| view! { <p class="error" role="alert" id="eval-job-error">{e}</p> })}
         {manage.then(|| view! {
-            <p class="actions">
-                {move || state.get().is_live().then(|| view! {
-                    <button id="cancel-eval" on:click=move |_| { cancel.dispatch(CancelEvaluation { id }); }>"Cancel"</button>
-                })}
-                {move || state.get().is_resumable().then(|| view! {
-                    <button id="resume-eval" on:click=move |_| { resume.dispatch(ResumeEvaluation { id }); }>"Resume (keeps the stored predictions)"</button>
-                })}
-            </p>
+            <JobActions id state controls prefix="eval" resume_label="Resume (keeps the stored predictions)"/>
         })}
         <p class="actions">
             <a href=format!("/api/evaluations/{id}.csv") download id="download-csv">"Download CSV"</a>

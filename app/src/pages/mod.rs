@@ -9,6 +9,7 @@ pub mod home;
 pub mod image;
 pub mod inspect;
 pub mod inspection;
+pub mod job;
 pub mod login;
 pub mod not_found;
 pub mod training;

@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use store::{JobEvent, JobState, TrainStep};
 
-use crate::api::training::{training_run, CancelTraining, ResumeTraining, TrainRunDetail};
-use crate::layout::Frame;
+use super::job::{JobActions, JobControls, JobPage};
+use crate::api::training::{training_run, TrainRunDetail};
 
 /// One point of the curves: a training step.
 pub type Point = TrainStep;
@@ -30,42 +30,11 @@ fn apply(points: &mut BTreeMap<usize, Point>, event: JobEvent) -> Option<JobStat
 /// admins) cancel and resume.
 #[component]
 pub fn TrainingRunPage() -> impl IntoView {
-    let id = super::use_id_param();
-    let cancel = ServerAction::<CancelTraining>::new();
-    let resume = ServerAction::<ResumeTraining>::new();
-    let ended = RwSignal::new(0u32);
-    let run = Resource::new(
-        move || {
-            (
-                id(),
-                cancel.version().get(),
-                resume.version().get(),
-                ended.get(),
-            )
-        },
-        |(id, ..)| training_run(id),
-    );
-    view! {
-        <Frame>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || run.get().map(|r| match r {
-                    Ok(detail) => view! { <RunView detail cancel resume ended/> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                })}
-            </Transition>
-            {move || cancel.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
-            {move || resume.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
-        </Frame>
-    }
+    view! { <JobPage fetch=training_run body=|detail, controls| view! { <RunView detail controls/> }.into_any()/> }
 }
 
 #[component]
-fn RunView(
-    detail: TrainRunDetail,
-    cancel: ServerAction<CancelTraining>,
-    resume: ServerAction<ResumeTraining>,
-    ended: RwSignal<u32>,
-) -> impl IntoView {
+fn RunView(detail: TrainRunDetail, controls: JobControls) -> impl IntoView {
     let id = detail.run.job.id;
     let mut initial = BTreeMap::new();
     for (_, e) in &detail.events {
@@ -77,7 +46,7 @@ fn RunView(
     let points = RwSignal::new(initial);
     let state = RwSignal::new(detail.run.job.state);
     if state.get_untracked().is_live() {
-        follow(id, last_seq, points, state, ended);
+        follow(id, last_seq, points, state, controls);
     }
     let last = move || points.with(|p| p.values().last().cloned());
     let manage = detail.can_manage;
@@ -106,14 +75,7 @@ fn RunView(
         </div>
         {run.job.error.clone().map(|e| view! { <p class="error" role="alert" id="run-error">{e}</p> })}
         {manage.then(|| view! {
-            <p class="actions">
-                {move || state.get().is_live().then(|| view! {
-                    <button id="cancel-run" on:click=move |_| { cancel.dispatch(CancelTraining { id }); }>"Cancel"</button>
-                })}
-                {move || state.get().is_resumable().then(|| view! {
-                    <button id="resume-run" on:click=move |_| { resume.dispatch(ResumeTraining { id }); }>"Resume from the last checkpoint"</button>
-                })}
-            </p>
+            <JobActions id state controls prefix="run" resume_label="Resume from the last checkpoint"/>
         })}
         <div class="charts">
             {move || {
@@ -203,7 +165,7 @@ fn follow(
     after: i64,
     points: RwSignal<BTreeMap<usize, Point>>,
     state: RwSignal<JobState>,
-    ended: RwSignal<u32>,
+    controls: JobControls,
 ) {
     crate::live::follow_job(id, after, move |event| {
         if matches!(event, JobEvent::Step(_)) {
@@ -213,7 +175,7 @@ fn follow(
         points.update(|p| end = apply(p, event));
         if let Some(s) = end {
             state.set(s);
-            ended.update(|n| *n += 1);
+            controls.job_ended();
         }
     });
 }

@@ -185,10 +185,7 @@ fn explain_with<B: Backend>(
         _ => None,
     };
     let used = template.is_some();
-    let request = assemble(&r.prompt, explainer.mode, template, r.test.clone())
-        .map_err(anyhow::Error::msg)?;
-    let reply = explainer
-        .explain(&request, decoding, on_text)
-        .map_err(anyhow::Error::msg)?;
+    let request = assemble(&r.prompt, explainer.mode, template, r.test.clone())?;
+    let reply = explainer.explain(&request, decoding, on_text)?;
     Ok((reply, used))
 }

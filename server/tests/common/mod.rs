@@ -28,8 +28,14 @@ impl TestApp {
 
     /// A server whose compute device is `compute` (its jobs run there).
     pub async fn on(compute: vlm::DeviceSpec) -> Self {
+        Self::with(compute, StoreOptions::default(), true).await
+    }
+
+    /// A server with these store settings, with or without job lanes (without, queued jobs
+    /// stay queued).
+    pub async fn with(compute: vlm::DeviceSpec, options: StoreOptions, lanes: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("test.db"), StoreOptions::default())
+        let store = Store::open(&dir.path().join("test.db"), options)
             .await
             .unwrap();
         for (name, role) in [
@@ -50,7 +56,9 @@ impl TestApp {
             compute,
             format!("{compute} (test)"),
         );
-        jobs::runner::start(store.clone(), dir.path().to_path_buf(), state.jobs.clone());
+        if lanes {
+            jobs::runner::start(store.clone(), dir.path().to_path_buf(), state.jobs.clone());
+        }
         Self {
             _dir: dir,
             store,

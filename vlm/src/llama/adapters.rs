@@ -48,7 +48,7 @@ impl<B: Backend> Llama<B> {
     /// matches no projection is an error naming it (a typo would otherwise train nothing).
     /// Seed the backend first for reproducible A matrices.
     pub fn add_lora(&mut self, cfg: &LoraConfig, device: &B::Device) -> Result<usize, String> {
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.to_string())?;
         let mut used = vec![false; cfg.targets.len()];
         let mut count = 0;
         for (name, p) in self.projections_mut() {

@@ -13,6 +13,7 @@ use crate::rng::Rng;
 use crate::tokenizer::Tokenizer;
 use crate::weights::gguf::GgufLlama;
 use crate::weights::{HostTensor, TensorSource, WeightError};
+use crate::FieldError;
 
 /// The image token added to the language model's vocabulary.
 pub const IMAGE_TOKEN: &str = "<image>";
@@ -31,7 +32,7 @@ pub struct TowerSpec {
 impl TowerSpec {
     /// A tower shape and its initialisation seed from a JSON file such as
     /// `models/default/tower.json`: the fields of [`TowerSpec`] plus `seed` (0 when absent).
-    pub fn from_file(path: &Path) -> Result<(TowerSpec, u64), String> {
+    pub fn from_file(path: &Path) -> Result<(TowerSpec, u64), WeightError> {
         #[derive(Deserialize)]
         struct TowerFile {
             #[serde(flatten)]
@@ -39,20 +40,26 @@ impl TowerSpec {
             #[serde(default)]
             seed: u64,
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file: TowerFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a tower shape: {e}", path.display()))?;
-        file.spec.validate()?;
+        let text = std::fs::read_to_string(path).map_err(|e| WeightError::io(path, e))?;
+        let bad = |reason: String| WeightError::Config {
+            path: path.display().to_string(),
+            reason,
+        };
+        let file: TowerFile =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a tower shape: {e}")))?;
+        file.spec.validate().map_err(|e| bad(e.to_string()))?;
         Ok((file.spec, file.seed))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         let t = self;
         if t.patch_size == 0 || t.image_size == 0 || !t.image_size.is_multiple_of(t.patch_size) {
-            return Err(format!(
-                "image_size {} must be a positive multiple of patch_size {}",
-                t.image_size, t.patch_size
+            return Err(FieldError::new(
+                "image_size",
+                format!(
+                    "{} must be a positive multiple of patch_size {}",
+                    t.image_size, t.patch_size
+                ),
             ));
         }
         if t.layers == 0
@@ -60,13 +67,16 @@ impl TowerSpec {
             || t.hidden_size == 0
             || !t.hidden_size.is_multiple_of(t.heads)
         {
-            return Err(format!(
-                "hidden_size {} must be a positive multiple of heads {} (layers ≥ 1)",
-                t.hidden_size, t.heads
+            return Err(FieldError::new(
+                "hidden_size",
+                format!(
+                    "{} must be a positive multiple of heads {} (layers ≥ 1)",
+                    t.hidden_size, t.heads
+                ),
             ));
         }
         if t.intermediate_size == 0 {
-            return Err("intermediate_size must be positive".into());
+            return Err(FieldError::new("intermediate_size", "must be positive"));
         }
         Ok(())
     }
@@ -209,7 +219,7 @@ pub fn compose(
         path: out.display().to_string(),
         reason,
     };
-    spec.validate().map_err(bad)?;
+    spec.validate().map_err(|e| bad(e.to_string()))?;
     let mut source = GgufLlama::open(lm)?;
     let mut tokenizer = Tokenizer::from_gguf(&source.gguf, &lm.display().to_string())?;
     if tokenizer.token_id(IMAGE_TOKEN).is_some() {
@@ -361,11 +371,15 @@ mod tests {
         std::fs::write(&path, r#"{"image_size": 128}"#).unwrap();
         assert!(TowerSpec::from_file(&path)
             .unwrap_err()
+            .to_string()
             .contains("not a tower shape"));
         std::fs::write(&path, format!("{{{}}}", shape.replace("16", "15"))).unwrap();
-        assert!(TowerSpec::from_file(&path)
-            .unwrap_err()
-            .contains("multiple"));
+        let e = TowerSpec::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("image_size") && e.contains("multiple"), "{e}");
+        assert!(matches!(
+            TowerSpec::from_file(&dir.path().join("none.json")),
+            Err(WeightError::Io { .. })
+        ));
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default/tower.json");
         assert!(
             TowerSpec::from_file(&shipped).is_ok(),

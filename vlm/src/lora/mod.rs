@@ -3,6 +3,7 @@
 //! or, with rsLoRA, `alpha / √r`; merged into the base weight for inference and unmerged again.
 //! Which layers get one is chosen by module-name patterns, as PEFT's `target_modules`.
 
+use crate::FieldError;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::backend::Backend;
@@ -63,21 +64,22 @@ pub fn peft_key(module: &str, which: char) -> String {
 
 impl LoraConfig {
     /// Why this configuration cannot train, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let bad = |field: &str, reason: String| Err(FieldError::new(field, reason).within("lora"));
         if self.rank == 0 {
-            return Err("lora.rank: must be at least 1".into());
+            return bad("rank", "must be at least 1".into());
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(format!("lora.alpha: must be positive, got {}", self.alpha));
+            return bad("alpha", format!("must be positive, got {}", self.alpha));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!(
-                "lora.dropout: must be in [0, 1), got {}",
-                self.dropout
-            ));
+            return bad(
+                "dropout",
+                format!("must be in [0, 1), got {}", self.dropout),
+            );
         }
         if self.targets.is_empty() {
-            return Err("lora.targets: name at least one module".into());
+            return bad("targets", "name at least one module".into());
         }
         Ok(())
     }

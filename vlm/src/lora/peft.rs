@@ -164,7 +164,9 @@ pub fn read_adapter(dir: &Path) -> Result<AdapterFiles, WeightError> {
         use_rslora: get("use_rslora").and_then(Value::as_bool).unwrap_or(false),
         targets: target_names(get("target_modules")),
     };
-    config.validate().map_err(|e| config_error(dir, e))?;
+    config
+        .validate()
+        .map_err(|e| config_error(dir, e.to_string()))?;
     let weights = dir.join("adapter_model.safetensors");
     let mut st = SafeTensors::open(&weights)?;
     let mut tensors = BTreeMap::new();

@@ -2,6 +2,7 @@
 //! where it is silent, LLaVA-1.5's LoRA recipe (rank 8 here for CPU size, alpha 16, warm-up
 //! 3 %, cosine decay, no weight decay).
 
+use crate::FieldError;
 use serde::{Deserialize, Serialize};
 
 use crate::lora::LoraConfig;
@@ -66,52 +67,56 @@ impl Default for TrainOptions {
 
 impl TrainOptions {
     /// Why these options cannot train, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         let positive = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("{name}: must be a positive number, got {v}"))
+                Err(FieldError::new(
+                    name,
+                    format!("must be a positive number, got {v}"),
+                ))
             }
         };
         if self.epochs == 0 {
-            return Err("epochs: must be at least 1".into());
+            return Err(FieldError::new("epochs", "must be at least 1"));
         }
         positive("learning_rate", self.learning_rate)?;
         positive("eps", self.eps)?;
         if !(0.0..1.0).contains(&self.warmup_ratio) {
-            return Err(format!(
-                "warmup_ratio: must be in [0, 1), got {}",
-                self.warmup_ratio
+            return Err(FieldError::new(
+                "warmup_ratio",
+                format!("must be in [0, 1), got {}", self.warmup_ratio),
             ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!(
-                "weight_decay: must be ≥ 0, got {}",
-                self.weight_decay
+            return Err(FieldError::new(
+                "weight_decay",
+                format!("must be ≥ 0, got {}", self.weight_decay),
             ));
         }
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(format!("{name}: must be in [0, 1), got {b}"));
+                return Err(FieldError::new(name, format!("must be in [0, 1), got {b}")));
             }
         }
         if self.batch_size == 0 {
-            return Err("batch_size: must be at least 1".into());
+            return Err(FieldError::new("batch_size", "must be at least 1"));
         }
         if self.grad_accum == 0 {
-            return Err("grad_accum: must be at least 1".into());
+            return Err(FieldError::new("grad_accum", "must be at least 1"));
         }
         if !(self.max_grad_norm.is_finite() && self.max_grad_norm >= 0.0) {
-            return Err(format!(
-                "max_grad_norm: must be ≥ 0, got {}",
-                self.max_grad_norm
+            return Err(FieldError::new(
+                "max_grad_norm",
+                format!("must be ≥ 0, got {}", self.max_grad_norm),
             ));
         }
         if !(self.use_lora || self.train_projector || self.train_vision) {
-            return Err(
-                "use_lora: nothing would train (no LoRA, no projector, no vision tower)".into(),
-            );
+            return Err(FieldError::new(
+                "use_lora",
+                "nothing would train (no LoRA, no projector, no vision tower)",
+            ));
         }
         self.lora.validate()
     }

@@ -105,7 +105,8 @@ pub fn train<B: AutodiffBackend>(
         .as_ref()
         .map(|c| c.state.options.clone())
         .unwrap_or_else(|| opts.clone());
-    opts.validate().map_err(TrainError::Invalid)?;
+    opts.validate()
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
     if examples.is_empty() {
         return Err(TrainError::Invalid(
             "dataset: the split has no training examples".into(),

@@ -1,4 +1,12 @@
-//! Building the axum router and serving it.
+//! `vlm-inspect serve`: the axum router (pages, server functions, files, uploads, live job
+//! events, downloads, the guard around them) and serving it.
+
+pub mod downloads;
+pub mod events;
+pub mod files;
+pub mod guard;
+pub mod health;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,13 +20,13 @@ use axum::Router;
 use clap::Args;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use store::Store;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::bootstrap::{ensure_admin, FirstAdmin, FIRST_ADMIN};
 use crate::data_dir::{prepare_data_dir, ServerLock};
-use crate::guard::{guard, MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOAD_PATH};
-use crate::health::healthz;
+use guard::{guard, MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOAD_PATH};
+use health::healthz;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -58,9 +66,9 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/files/{kind}/{id}", get(crate::files::image_file))
-        .route("/api/jobs/{id}/events", get(crate::job_events::job_events))
-        .route("/api/evaluations/{file}", get(crate::eval_files::download))
+        .route("/files/{kind}/{id}", get(files::image_file))
+        .route("/api/jobs/{id}/events", get(events::job_events))
+        .route("/api/evaluations/{file}", get(downloads::download))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // The streaming limit sits inside the guard, so the guard's clear 413 answers first
@@ -69,12 +77,32 @@ pub fn router(state: AppState) -> Router {
         // Merged after the general limit, so only its own (larger) one applies.
         .merge(
             Router::new()
-                .route(UPLOAD_PATH, post(crate::upload::upload))
+                .route(UPLOAD_PATH, post(upload::upload))
                 .layer(DefaultBodyLimit::disable())
                 .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES)),
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// What a query value keeps as it is: RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The same with '/' kept, for a path carried in a query (`/login?next=/admin/users`).
+const PATH_IN_QUERY: &AsciiSet = &QUERY_VALUE.remove(b'/');
+
+/// `s` as a query value.
+pub(crate) fn encode_query_value(s: &str) -> String {
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
+}
+
+/// A path as a query value (`/login?next=…`), slashes kept readable.
+pub(crate) fn encode_query_path(s: &str) -> String {
+    utf8_percent_encode(s, PATH_IN_QUERY).to_string()
 }
 
 /// How often expired sessions are deleted.
@@ -94,7 +122,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    announce_first_admin(&store).await?;
+    crate::setup::announce_first_admin(&store).await?;
     // No runner of this folder is alive (we hold its lock): whatever is `running` was
     // interrupted.
     let (requeued, failed) = store.recover_interrupted_jobs().await?;
@@ -109,36 +137,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store::jobs::MAX_INTERRUPTED_ATTEMPTS
         );
     }
-    jobs::demo::ensure_demo_dataset(&store, &args.data.data_dir).await?;
-    jobs::models::ensure_embedded(&store, &args.data.data_dir).await?;
-    // Composing the default model's base takes seconds and half a gigabyte: done beside the
-    // running server, which lists it once it is registered.
-    {
-        let (store, data_dir, first) = (
-            store.clone(),
-            args.data.data_dir.clone(),
-            args.first_evaluation,
-        );
-        tokio::spawn(async move {
-            match jobs::default_model::ensure_default_vlm(&store, &data_dir).await {
-                Ok(Some(name)) if first => {
-                    if let Err(e) = jobs::default_model::queue_first_evaluation(
-                        &store,
-                        &name,
-                        &spec.to_string(),
-                    )
-                    .await
-                    {
-                        tracing::warn!("cannot queue the first evaluation: {e:#}");
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!("the default vision-language model is not installed: {e:#}")
-                }
-            }
-        });
-    }
+    crate::setup::first_start(
+        &store,
+        args.data.data_dir.clone(),
+        args.first_evaluation,
+        spec,
+    )
+    .await?;
     spawn_session_purge(store.clone());
 
     let device = vlm::device::probe(spec)?;
@@ -210,20 +215,6 @@ pub fn spawn_session_purge(store: Store) -> tokio::task::JoinHandle<()> {
             }
         }
     })
-}
-
-async fn announce_first_admin(store: &Store) -> anyhow::Result<()> {
-    match ensure_admin(store, std::env::var("VLM_INSPECT_ADMIN_PASSWORD").ok()).await? {
-        FirstAdmin::Exists => {}
-        FirstAdmin::FromEnv => {
-            println!("created the first admin account {FIRST_ADMIN:?} with the password from VLM_INSPECT_ADMIN_PASSWORD");
-        }
-        FirstAdmin::Generated(pw) => {
-            println!("created the first admin account: username {FIRST_ADMIN}, password {pw}");
-            println!("(shown once; change it with `vlm-inspect user passwd {FIRST_ADMIN}`)");
-        }
-    }
-    Ok(())
 }
 
 async fn shutdown_signal() {

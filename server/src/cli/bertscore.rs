@@ -96,9 +96,7 @@ fn run_on<B: Backend>(args: &BertScoreArgs, device: &B::Device) -> anyhow::Resul
     };
     let loaded = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
-    let scores = scorer
-        .score(&cands, &refs, args.idf, baseline.as_ref())
-        .map_err(anyhow::Error::msg)?;
+    let scores = scorer.score(&cands, &refs, args.idf, baseline.as_ref())?;
     let scored = t1.elapsed().as_secs_f64();
     eprintln!(
         "loaded in {loaded:.2} s; scored {} pairs in {scored:.2} s ({:.1} pairs/s)",

@@ -10,7 +10,7 @@ use clap::Args;
 
 use store::{JobConfig, JobEvent, JobKind, JobOwner};
 
-use crate::progress_line::ProgressLine;
+use super::progress_line::ProgressLine;
 use jobs::evaluate::{self, EvalHooks};
 
 #[derive(Debug, Args)]

@@ -56,9 +56,10 @@ pub async fn upload(
         (Err(Refused(status, msg)), false) => {
             (status, Json(serde_json::json!({ "error": msg }))).into_response()
         }
-        (Err(Refused(_, msg)), true) => {
-            see_other(&format!("/inspect?upload_error={}", percent_encode(&msg)))
-        }
+        (Err(Refused(_, msg)), true) => see_other(&format!(
+            "/inspect?upload_error={}",
+            super::encode_query_value(&msg)
+        )),
     }
 }
 
@@ -68,18 +69,6 @@ fn see_other(location: &str) -> Response {
         [(header::LOCATION, location.to_string())],
     )
         .into_response()
-}
-
-/// Percent-encodes everything but unreserved characters (for a query value).
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn store_upload(
@@ -95,7 +84,7 @@ async fn store_upload(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "the upload is too large (limit {} MiB)",
-                    crate::guard::MAX_UPLOAD_BYTES >> 20
+                    super::guard::MAX_UPLOAD_BYTES >> 20
                 ),
             )
         } else {

@@ -2,8 +2,20 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::users_cmd::UserCommand;
+pub mod bench_train;
+pub mod bertscore;
+pub mod dataset;
+pub mod eval;
+pub mod forward;
+pub mod generate;
+pub mod model;
+pub mod models;
+pub mod progress_line;
+pub mod train;
+pub mod users;
+
 use crate::web::ServeArgs;
+use users::UserCommand;
 
 /// vlm-inspect: explain industrial defects with vision-language models.
 #[derive(Debug, Parser)]
@@ -25,23 +37,23 @@ pub enum Command {
     User(UserCommand),
     /// Generate, import, inspect and split datasets.
     #[command(subcommand)]
-    Dataset(crate::dataset_cmd::DatasetCommand),
+    Dataset(dataset::DatasetCommand),
     /// List and register models.
     #[command(subcommand)]
-    Model(crate::model_cmd::ModelCommand),
+    Model(model::ModelCommand),
     /// One forward pass of a model on token ids; writes the logits (checks a checkpoint).
-    Forward(crate::forward_cmd::ForwardArgs),
+    Forward(forward::ForwardArgs),
     /// Chat with a language model: streams the reply to stdout, speed to stderr.
-    Generate(crate::generate_cmd::GenerateArgs),
+    Generate(generate::GenerateArgs),
     /// Part A: LoRA fine-tuning on a split's QA annotations, in the foreground.
-    Train(crate::train_cmd::TrainArgs),
+    Train(train::TrainArgs),
     /// BERTScore of candidates against references (one text per line), as JSON.
-    Bertscore(crate::bertscore_cmd::BertScoreArgs),
+    Bertscore(bertscore::BertScoreArgs),
     /// Part B and the paper's scoring: judge a split's test images with each prompt, print
     /// Table 1 and Table 2, write JSON and CSV.
-    Eval(crate::eval_cmd::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
-    BenchTrain(crate::bench_train::BenchTrainArgs),
+    BenchTrain(bench_train::BenchTrainArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -49,26 +61,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::web::serve(cli.serve).await,
         Some(Command::Serve(args)) => crate::web::serve(args).await,
-        Some(Command::User(cmd)) => crate::users_cmd::run(cmd).await,
-        Some(Command::Dataset(cmd)) => crate::dataset_cmd::run(cmd).await,
-        Some(Command::Model(cmd)) => crate::model_cmd::run(cmd).await,
+        Some(Command::User(cmd)) => users::run(cmd).await,
+        Some(Command::Dataset(cmd)) => dataset::run(cmd).await,
+        Some(Command::Model(cmd)) => model::run(cmd).await,
         Some(Command::Forward(args)) => {
-            tokio::task::spawn_blocking(move || crate::forward_cmd::run(args)).await?
+            tokio::task::spawn_blocking(move || forward::run(args)).await?
         }
-        Some(Command::Train(args)) => crate::train_cmd::cli(args).await,
-        Some(Command::Eval(args)) => crate::eval_cmd::run(args).await,
+        Some(Command::Train(args)) => train::cli(args).await,
+        Some(Command::Eval(args)) => eval::run(args).await,
         Some(Command::Bertscore(args)) => {
-            tokio::task::spawn_blocking(move || crate::bertscore_cmd::run(args)).await?
+            tokio::task::spawn_blocking(move || bertscore::run(args)).await?
         }
         Some(Command::BenchTrain(args)) => {
-            let model = crate::models::resolve(&args.model, &args.data.data_dir).await?;
-            tokio::task::spawn_blocking(move || crate::bench_train::run(args, model)).await?
+            let model = models::resolve(&args.model, &args.data.data_dir).await?;
+            tokio::task::spawn_blocking(move || bench_train::run(args, model)).await?
         }
         Some(Command::Generate(args)) => {
             // A bad device is reported before any model is installed or loaded.
             let _: vlm::DeviceSpec = args.device.parse()?;
-            let model = crate::models::resolve(&args.model, &args.data.data_dir).await?;
-            tokio::task::spawn_blocking(move || crate::generate_cmd::run(args, model)).await?
+            let model = models::resolve(&args.model, &args.data.data_dir).await?;
+            tokio::task::spawn_blocking(move || generate::run(args, model)).await?
         }
     }
 }

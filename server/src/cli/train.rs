@@ -28,7 +28,7 @@ pub struct TrainArgs {
 /// A progress bar on stderr (one line per step when stderr is not a terminal).
 struct Bar {
     started: std::time::Instant,
-    line: crate::progress_line::ProgressLine,
+    line: super::progress_line::ProgressLine,
 }
 
 impl Control for Bar {

@@ -127,7 +127,7 @@ async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
     let store = args.data.open().await?;
     let lm = jobs::models::resolve_in(&store, &args.lm, &args.data.data_dir).await?;
     let (spec, seed) = match &args.tower {
-        Some(file) => vlm::llava::compose::TowerSpec::from_file(file),
+        Some(file) => vlm::llava::compose::TowerSpec::from_file(file)?,
         None => {
             let spec = vlm::llava::compose::TowerSpec {
                 image_size: args.image_size,
@@ -137,10 +137,10 @@ async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
                 heads: args.heads,
                 intermediate_size: args.mlp,
             };
-            spec.validate().map(|()| (spec, args.seed))
+            spec.validate()?;
+            (spec, args.seed)
         }
-    }
-    .map_err(anyhow::Error::msg)?;
+    };
     let out = args.out.clone();
     let made =
         tokio::task::spawn_blocking(move || vlm::llava::compose::compose(&lm, &spec, seed, &out))

@@ -94,7 +94,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
                 .path_and_query()
                 .map(|p| p.as_str())
                 .unwrap_or("/");
-            redirect(&format!("/login?next={}", percent_encode(wanted)))
+            redirect(&format!("/login?next={}", super::encode_query_path(wanted)))
         }
         Err(Denied::Unauthenticated) => error_response(
             StatusCode::UNAUTHORIZED,
@@ -159,18 +159,6 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Percent-encodes everything but unreserved characters and '/'.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,8 +178,12 @@ mod tests {
     #[test]
     fn encodes_next_parameter() {
         assert_eq!(
-            percent_encode("/admin/users?x=1&y=2"),
+            super::super::encode_query_path("/admin/users?x=1&y=2"),
             "/admin/users%3Fx%3D1%26y%3D2"
+        );
+        assert_eq!(
+            super::super::encode_query_value("a b/é~"),
+            "a%20b%2F%C3%A9~"
         );
         assert_eq!(
             escape_html("<a href=\"x\">&"),
