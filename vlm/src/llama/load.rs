@@ -19,36 +19,23 @@ pub(crate) fn tensor<B: Backend, const D: usize>(
     Tensor::from_data(TensorData::new(t.data, shape), device)
 }
 
-/// `[rows, cols]` → `[cols, rows]`, materialised: a transposed view would make every matmul
-/// copy the weight again (measured: decoding 8-25× slower on ndarray and Flex).
-fn transposed(t: HostTensor) -> HostTensor {
-    let (rows, cols) = (t.shape[0], t.shape[1]);
-    let mut data = vec![0.0f32; rows * cols];
-    // In 32×32 tiles, so reads and writes both stay in cache (a 7B model has 6.5 G weights).
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    data[c * rows + r] = t.data[r * cols + c];
-                }
-            }
-        }
-    }
-    HostTensor {
-        shape: vec![cols, rows],
-        data,
-    }
-}
-
 /// A `Linear` from a transformers weight `[out, in]` (Burn keeps `[in, out]`).
 pub(crate) fn linear_from<B: Backend>(
     w: HostTensor,
     bias: Option<HostTensor>,
     device: &B::Device,
 ) -> Linear<B> {
+    linear_from_transposed(w.transposed(), bias, device)
+}
+
+/// A `Linear` from a weight already in Burn's `[in, out]` order.
+fn linear_from_transposed<B: Backend>(
+    wt: HostTensor,
+    bias: Option<HostTensor>,
+    device: &B::Device,
+) -> Linear<B> {
     Linear {
-        weight: Param::from_tensor(tensor(transposed(w), device)),
+        weight: Param::from_tensor(tensor(wt, device)),
         bias: bias.map(|b| Param::from_tensor(tensor(b, device))),
     }
 }
@@ -61,13 +48,13 @@ pub(crate) fn linear<B: Backend>(
     bias: bool,
     device: &B::Device,
 ) -> Result<Linear<B>, WeightError> {
-    let w = tr.take(&format!("{name}.weight"), &[d_out, d_in])?;
+    let wt = tr.take_transposed(&format!("{name}.weight"), [d_out, d_in])?;
     let b = if bias {
         Some(tr.take(&format!("{name}.bias"), &[d_out])?)
     } else {
         None
     };
-    Ok(linear_from(w, b, device))
+    Ok(linear_from_transposed(wt, b, device))
 }
 
 fn rms<B: Backend>(
@@ -113,7 +100,25 @@ pub fn build<B: Backend>(
         cfg.num_attention_heads * cfg.head_dim,
         cfg.num_key_value_heads * cfg.head_dim,
     );
-    let embed = tr.take(&format!("{p}embed_tokens.weight"), &[cfg.vocab_size, h])?;
+    let embed_key = format!("{p}embed_tokens.weight");
+    // The embedding and head first: the largest matrices, whose conversion briefly holds two
+    // copies, then cost the least on top of what is already loaded (peak ≈ the model + a
+    // layer's weight, not the model + the embedding).
+    let (embed_tokens, head_t) = if cfg.tie_word_embeddings {
+        // Some tied checkpoints still store a copy of the head; it is the embedding again.
+        tr.skip(&keys.head);
+        // One matrix serves both: the head's transposed copy also answers embedding lookups.
+        (None, tr.take_transposed(&embed_key, [cfg.vocab_size, h])?)
+    } else {
+        let embedding = Embedding {
+            weight: Param::from_tensor(tensor(tr.take(&embed_key, &[cfg.vocab_size, h])?, device)),
+        };
+        (
+            Some(embedding),
+            tr.take_transposed(&keys.head, [cfg.vocab_size, h])?,
+        )
+    };
+    let lm_head = linear_from_transposed(head_t, None, device);
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for i in 0..cfg.num_hidden_layers {
         let l = format!("{p}layers.{i}");
@@ -177,19 +182,6 @@ pub fn build<B: Backend>(
         });
     }
     let norm = rms(tr, &format!("{p}norm"), h, cfg.rms_norm_eps, device)?;
-    let (embed_tokens, head_weight) = if cfg.tie_word_embeddings {
-        // Some tied checkpoints still store a copy of the head; it is the embedding again.
-        let _ = tr.take_optional(&keys.head, &[cfg.vocab_size, h])?;
-        // One matrix serves both: the head's transposed copy also answers embedding lookups.
-        (None, embed)
-    } else {
-        let head = tr.take(&keys.head, &[cfg.vocab_size, h])?;
-        let embedding = Embedding {
-            weight: Param::from_tensor(tensor(embed, device)),
-        };
-        (Some(embedding), head)
-    };
-    let lm_head = linear_from(head_weight, None, device);
     Ok(Llama {
         embed_tokens,
         layers,
@@ -240,7 +232,7 @@ mod tests {
             shape: vec![rows, cols],
             data: (0..rows * cols).map(|i| i as f32).collect(),
         };
-        let out = transposed(t.clone());
+        let out = t.clone().transposed();
         assert_eq!(out.shape, [cols, rows]);
         for r in 0..rows {
             for c in 0..cols {

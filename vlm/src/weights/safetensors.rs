@@ -1,134 +1,132 @@
 //! The safetensors format: an 8-byte little-endian header length, a JSON header naming each
-//! tensor's dtype, shape and byte range, then the data. Tensors are read one at a time from
-//! the file, so a large checkpoint is never held twice in memory.
+//! tensor's dtype, shape and byte range, then the data. The file is memory-mapped and its header
+//! read by the `safetensors` crate; each tensor is converted to f32 straight from the mapped
+//! bytes, and those pages are handed back to the page cache once converted, so loading a
+//! checkpoint holds little more than the model itself.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
+use memmap2::{Mmap, UncheckedAdvice};
+use safetensors::tensor::{Metadata, SafeTensorError, TensorInfo};
+use safetensors::Dtype;
 use serde::Deserialize;
 
-use super::{HostTensor, TensorSource, WeightError};
-
-#[derive(Clone, Debug, Deserialize)]
-struct Entry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: [u64; 2],
-}
+use super::{transpose_with, HostTensor, TensorSource, WeightError};
 
 /// One open safetensors file.
 pub struct SafeTensors {
     path: PathBuf,
-    file: File,
-    data_start: u64,
-    entries: BTreeMap<String, Entry>,
+    map: Mmap,
+    /// Where the data section starts in the file.
+    data_start: usize,
+    metadata: Metadata,
+    names: Vec<String>,
 }
 
 impl SafeTensors {
     /// Opens a file and validates its header against the file size.
     pub fn open(path: &Path) -> Result<Self, WeightError> {
-        let bad = |reason: String| WeightError::Format {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let mut file = File::open(path).map_err(|e| WeightError::io(path, e))?;
-        let size = file.metadata().map_err(|e| WeightError::io(path, e))?.len();
-        let mut len = [0u8; 8];
-        file.read_exact(&mut len)
-            .map_err(|_| bad("shorter than its 8-byte header length".into()))?;
-        let header_len = u64::from_le_bytes(len);
-        if header_len > 100 << 20 || 8 + header_len > size {
-            return Err(bad(format!(
-                "header length {header_len} does not fit a file of {size} bytes"
-            )));
-        }
-        let mut header = vec![0u8; header_len as usize];
-        file.read_exact(&mut header)
-            .map_err(|e| bad(e.to_string()))?;
-        let raw: BTreeMap<String, serde_json::Value> =
-            serde_json::from_slice(&header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
-        let data_start = 8 + header_len;
-        let mut entries = BTreeMap::new();
-        for (name, value) in raw {
-            if name == "__metadata__" {
-                continue;
-            }
-            let entry: Entry =
-                serde_json::from_value(value).map_err(|e| bad(format!("tensor {name:?}: {e}")))?;
-            let [start, end] = entry.data_offsets;
-            let n: usize = entry.shape.iter().product();
-            let width = dtype_width(&entry.dtype).unwrap_or(0) as u64;
-            if end < start
-                || data_start + end > size
-                || (width > 0 && end - start != n as u64 * width)
-            {
-                return Err(bad(format!("tensor {name:?} has byte range {start}..{end} that does not match its shape or the file")));
-            }
-            entries.insert(name, entry);
-        }
+        let file = File::open(path).map_err(|e| WeightError::io(path, e))?;
+        // SAFETY: the map is read-only and private to this process; checkpoints are not
+        // rewritten while a model loads from them (a file truncated underneath would fault,
+        // as with any reader of a changing file).
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| WeightError::io(path, e))?;
+        let (header_len, metadata) =
+            safetensors::SafeTensors::read_metadata(&map).map_err(|e| WeightError::Format {
+                path: path.to_path_buf(),
+                reason: describe(&e, map.len()),
+            })?;
+        let mut names: Vec<String> = metadata.tensors().into_keys().collect();
+        names.sort();
         Ok(SafeTensors {
             path: path.to_path_buf(),
-            file,
-            data_start,
-            entries,
+            map,
+            data_start: 8 + header_len,
+            metadata,
+            names,
         })
     }
 
-    /// A tensor's entry and its stored bytes (None when absent).
-    fn raw(&mut self, name: &str) -> Result<Option<(Entry, Vec<u8>)>, WeightError> {
-        let Some(entry) = self.entries.get(name).cloned() else {
-            return Ok(None);
-        };
-        let [start, end] = entry.data_offsets;
-        let mut bytes = vec![0u8; (end - start) as usize];
-        self.file
-            .seek(SeekFrom::Start(self.data_start + start))
-            .and_then(|_| self.file.read_exact(&mut bytes))
-            .map_err(|e| WeightError::io(&self.path, format!("reading {name}: {e}")))?;
-        Ok(Some((entry, bytes)))
+    /// A tensor's header entry and its stored bytes (None when absent).
+    fn raw(&self, name: &str) -> Option<(&TensorInfo, &[u8])> {
+        let info = self.metadata.info(name)?;
+        let (start, end) = info.data_offsets;
+        // In bounds: the crate checked that the offsets tile the data section exactly.
+        let bytes = &self.map[self.data_start + start..self.data_start + end];
+        Some((info, bytes))
+    }
+
+    /// Gives the pages of a converted tensor back: they were only read, and the file still holds
+    /// them, so later reads (there are none while loading) would fault them in again.
+    fn release(&self, info: &TensorInfo) {
+        let (start, end) = info.data_offsets;
+        if cfg!(unix) && end > start {
+            // SAFETY: the map is a read-only file mapping and no slice of this range is alive
+            // (the caller's copy is done); MADV_DONTNEED only drops the resident pages.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    self.data_start + start,
+                    end - start,
+                )
+            };
+        }
     }
 
     /// The stored dtype of a tensor ("F32", "BF16", ...).
-    pub fn dtype(&self, name: &str) -> Option<&str> {
-        self.entries.get(name).map(|e| e.dtype.as_str())
+    pub fn dtype(&self, name: &str) -> Option<String> {
+        self.metadata.info(name).map(|i| i.dtype.to_string())
     }
 }
 
-fn dtype_width(dtype: &str) -> Option<usize> {
-    match dtype {
-        "F32" | "I32" => Some(4),
-        "F16" | "BF16" => Some(2),
-        "I64" | "F64" => Some(8),
-        _ => None,
+/// The crate's header errors in the words our users have seen: which part does not fit.
+fn describe(e: &SafeTensorError, size: usize) -> String {
+    match e {
+        SafeTensorError::HeaderTooSmall => "shorter than its 8-byte header length".into(),
+        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
+            format!("header length does not fit a file of {size} bytes")
+        }
+        SafeTensorError::InvalidHeader(_) | SafeTensorError::InvalidHeaderDeserialization(_) => {
+            format!("header is not JSON: {e}")
+        }
+        SafeTensorError::InvalidOffset(name) => {
+            format!("tensor {name:?} has a byte range that does not match its shape or the file")
+        }
+        SafeTensorError::TensorInvalidInfo
+        | SafeTensorError::MetadataIncompleteBuffer
+        | SafeTensorError::ValidationOverflow => {
+            format!("a tensor's byte range does not match its shape or the file ({e})")
+        }
+        other => other.to_string(),
     }
 }
 
 impl TensorSource for SafeTensors {
     fn names(&self) -> Vec<String> {
-        self.entries.keys().cloned().collect()
+        self.names.clone()
     }
 
     fn read(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
-        let Some((entry, bytes)) = self.raw(name)? else {
+        let Some((info, bytes)) = self.raw(name) else {
             return Ok(None);
         };
-        let data: Vec<f32> = match entry.dtype.as_str() {
-            "F32" => bytes
+        let data: Vec<f32> = match info.dtype {
+            Dtype::F32 => bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
-            "F16" => bytes
+            Dtype::F16 => bytes
                 .chunks_exact(2)
                 .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
                 .collect(),
-            "BF16" => bytes
+            Dtype::BF16 => bytes
                 .chunks_exact(2)
                 .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
                 .collect(),
-            "I64" => bytes
+            Dtype::I64 => bytes
                 .chunks_exact(8)
                 .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
                 .collect(),
@@ -136,12 +134,47 @@ impl TensorSource for SafeTensors {
                 return Err(WeightError::Dtype {
                     path: self.path.clone(),
                     name: name.into(),
-                    dtype: other.into(),
+                    dtype: other.to_string(),
                 })
             }
         };
+        let shape = info.shape.clone();
+        self.release(info);
+        Ok(Some(HostTensor { shape, data }))
+    }
+
+    /// Converts a matrix straight from the mapped bytes into the transposed order: the largest
+    /// matrix of a model (its embedding, as the tied head) is never in memory twice.
+    fn read_transposed(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
+        let Some((info, bytes)) = self.raw(name) else {
+            return Ok(None);
+        };
+        let [rows, cols] = info.shape[..] else {
+            return Err(WeightError::Shape {
+                name: name.into(),
+                got: info.shape.clone(),
+                expected: vec![0, 0],
+            });
+        };
+        let at = |i: usize, width: usize| &bytes[i * width..(i + 1) * width];
+        let data = match info.dtype {
+            Dtype::F32 => transpose_with(rows, cols, |i| {
+                let c = at(i, 4);
+                f32::from_le_bytes([c[0], c[1], c[2], c[3]])
+            }),
+            Dtype::F16 => transpose_with(rows, cols, |i| {
+                let c = at(i, 2);
+                f16::from_le_bytes([c[0], c[1]]).to_f32()
+            }),
+            Dtype::BF16 => transpose_with(rows, cols, |i| {
+                let c = at(i, 2);
+                bf16::from_le_bytes([c[0], c[1]]).to_f32()
+            }),
+            _ => return Ok(self.read(name)?.map(HostTensor::transposed)),
+        };
+        self.release(info);
         Ok(Some(HostTensor {
-            shape: entry.shape,
+            shape: vec![cols, rows],
             data,
         }))
     }
@@ -152,21 +185,21 @@ pub type I64Tensor = (Vec<usize>, Vec<i64>);
 
 /// Reads an I64 tensor exactly (token ids), not through f32.
 pub fn read_i64(st: &mut SafeTensors, name: &str) -> Result<Option<I64Tensor>, WeightError> {
-    let Some((entry, bytes)) = st.raw(name)? else {
+    let Some((info, bytes)) = st.raw(name) else {
         return Ok(None);
     };
-    if entry.dtype != "I64" {
+    if info.dtype != Dtype::I64 {
         return Err(WeightError::Dtype {
             path: st.path.clone(),
             name: name.into(),
-            dtype: entry.dtype,
+            dtype: info.dtype.to_string(),
         });
     }
     let data = bytes
         .chunks_exact(8)
         .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
         .collect();
-    Ok(Some((entry.shape, data)))
+    Ok(Some((info.shape.clone(), data)))
 }
 
 /// A model folder's weights: `model.safetensors`, or shards listed by
@@ -209,7 +242,7 @@ impl ShardedSafeTensors {
         let mut index = BTreeMap::new();
         for (i, f) in files.iter().enumerate() {
             let st = SafeTensors::open(f)?;
-            for name in st.entries.keys() {
+            for name in &st.names {
                 index.insert(name.clone(), i);
             }
             shards.push(st);
@@ -218,7 +251,7 @@ impl ShardedSafeTensors {
     }
 
     /// The stored dtype of a tensor.
-    pub fn dtype(&self, name: &str) -> Option<&str> {
+    pub fn dtype(&self, name: &str) -> Option<String> {
         self.index
             .get(name)
             .and_then(|&i| self.shards[i].dtype(name))
@@ -233,6 +266,13 @@ impl TensorSource for ShardedSafeTensors {
     fn read(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
         match self.index.get(name) {
             Some(&i) => self.shards[i].read(name),
+            None => Ok(None),
+        }
+    }
+
+    fn read_transposed(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
+        match self.index.get(name) {
+            Some(&i) => self.shards[i].read_transposed(name),
             None => Ok(None),
         }
     }
@@ -307,6 +347,29 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("header length"));
+    }
+
+    #[test]
+    fn a_transposed_read_equals_a_read_then_a_transpose() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        let (rows, cols) = (37, 70);
+        let values: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.5).collect();
+        write(
+            &p,
+            &[("w", &[rows, cols], &values), ("v", &[3], &[1.0, 2.0, 3.0])],
+            &[],
+        )
+        .unwrap();
+        let mut st = SafeTensors::open(&p).unwrap();
+        let t = st.read_transposed("w").unwrap().unwrap();
+        assert_eq!(t, st.read("w").unwrap().unwrap().transposed());
+        assert_eq!(t.shape, [cols, rows]);
+        assert!(st.read_transposed("none").unwrap().is_none());
+        assert!(matches!(
+            st.read_transposed("v"),
+            Err(WeightError::Shape { .. })
+        ));
     }
 
     #[test]
