@@ -14,14 +14,8 @@ use rayon::prelude::*;
 use crate::db::{now, Store, StoreError};
 use crate::records::DatasetInfo;
 
-/// The two folder layouts an import reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    /// MVTec LOCO AD (`train/good`, `test/logical_anomalies`, `ground_truth/...`).
-    Loco,
-    /// `<category>/{good,logical,structural}`.
-    Folder,
-}
+/// The two folder layouts an import reads (one type with the import job's configuration).
+pub use crate::records::ImportLayout as Layout;
 
 /// What to import.
 #[derive(Clone, Debug)]

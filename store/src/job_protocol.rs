@@ -327,9 +327,9 @@ pub struct ImportJob {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportLayout {
-    /// MVTec LOCO: `<category>/{train,validation,test}/<label>/…`.
+    /// MVTec LOCO AD (`train/good`, `test/logical_anomalies`, `ground_truth/...`).
     Loco,
-    /// `good/`, `logical/`, `structural/` folders.
+    /// `<category>/{good,logical,structural}`.
     Folder,
 }
 

@@ -5,15 +5,13 @@
 use anomaly::evaluation::EvalConfig;
 use store::{EvalResult, JobConfig, JobEvent};
 
-use super::{log_device, CancelFlag, JobContext, Outcome};
+use super::{CancelFlag, JobContext, Outcome};
 use crate::evaluate::{self, EvalHooks, EvalSummary};
 
 pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
     let cfg = JobConfig::<EvalConfig>::decode(config)?;
     let plan = evaluate::plan(ctx.store(), ctx.data_dir(), cfg).await?;
-    let spec: vlm::DeviceSpec = plan.config.device.parse()?;
-    let device = tokio::task::spawn_blocking(move || vlm::device::probe(spec)).await??;
-    log_device(ctx, &device.description).await;
+    let spec = ctx.open_device(&plan.config.device).await?;
     let mut hooks = JobHooks {
         ctx: ctx.clone(),
         cancel: ctx.cancel_flag(),

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use store::import::{ImportProgress, ImportRequest, Layout};
-use store::{ImportJob, ImportLayout, ImportResult, JobConfig, JobEvent};
+use store::import::{ImportProgress, ImportRequest};
+use store::{ImportJob, ImportResult, JobConfig, JobEvent};
 
 use super::{JobContext, Outcome};
 
@@ -15,10 +15,7 @@ pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
     let job = JobConfig::<ImportJob>::decode(config)?;
     let req = ImportRequest {
         source: job.source.clone().into(),
-        layout: match job.layout {
-            ImportLayout::Loco => Layout::Loco,
-            ImportLayout::Folder => Layout::Folder,
-        },
+        layout: job.layout,
         qa_file: job.qa_file.clone().map(Into::into),
         name: job.name.clone(),
         categories: None,

@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail};
 use burn::tensor::backend::Backend;
 use store::{InspectResult, JobConfig, JobEvent, Store};
 
-use super::{log_device, JobContext, ModelCache, Outcome};
+use super::{JobContext, ModelCache, Outcome};
 
 pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
     let cfg = JobConfig::<InspectConfig>::decode(config)?;
@@ -89,9 +89,7 @@ async fn resolve(store: &Store, data_dir: &Path, cfg: &InspectConfig) -> anyhow:
 
 async fn inspect(ctx: &JobContext, cfg: InspectConfig) -> anyhow::Result<InspectResult> {
     let resolved = resolve(ctx.store(), ctx.data_dir(), &cfg).await?;
-    let spec: vlm::DeviceSpec = cfg.device.parse()?;
-    let device = tokio::task::spawn_blocking(move || vlm::device::probe(spec)).await??;
-    log_device(ctx, &device.description).await;
+    let spec = ctx.open_device(&cfg.device).await?;
     let decoding = cfg.decoding.clone();
     let template_id = resolved.template.as_ref().map(|t| t.0);
     let cancel = ctx.cancel_flag();

@@ -95,6 +95,19 @@ impl JobContext {
         CancelFlag::new(self.env.store.clone(), self.id, self.runtime.clone())
     }
 
+    /// Opens the device a job's configuration names (its self-test runs off the async
+    /// runtime) and records, in a `started` event, the device the runner got.
+    pub async fn open_device(&self, device: &str) -> anyhow::Result<vlm::DeviceSpec> {
+        let spec: vlm::DeviceSpec = device.parse()?;
+        let report = tokio::task::spawn_blocking(move || vlm::device::probe(spec)).await??;
+        self.emit(JobEvent::Started {
+            device: report.description,
+            attempt: self.attempt,
+        })
+        .await;
+        Ok(spec)
+    }
+
     /// The runtime, for blocking work that calls the store itself.
     pub fn runtime(&self) -> &Handle {
         &self.runtime
@@ -302,15 +315,6 @@ impl CancelFlag {
         self.last.set(Some((Instant::now(), answer)));
         answer
     }
-}
-
-/// Tells the runner which device it runs on and records it in the job's log.
-pub async fn log_device(ctx: &JobContext, description: &str) {
-    ctx.emit(JobEvent::Started {
-        device: description.to_string(),
-        attempt: ctx.attempt,
-    })
-    .await;
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use store::{JobEvent, TrainResult, TrainStep};
 use vlm::train::checkpoint::list_checkpoints;
 use vlm::train::{Control, Progress};
 
-use super::{log_device, CancelFlag, JobContext, Outcome};
+use super::{CancelFlag, JobContext, Outcome};
 use crate::training as train_cmd;
 
 /// The run folder of training job `id`.
@@ -20,9 +20,7 @@ pub fn run_dir(data_dir: &Path, id: i64) -> PathBuf {
 pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
     let cfg = train_cmd::read_config(config)?;
     let prepared = train_cmd::prepare(ctx.store(), ctx.data_dir(), cfg.clone()).await?;
-    let spec: vlm::DeviceSpec = prepared.config.device.parse()?;
-    let device = tokio::task::spawn_blocking(move || vlm::device::probe(spec)).await??;
-    log_device(ctx, &device.description).await;
+    let spec = ctx.open_device(&prepared.config.device).await?;
     let dir = run_dir(ctx.data_dir(), ctx.id);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("train.toml"), prepared.config.to_toml())?;
