@@ -98,12 +98,12 @@ pub struct BertScorer<'a, B: Backend> {
 
 impl<B: Backend> BertScorer<'_, B> {
     /// Token ids with [CLS]/[SEP], truncated to the position table (as `sent_encode`).
-    fn tokens(&self, text: &str) -> Result<Vec<u32>, String> {
+    fn tokens(&self, text: &str) -> Result<Vec<u32>, BertScoreError> {
         let mut ids = self
             .encoder
             .tokenizer
             .encode_prompt(text.trim())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| BertScoreError::Encoder(e.to_string()))?;
         let max = self.encoder.model.max_positions();
         if ids.len() > max {
             let last = ids[ids.len() - 1];
@@ -115,7 +115,7 @@ impl<B: Backend> BertScorer<'_, B> {
 
     /// Encodes distinct sentences in length-sorted batches (padding does not change the
     /// result; sorting keeps it small).
-    fn encode_all(&self, sentences: &[&str]) -> Result<HashMap<String, Encoded>, String> {
+    fn encode_all(&self, sentences: &[&str]) -> Result<HashMap<String, Encoded>, BertScoreError> {
         let mut unique: Vec<&str> = sentences.to_vec();
         unique.sort();
         unique.dedup();
@@ -132,27 +132,29 @@ impl<B: Backend> BertScorer<'_, B> {
             .unwrap_or(1)
             .clamp(1, ENCODE_THREADS)
             .min(batches.len().max(1));
-        let results: Vec<Result<Vec<(String, Encoded)>, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let mine: Vec<_> = batches.iter().skip(w).step_by(workers).collect();
-                    scope.spawn(move || {
-                        let mut out = Vec::new();
-                        for chunk in mine {
-                            out.extend(self.encode_batch(chunk)?);
-                        }
-                        Ok(out)
+        let results: Vec<Result<Vec<(String, Encoded)>, BertScoreError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let mine: Vec<_> = batches.iter().skip(w).step_by(workers).collect();
+                        scope.spawn(move || {
+                            let mut out = Vec::new();
+                            for chunk in mine {
+                                out.extend(self.encode_batch(chunk)?);
+                            }
+                            Ok(out)
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("an encoder thread failed".into()))
-                })
-                .collect()
-        });
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(BertScoreError::Encoder("an encoder thread failed".into()))
+                        })
+                    })
+                    .collect()
+            });
         let mut out = HashMap::new();
         for r in results {
             out.extend(r?);
@@ -161,7 +163,10 @@ impl<B: Backend> BertScorer<'_, B> {
     }
 
     /// Encodes one batch of tokenised sentences: each sentence's unit-length token rows.
-    fn encode_batch(&self, chunk: &[(&str, Vec<u32>)]) -> Result<Vec<(String, Encoded)>, String> {
+    fn encode_batch(
+        &self,
+        chunk: &[(&str, Vec<u32>)],
+    ) -> Result<Vec<(String, Encoded)>, BertScoreError> {
         let hidden = self.encoder.config.hidden_size;
         let seq = chunk.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
         let b = chunk.len();
@@ -177,15 +182,14 @@ impl<B: Backend> BertScorer<'_, B> {
             self.encoder
                 .model
                 .hidden_states(&ids, &mask, [b, seq], self.layers, &self.device);
-        let last = states
-            .into_iter()
-            .nth(self.layers)
-            .ok_or_else(|| format!("the model has fewer than {} layers", self.layers))?;
+        let last = states.into_iter().nth(self.layers).ok_or_else(|| {
+            BertScoreError::Encoder(format!("the model has fewer than {} layers", self.layers))
+        })?;
         let values = last
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| BertScoreError::Encoder(format!("{e:?}")))?;
         let mut out = Vec::with_capacity(b);
         for (k, (s, t)) in chunk.iter().enumerate() {
             let mut rows = values[k * seq * hidden..(k * seq + t.len()) * hidden].to_vec();
@@ -225,9 +229,7 @@ impl<B: Backend> BertScorer<'_, B> {
         let all_refs: Vec<&str> = refs.iter().flatten().map(String::as_str).collect();
         let mut sentences: Vec<&str> = cands.iter().map(String::as_str).collect();
         sentences.extend(&all_refs);
-        let enc = self
-            .encode_all(&sentences)
-            .map_err(BertScoreError::Encoder)?;
+        let enc = self.encode_all(&sentences)?;
         let specials = self.special_ids();
         let weights = if idf {
             Some(self.idf(&all_refs, &enc))

@@ -66,6 +66,8 @@ pub enum ExplainError {
         new: usize,
         context: usize,
     },
+    #[error(transparent)]
+    Template(#[from] vlm::tokenizer::TemplateError),
     #[error("{0}")]
     Model(String),
 }
@@ -122,7 +124,7 @@ impl<B: Backend> Explainer<B> {
             pixels.extend(m.preprocessor.load(image)?);
         }
         let n = request.images.len();
-        let text = m.template.prompt_with_images(None, 0, &request.message);
+        let text = m.template.prompt_with_images(None, 0, &request.message)?;
         let prompt = m.prompt_ids(&text)?;
         let context = m.config.text.max_position_embeddings;
         if prompt.len() + decoding.max_new_tokens > context {

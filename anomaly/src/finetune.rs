@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vlm::llava::ChatLlava;
-use vlm::tokenizer::chat::ChatTemplate;
+use vlm::tokenizer::{ChatTemplate, TemplateError};
 use vlm::train::{Example, TrainOptions};
 use vlm::FieldError;
 
@@ -220,67 +220,63 @@ pub struct QaItem {
 
 /// The prompt text of a QA example (and of asking a fine-tuned model): one image, then the
 /// question.
-pub fn qa_prompt(template: &ChatTemplate, question: &str) -> String {
+pub fn qa_prompt(template: &ChatTemplate, question: &str) -> Result<String, TemplateError> {
     template.prompt_with_images(None, 1, question)
+}
+
+/// Why QA items cannot become training examples.
+#[derive(Debug, thiserror::Error)]
+pub enum ExampleError {
+    #[error("the model has no end-of-reply token")]
+    NoEndToken,
+    #[error("{}: a QA answer is empty", .0.display())]
+    EmptyAnswer(PathBuf),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Tokenizer(#[from] vlm::weights::WeightError),
+    #[error(transparent)]
+    Image(#[from] vlm::image::ImageError),
 }
 
 /// Tokenised examples for `items`, each image decoded and preprocessed once.
 pub fn qa_examples<B: burn::tensor::backend::Backend>(
     model: &ChatLlava<B>,
     items: &[QaItem],
-) -> Result<Vec<Example>, String> {
-    let end = *model
-        .stop_tokens
-        .first()
-        .ok_or("the model has no end-of-reply token")?;
+) -> Result<Vec<Example>, ExampleError> {
+    let end = *model.stop_tokens.first().ok_or(ExampleError::NoEndToken)?;
     let mut pixels: HashMap<&Path, Vec<f32>> = HashMap::new();
     let mut out = Vec::with_capacity(items.len());
+    let separator = model.template.reply_separator();
+    let ids = |t: &str| -> Result<Vec<i64>, ExampleError> {
+        Ok(model.prompt_ids(t)?.into_iter().map(i64::from).collect())
+    };
     for item in items {
         if item.answer.trim().is_empty() {
-            return Err(format!("{}: a QA answer is empty", item.image.display()));
+            return Err(ExampleError::EmptyAnswer(item.image.clone()));
         }
-        let prompt = qa_prompt(&model.template, &item.question);
-        let full = format!(
-            "{prompt}{}{}",
-            model.template.reply_separator(),
-            item.answer
-        );
-        let ids = |t: &str| -> Result<Vec<i64>, String> {
-            Ok(model
-                .prompt_ids(t)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(i64::from)
-                .collect())
-        };
+        let prompt = qa_prompt(&model.template, &item.question)?;
+        let full = format!("{prompt}{separator}{}", item.answer);
         let (p, f) = (ids(&prompt)?, ids(&full)?);
         // The answer's tokens as they come in the whole text; a merge across the boundary
         // (rare) falls back to the prompt's tokens plus the rest.
-        let answer: Vec<i64> = match f.strip_prefix(p.as_slice()) {
+        let mut answer: Vec<i64> = match f.strip_prefix(p.as_slice()) {
             Some(rest) if !rest.is_empty() => rest.to_vec(),
-            _ => {
-                let text = format!("{}{}", model.template.reply_separator(), item.answer);
-                model
-                    .tokenizer
-                    .encode(&text)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(i64::from)
-                    .collect()
-            }
+            _ => model
+                .tokenizer
+                .encode(&format!("{separator}{}", item.answer))?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
         };
         let image = match pixels.get(item.image.as_path()) {
             Some(px) => px.clone(),
             None => {
-                let px = model
-                    .preprocessor
-                    .load(&item.image)
-                    .map_err(|e| e.to_string())?;
+                let px = model.preprocessor.load(&item.image)?;
                 pixels.insert(&item.image, px.clone());
                 px
             }
         };
-        let mut answer = answer;
         answer.push(end as i64);
         out.push(Example::new(p, answer, vec![image]));
     }
@@ -367,7 +363,7 @@ mod tests {
     #[test]
     fn the_prompt_is_one_image_then_the_question() {
         assert_eq!(
-            qa_prompt(&ChatTemplate::Llava, "Is there any defect?"),
+            qa_prompt(&ChatTemplate::llava(), "Is there any defect?").unwrap(),
             "USER: <image>\nIs there any defect? ASSISTANT:"
         );
     }

@@ -36,7 +36,7 @@ pub async fn ensure_demo_dataset(store: &Store, data_dir: &Path) -> anyhow::Resu
         categories: None,
     };
     let report = store
-        .import_dataset(data_dir, req, Arc::new(|_| {}))
+        .import_dataset(data_dir, req, Arc::new(store::import::go_on))
         .await?;
     store.create_split(DEMO_NAME, 0, 0.1).await?;
     println!(

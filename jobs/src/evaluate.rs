@@ -29,7 +29,7 @@ pub trait EvalHooks: Send {
 }
 
 /// How a run ended.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct EvalSummary {
     /// Predictions stored for the run in total.
     pub predictions: usize,
@@ -37,7 +37,29 @@ pub struct EvalSummary {
     pub made: usize,
     pub cancelled: bool,
     /// BERTScore's hash, or why it was not computed.
-    pub bertscore: Result<String, String>,
+    pub bertscore: Result<String, BertScoreSkipped>,
+}
+
+/// Why a run's explanations have no BERTScore (the run itself still succeeds).
+#[derive(Debug, thiserror::Error)]
+pub enum BertScoreSkipped {
+    /// The run stopped (cancelled) before scoring.
+    #[error("not computed")]
+    NotReached,
+    #[error("not computed: the BERTScore encoder ({name}) is not at {} (scripts/setup.sh fetches it)", dir.display())]
+    NoEncoder { name: &'static str, dir: PathBuf },
+    #[error("bert_layer {layer}: {name} has layers 1..={layers}")]
+    Layer {
+        layer: usize,
+        name: &'static str,
+        layers: usize,
+    },
+    #[error("not computed: the encoder does not load: {0}")]
+    Encoder(#[from] vlm::weights::WeightError),
+    #[error("not computed: {0}")]
+    Scoring(#[from] anomaly::bertscore::BertScoreError),
+    #[error("not computed: the database failed: {0}")]
+    Store(#[from] store::StoreError),
 }
 
 /// Where the BERTScore encoder is: VLM_INSPECT_MINILM_DIR (set by scripts/setup.sh), else its
@@ -183,7 +205,7 @@ fn run_on<B: Backend>(
         predictions: done.len(),
         made: 0,
         cancelled: false,
-        bertscore: Err("not computed".into()),
+        bertscore: Err(BertScoreSkipped::NotReached),
     };
     if done.len() < total {
         let explainer =
@@ -268,13 +290,12 @@ fn bertscore<B: Backend>(
     runtime: &Handle,
     hooks: &mut dyn EvalHooks,
     device: &B::Device,
-) -> Result<String, String> {
+) -> Result<String, BertScoreSkipped> {
     let dir = minilm_dir();
     let layer = plan.config.bert_layer;
     let name = "all-MiniLM-L6-v2";
     let todo: Vec<store::PredictionRecord> = runtime
-        .block_on(store.predictions(job))
-        .map_err(|e| e.to_string())?
+        .block_on(store.predictions(job))?
         .into_iter()
         .filter(|p| p.label != "good" && p.verdict == "anomalous" && p.bert_f1.is_none())
         .collect();
@@ -282,17 +303,15 @@ fn bertscore<B: Backend>(
         return Ok(hash(name, layer, false, None));
     }
     if !dir.join("model.safetensors").is_file() {
-        return Err(format!(
-            "not computed: the BERTScore encoder ({name}) is not at {} (scripts/setup.sh fetches it)",
-            dir.display()
-        ));
+        return Err(BertScoreSkipped::NoEncoder { name, dir });
     }
-    let encoder = vlm::bert::open::<B>(&dir, device).map_err(|e| e.to_string())?;
+    let encoder = vlm::bert::open::<B>(&dir, device)?;
     if layer > encoder.config.num_hidden_layers {
-        return Err(format!(
-            "bert_layer {layer}: {name} has layers 1..={}",
-            encoder.config.num_hidden_layers
-        ));
+        return Err(BertScoreSkipped::Layer {
+            layer,
+            name,
+            layers: encoder.config.num_hidden_layers,
+        });
     }
     let scorer = BertScorer {
         encoder: &encoder,
@@ -304,9 +323,7 @@ fn bertscore<B: Backend>(
     let mut refs = Vec::new();
     let mut keys = Vec::new();
     for p in &todo {
-        let answers = runtime
-            .block_on(store.reference_answers(p.image_id))
-            .map_err(|e| e.to_string())?;
+        let answers = runtime.block_on(store.reference_answers(p.image_id))?;
         if answers.is_empty() {
             continue;
         }
@@ -315,18 +332,14 @@ fn bertscore<B: Backend>(
         keys.push((p.image_id, p.prompt.clone()));
     }
     if !cands.is_empty() {
-        let scores = scorer
-            .score(&cands, &refs, false, None)
-            .map_err(|e| e.to_string())?;
+        let scores = scorer.score(&cands, &refs, false, None)?;
         for (i, (image, prompt)) in keys.iter().enumerate() {
-            runtime
-                .block_on(store.set_prediction_bertscore(
-                    job,
-                    *image,
-                    prompt,
-                    (scores.p[i], scores.r[i], scores.f1[i]),
-                ))
-                .map_err(|e| e.to_string())?;
+            runtime.block_on(store.set_prediction_bertscore(
+                job,
+                *image,
+                prompt,
+                (scores.p[i], scores.r[i], scores.f1[i]),
+            ))?;
         }
     }
     hooks.event(JobEvent::Bertscore {

@@ -120,7 +120,7 @@ fn run_on<B: Backend>(
     // An adapter as the base (stage 2 on top of stage 1) is loaded with its weights folded in.
     let chat = vlm::llava::open_vlm::<Autodiff<B>>(&p.model_dir, device)
         .with_context(|| format!("loading {}", p.model_dir.display()))?;
-    let examples = qa_examples(&chat, &p.items).map_err(anyhow::Error::msg)?;
+    let examples = qa_examples(&chat, &p.items)?;
     let start = match resume {
         Some(dir) => Start::Resume(dir),
         None => Start::Fresh,

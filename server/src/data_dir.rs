@@ -1,5 +1,6 @@
 //! The data folder: where the database, uploads, models and runs live, shared by every
-//! subcommand, and the lock that lets only one server own it at a time.
+//! subcommand; the lock that lets only one server own it at a time, and the locks a
+//! command-line run holds on its job so a starting server does not take it for interrupted.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -91,9 +92,73 @@ impl ServerLock {
     }
 }
 
+/// Held by a command-line process for as long as it runs job `id` (`locks/job-<id>.lock`);
+/// the operating system drops it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct JobLock {
+    _file: File,
+}
+
+impl JobLock {
+    fn path(dir: &Path, id: i64) -> PathBuf {
+        dir.join("locks").join(format!("job-{id}.lock"))
+    }
+
+    fn open(dir: &Path, id: i64) -> anyhow::Result<File> {
+        let path = Self::path(dir, id);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
+
+    /// Takes the lock of job `id`; an error when another process runs it.
+    pub fn acquire(dir: &Path, id: i64) -> anyhow::Result<JobLock> {
+        let file = Self::open(dir, id)?;
+        match file.try_lock() {
+            Ok(()) => Ok(JobLock { _file: file }),
+            Err(TryLockError::WouldBlock) => {
+                anyhow::bail!("job {id} is being run by another vlm-inspect process")
+            }
+            Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock job {id}")),
+        }
+    }
+
+    /// True when a live process holds job `id`'s lock. A lock that cannot be checked counts
+    /// as not held: the job is then treated as interrupted, as before these locks.
+    pub fn is_held(dir: &Path, id: i64) -> bool {
+        if !Self::path(dir, id).is_file() {
+            return false;
+        }
+        match Self::open(dir, id).map(|f| f.try_lock()) {
+            Ok(Err(TryLockError::WouldBlock)) => true,
+            Ok(_) | Err(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_lock_is_seen_while_held_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!JobLock::is_held(dir.path(), 7));
+        let lock = JobLock::acquire(dir.path(), 7).unwrap();
+        assert!(JobLock::is_held(dir.path(), 7));
+        assert!(!JobLock::is_held(dir.path(), 8));
+        let err = JobLock::acquire(dir.path(), 7).unwrap_err().to_string();
+        assert!(err.contains("another vlm-inspect process"), "{err}");
+        drop(lock);
+        assert!(!JobLock::is_held(dir.path(), 7));
+    }
 
     #[test]
     fn a_second_lock_names_the_first_holder_and_a_released_lock_can_be_taken() {

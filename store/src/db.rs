@@ -16,6 +16,8 @@ pub enum StoreError {
     Migrate { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("the import was cancelled; nothing was stored")]
+    Cancelled,
     #[error("no user named {0:?}")]
     NoSuchUser(String),
     #[error("a user named {0:?} exists already")]

@@ -1,6 +1,7 @@
 //! Importing a dataset folder: check everything first, then insert rows and copy files in one
 //! transaction, so a failed import leaves nothing behind.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,8 +39,14 @@ pub struct ImportProgress {
     pub total: usize,
 }
 
-/// Receives progress; called from worker threads.
-pub type ProgressFn = Arc<dyn Fn(ImportProgress) + Send + Sync>;
+/// Receives progress, called from worker threads; `Break` stops the import, which then stores
+/// nothing ([`StoreError::Cancelled`]).
+pub type ProgressFn = Arc<dyn Fn(ImportProgress) -> ControlFlow<()> + Send + Sync>;
+
+/// A [`ProgressFn`] that never stops the import.
+pub fn go_on(_: ImportProgress) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
 
 /// What an import stored.
 #[derive(Clone, Debug)]
@@ -60,29 +67,42 @@ struct Counter<'a> {
 }
 
 impl<'a> Counter<'a> {
-    fn start(phase: &'static str, total: usize, progress: &'a ProgressFn) -> Self {
-        progress(ImportProgress {
+    fn start(
+        phase: &'static str,
+        total: usize,
+        progress: &'a ProgressFn,
+    ) -> Result<Self, StoreError> {
+        go_on_or_cancel(progress(ImportProgress {
             phase,
             done: 0,
             total,
-        });
-        Counter {
+        }))?;
+        Ok(Counter {
             phase,
             done: AtomicUsize::new(0),
             total,
             progress,
-        }
+        })
     }
 
-    fn tick(&self) {
+    /// Counts one image; every 25th reports progress and learns whether to go on.
+    fn tick(&self) -> Result<(), StoreError> {
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(25) || n == self.total {
-            (self.progress)(ImportProgress {
+            go_on_or_cancel((self.progress)(ImportProgress {
                 phase: self.phase,
                 done: n,
                 total: self.total,
-            });
+            }))?;
         }
+        Ok(())
+    }
+}
+
+fn go_on_or_cancel(flow: ControlFlow<()>) -> Result<(), StoreError> {
+    match flow {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(StoreError::Cancelled),
     }
 }
 
@@ -164,13 +184,13 @@ fn check_all(req: &ImportRequest, progress: &ProgressFn) -> Result<CheckedSet, S
             req.source.display()
         )));
     }
-    let counter = Counter::start("checking", scan.images.len(), progress);
+    let counter = Counter::start("checking", scan.images.len(), progress)?;
     let checked: Vec<Checked> = scan
         .images
         .par_iter()
         .map(|entry| {
             let c = check_one(&scan.root, entry);
-            counter.tick();
+            counter.tick()?;
             c
         })
         .collect::<Result<_, _>>()?;
@@ -214,7 +234,7 @@ fn write_files(
         let p = dir.join(sub);
         std::fs::create_dir_all(&p).map_err(|e| encode_err(&p, e))?;
     }
-    let counter = Counter::start("storing", scan.images.len(), progress);
+    let counter = Counter::start("storing", scan.images.len(), progress)?;
     scan.images
         .par_iter()
         .zip(checked)
@@ -229,8 +249,7 @@ fn write_files(
                 let p = dir.join(format!("masks/{i}.png"));
                 std::fs::write(&p, mask).map_err(|e| encode_err(&p, e))?;
             }
-            counter.tick();
-            Ok::<(), StoreError>(())
+            counter.tick()
         })
 }
 
@@ -343,7 +362,8 @@ impl Store {
             let _ = std::fs::remove_dir_all(&final_dir);
             return Err(e.into());
         }
-        progress(ImportProgress {
+        // Stored: too late to stop.
+        let _ = progress(ImportProgress {
             phase: "done",
             done: scan.images.len(),
             total: scan.images.len(),

@@ -400,30 +400,44 @@ impl Store {
     /// Jobs a previous process left running (it crashed or was killed) go back to the queue
     /// and resume from their last checkpoint or stored predictions, except those interrupted
     /// [`MAX_INTERRUPTED_ATTEMPTS`] times, which fail for good. Returns (re-queued, failed).
-    /// Call it only while no runner of this data folder is alive.
-    pub async fn recover_interrupted_jobs(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+    /// `still_running` says which `running` jobs a live process still runs (a command-line
+    /// evaluation beside the server): those are left alone. Call it only while no runner of
+    /// this server is alive.
+    pub async fn recover_interrupted_jobs(
+        &self,
+        still_running: &dyn Fn(i64) -> bool,
+    ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let failed: Vec<(i64,)> = sqlx::query_as(
-            "UPDATE jobs SET state = 'failed', finished_at = ?,
-                error = 'interrupted ' || attempts || ' times (the server stopped while it ran); resume it to try again'
-             WHERE state = 'running' AND attempts >= ? RETURNING id",
-        )
-        .bind(now())
-        .bind(MAX_INTERRUPTED_ATTEMPTS as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        let requeued: Vec<(i64,)> = sqlx::query_as(
-            "UPDATE jobs SET state = 'queued', cancel_requested = 0 WHERE state = 'running' RETURNING id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let running: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, attempts FROM jobs WHERE state = 'running' ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+        let (mut requeued, mut failed) = (Vec::new(), Vec::new());
+        for (id, attempts) in running {
+            if still_running(id) {
+                continue;
+            }
+            if attempts >= MAX_INTERRUPTED_ATTEMPTS as i64 {
+                sqlx::query(
+                    "UPDATE jobs SET state = 'failed', finished_at = ?,
+                        error = 'interrupted ' || attempts || ' times (the server stopped while it ran); resume it to try again'
+                     WHERE id = ?",
+                )
+                .bind(now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                failed.push(id);
+            } else {
+                sqlx::query("UPDATE jobs SET state = 'queued', cancel_requested = 0 WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                requeued.push(id);
+            }
+        }
         tx.commit().await?;
-        let ids = |rows: Vec<(i64,)>| {
-            let mut v: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
-            v.sort_unstable();
-            v
-        };
-        Ok((ids(requeued), ids(failed)))
+        Ok((requeued, failed))
     }
 
     /// The newest jobs of `kind` first.
@@ -544,7 +558,7 @@ mod tests {
             let c = s.claim_next(&[JobKind::Eval]).await.unwrap().unwrap();
             assert_eq!((c.id, c.attempt), (a, attempt));
             // The process dies here; the next start recovers.
-            let (requeued, failed) = s.recover_interrupted_jobs().await.unwrap();
+            let (requeued, failed) = s.recover_interrupted_jobs(&|_| false).await.unwrap();
             if attempt < MAX_INTERRUPTED_ATTEMPTS {
                 assert_eq!((requeued, failed), (vec![a], vec![]));
                 assert_eq!(s.job(a).await.unwrap().state, JobState::Queued);
@@ -557,6 +571,7 @@ mod tests {
         }
         // A resume by hand gets three fresh attempts.
         assert!(s.requeue_job(a).await.unwrap());
+
         assert_eq!(
             s.claim_next(&[JobKind::Eval])
                 .await
@@ -565,6 +580,12 @@ mod tests {
                 .attempt,
             1
         );
+        // A job another process still runs is left alone.
+        let (requeued, failed) = s.recover_interrupted_jobs(&|id| id == a).await.unwrap();
+        assert_eq!((requeued, failed), (vec![], vec![]));
+        assert_eq!(s.job(a).await.unwrap().state, JobState::Running);
+        let (requeued, _) = s.recover_interrupted_jobs(&|_| false).await.unwrap();
+        assert_eq!(requeued, vec![a]);
     }
 
     #[tokio::test]

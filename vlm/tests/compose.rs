@@ -13,7 +13,7 @@ use vlm::device::{cpu_device, Cpu};
 use vlm::llama::load::{from_source, KeyLayout};
 use vlm::llama::Mask;
 use vlm::llava::compose::{compose, TowerSpec, IMAGE_TOKEN};
-use vlm::tokenizer::{ChatTemplate, Tokenizer};
+use vlm::tokenizer::Tokenizer;
 use vlm::weights::gguf::GgufLlama;
 
 type B = Cpu;
@@ -55,8 +55,12 @@ fn a_composed_smollm2_llava_keeps_the_decoder_exact_and_takes_images() {
     let device = cpu_device();
     let chat = vlm::llava::open::open::<B>(&out, &device).unwrap();
     assert_eq!(chat.config.image_token_id, 49152);
+    // SmolLM2's own ChatML template, carried over from the GGUF.
     assert!(
-        matches!(chat.template, ChatTemplate::ChatMl { .. }),
+        chat.template
+            .prompt(None, "hi")
+            .unwrap()
+            .ends_with("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"),
         "{:?}",
         chat.template
     );
@@ -87,7 +91,12 @@ fn a_composed_smollm2_llava_keeps_the_decoder_exact_and_takes_images() {
         3
     );
     let prompt = chat
-        .prompt_ids(&chat.template.prompt_with_images(None, 1, "What is this?"))
+        .prompt_ids(
+            &chat
+                .template
+                .prompt_with_images(None, 1, "What is this?")
+                .unwrap(),
+        )
         .unwrap();
     assert_eq!(
         prompt.iter().filter(|&&t| t == 49152).count(),

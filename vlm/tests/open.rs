@@ -11,7 +11,6 @@ use tokenizers::AddedToken;
 use vlm::device::{cpu_device, Cpu};
 use vlm::llama::generate::{generate, Limits, Sampling};
 use vlm::llama::open;
-use vlm::tokenizer::ChatTemplate;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama")
@@ -65,15 +64,15 @@ fn hf_folder() -> tempfile::TempDir {
 fn hf_folder_opens_with_template_and_stop_tokens() {
     let dir = hf_folder();
     let m = open::<Cpu>(dir.path(), &cpu_device()).unwrap();
+    // The folder's own template, rendered: its default system prompt comes first.
+    let template = m.template.as_ref().expect("the folder has a chat template");
     assert_eq!(
-        m.template,
-        Some(ChatTemplate::ChatMl {
-            default_system: Some("You are tiny.".into())
-        })
+        template.prompt(None, "hello").unwrap(),
+        "<|im_start|>system\nYou are tiny.<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n"
     );
     // config.json's eos (2) and the tokenizer config's `<|im_end|>` (4).
     assert_eq!(m.stop_tokens, [2, 4]);
-    let prompt = m.template.as_ref().unwrap().prompt(None, "hello");
+    let prompt = template.prompt(None, "hello").unwrap();
     let ids = m.tokenizer.encode_prompt(&prompt).unwrap();
     assert_eq!(ids[..2], [3, 102], "<|im_start|> system");
     assert_eq!(ids.iter().filter(|&&t| t == 4).count(), 2, "two <|im_end|>");

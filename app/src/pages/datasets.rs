@@ -3,6 +3,7 @@ use store::DatasetStats;
 
 use crate::api::accounts::use_is_admin;
 use crate::api::datasets::{job_status, list_datasets, DeleteDataset, StartImport};
+use crate::api::jobs::CancelJob;
 use crate::layout::Frame;
 
 /// All datasets with their counts; admins import and delete here.
@@ -83,6 +84,8 @@ fn DatasetTable(
 #[component]
 fn ImportPanel(import: ServerAction<StartImport>, finished: RwSignal<u32>) -> impl IntoView {
     let job_id = move || import.value().get().and_then(Result::ok);
+    // A cancelled import stores nothing: the job ends `cancelled` at its next 25 images.
+    let cancel = ServerAction::<CancelJob>::new();
     let tick = RwSignal::new(0u32);
     let job = Resource::new(
         move || (job_id(), tick.get()),
@@ -123,6 +126,7 @@ fn ImportPanel(import: ServerAction<StartImport>, finished: RwSignal<u32>) -> im
                 <button type="submit" disabled=move || import.pending().get()>"Import"</button>
             </ActionForm>
             {move || import.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+            {move || cancel.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
             <Transition fallback=|| ()>
                 {move || job.get().and_then(Result::ok).flatten().map(|j| {
                     let pct = (j.progress * 100.0).round();
@@ -130,6 +134,10 @@ fn ImportPanel(import: ServerAction<StartImport>, finished: RwSignal<u32>) -> im
                         <div class="progress" id="import-progress" data-state=j.state.as_str()>
                             <progress max="100" value=pct></progress>
                             <span>{format!("job #{}: {} · {pct:.0}%", j.id, j.state)}</span>
+                            {j.state.is_live().then(|| {
+                                let id = j.id;
+                                view! { <button id="cancel-import" on:click=move |_| { cancel.dispatch(CancelJob { id }); }>"Cancel"</button> }
+                            })}
                             {j.error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
                         </div>
                     }

@@ -32,7 +32,8 @@ pub fn result_of(s: &EvalSummary, device: &str) -> EvalResult {
     EvalResult {
         predictions: s.predictions,
         bertscore: match &s.bertscore {
-            Ok(h) | Err(h) => h.clone(),
+            Ok(hash) => hash.clone(),
+            Err(why) => why.to_string(),
         },
         bertscore_ok: s.bertscore.is_ok(),
         device: device.to_string(),

@@ -1,10 +1,13 @@
 //! Dataset imports as jobs: check every image, then store the set in one transaction, with a
-//! progress event per phase. An interrupted import stored nothing and simply runs again.
+//! progress event per phase. An interrupted or cancelled import stored nothing; an interrupted
+//! one simply runs again.
 
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use store::import::{ImportProgress, ImportRequest};
-use store::{ImportJob, ImportResult, JobConfig, JobEvent};
+use store::{ImportJob, ImportResult, JobConfig, JobEvent, StoreError};
 
 use super::{JobContext, Outcome};
 
@@ -20,10 +23,15 @@ pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
         name: job.name.clone(),
         categories: None,
     };
-    // Progress arrives on the import's worker threads: hand it to one task that records it.
+    // Progress arrives on the import's worker threads: hand it to one task that records it
+    // and asks whether the job was cancelled; the answer reaches the workers through `stop`.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ImportProgress>();
+    // A cancel asked for before the job got here stops it at the first image.
+    let asked = ctx.store().cancel_requested(ctx.id).await.unwrap_or(false);
+    let stop = Arc::new(AtomicBool::new(asked));
     let recorder = {
         let ctx = ctx.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             let mut phase = "";
             while let Some(p) = rx.recv().await {
@@ -35,6 +43,9 @@ pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
                 };
                 if let Err(e) = ctx.store().job_progress(ctx.id, fraction).await {
                     tracing::warn!("job {}: cannot record progress: {e}", ctx.id);
+                }
+                if ctx.store().cancel_requested(ctx.id).await.unwrap_or(false) {
+                    stop.store(true, Ordering::Relaxed);
                 }
                 if p.phase != phase {
                     phase = p.phase;
@@ -49,13 +60,21 @@ pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
     };
     let progress = Arc::new(move |p: ImportProgress| {
         let _ = tx.send(p);
+        if stop.load(Ordering::Relaxed) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     let report = ctx
         .store()
         .import_dataset(ctx.data_dir(), req, progress)
         .await;
     let _ = recorder.await;
-    let report = report?;
+    let report = match report {
+        Err(StoreError::Cancelled) => return Ok(Outcome::Cancelled),
+        other => other?,
+    };
     let result = ImportResult {
         dataset: report.dataset.name,
         images: report.images,

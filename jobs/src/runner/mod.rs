@@ -391,6 +391,54 @@ mod tests {
         );
     }
 
+    /// Cancel on a running import: the job ends cancelled, no dataset and no files remain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_import_stops_on_cancel_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(&dir).await;
+        let src = dir.path().join("src");
+        let cfg = anomaly::synth::SynthConfig {
+            seed: 1,
+            size: 64,
+            counts: anomaly::synth::Counts {
+                train: 2,
+                validation: 1,
+                good: 2,
+                logical: 2,
+                structural: 2,
+            },
+            categories: vec!["pushpins".into()],
+        };
+        anomaly::synth::generate(&src, &cfg).unwrap();
+        let job = store::ImportJob {
+            source: src.display().to_string(),
+            layout: store::ImportLayout::Loco,
+            qa_file: None,
+            name: "cancelled".into(),
+        };
+        let config = store::JobConfig::encode(&job);
+        let id = env
+            .store
+            .create_job(JobKind::Import, &config, JobOwner::System)
+            .await
+            .unwrap();
+        let claimed = env
+            .store
+            .claim_next(&[JobKind::Import])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(env.store.request_cancel(id).await.unwrap());
+        assert_eq!(env.store.job(id).await.unwrap().state, JobState::Running);
+        run_claimed(&env, claimed).await;
+        assert_eq!(env.store.job(id).await.unwrap().state, JobState::Cancelled);
+        assert!(env.store.datasets().await.unwrap().is_empty());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("datasets"))
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "files left behind: {left:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_end_the_database_refuses_is_retried_until_it_is_recorded() {
         let dir = tempfile::tempdir().unwrap();

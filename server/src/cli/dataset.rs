@@ -245,6 +245,7 @@ pub async fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_progress(p: ImportProgress) {
+fn print_progress(p: ImportProgress) -> std::ops::ControlFlow<()> {
     eprint!("\r{}: {}/{}   ", p.phase, p.done, p.total);
+    std::ops::ControlFlow::Continue(())
 }

@@ -127,8 +127,10 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         None => (None, args.config()),
     };
     let plan = evaluate::plan(&store, &args.data.data_dir, config).await?;
+    let mut resumed_lock = None;
     let job = match job {
         Some(j) => {
+            resumed_lock = Some(crate::data_dir::JobLock::acquire(&args.data.data_dir, j)?);
             store.restart_job(j).await?;
             j
         }
@@ -141,6 +143,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 )
                 .await?
         }
+    };
+    // Held until the run ends, so a server starting meanwhile leaves the job to us.
+    let _lock = match resumed_lock {
+        Some(lock) => lock,
+        None => crate::data_dir::JobLock::acquire(&args.data.data_dir, job)?,
     };
     eprintln!(
         "evaluation job {job}: {} × {} test images of {}/{} with {}",

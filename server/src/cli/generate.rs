@@ -71,17 +71,19 @@ pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
 }
 
 /// The prompt text: the chat template applied (with `images` image lines) unless `--raw`.
-fn prompt_text(args: &GenerateArgs, template: Option<&ChatTemplate>, images: usize) -> String {
-    match (template, args.raw) {
-        (Some(t), false) => t.prompt_with_images(args.system.as_deref(), images, &args.prompt),
+fn prompt_text(
+    args: &GenerateArgs,
+    template: Option<&ChatTemplate>,
+    images: usize,
+) -> anyhow::Result<String> {
+    Ok(match (template, args.raw) {
+        (Some(t), false) => t.prompt_with_images(args.system.as_deref(), images, &args.prompt)?,
         (None, false) => {
-            eprintln!(
-                "note: the model has no chat template this tool knows; the prompt goes in as is"
-            );
+            eprintln!("note: the model has no chat template; the prompt goes in as is");
             args.prompt.clone()
         }
         (_, true) => args.prompt.clone(),
-    }
+    })
 }
 
 fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
@@ -95,7 +97,7 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
         );
     }
     let loaded = vlm::llama::open::<B>(path, device)?;
-    let text = prompt_text(args, loaded.template.as_ref(), 0);
+    let text = prompt_text(args, loaded.template.as_ref(), 0)?;
     let prompt = loaded.tokenizer.encode_prompt(&text)?;
     check_length(&prompt, args, loaded.config.max_position_embeddings)?;
     let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
@@ -132,7 +134,7 @@ fn run_llava<B: Backend>(
         pixels.extend(m.preprocessor.load(image)?);
     }
     let n = args.images.len();
-    let text = prompt_text(args, Some(&m.template), n);
+    let text = prompt_text(args, Some(&m.template), n)?;
     let prompt = m.prompt_ids(&text)?;
     check_length(&prompt, args, m.config.text.max_position_embeddings)?;
     let pixels = (n > 0)

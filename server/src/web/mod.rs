@@ -24,7 +24,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use store::Store;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::data_dir::{prepare_data_dir, ServerLock};
+use crate::data_dir::{prepare_data_dir, JobLock, ServerLock};
 use guard::{guard, MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOAD_PATH};
 use health::healthz;
 
@@ -123,9 +123,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await?;
     crate::setup::announce_first_admin(&store).await?;
-    // No runner of this folder is alive (we hold its lock): whatever is `running` was
-    // interrupted.
-    let (requeued, failed) = store.recover_interrupted_jobs().await?;
+    // No runner of this server is alive (we hold the folder's lock): whatever is `running` was
+    // interrupted, unless a command-line evaluation holds its job's lock.
+    let data_dir = args.data.data_dir.clone();
+    let (requeued, failed) = store
+        .recover_interrupted_jobs(&|id| JobLock::is_held(&data_dir, id))
+        .await?;
     if !requeued.is_empty() {
         tracing::info!(
             "job(s) {requeued:?} were interrupted; they resume from their last checkpoint or stored predictions"

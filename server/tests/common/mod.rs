@@ -205,7 +205,7 @@ pub async fn tiny_dataset_and_llava(
         categories: None,
     };
     app.store
-        .import_dataset(root, req, std::sync::Arc::new(|_| {}))
+        .import_dataset(root, req, std::sync::Arc::new(store::import::go_on))
         .await
         .unwrap();
     let split = app.store.create_split("tiny", 1, fraction).await.unwrap();

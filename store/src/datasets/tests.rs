@@ -31,7 +31,7 @@ fn synth(out: &Path) {
 }
 
 fn quiet() -> ProgressFn {
-    Arc::new(|_| {})
+    Arc::new(crate::import::go_on)
 }
 
 fn request(source: &Path, name: &str) -> ImportRequest {
@@ -58,6 +58,37 @@ async fn assert_untouched(s: &Store, files: &Path) {
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
+/// A stop asked for while checking or while storing leaves nothing behind; a later import of
+/// the same folder works.
+#[tokio::test]
+async fn a_cancelled_import_stores_nothing_in_either_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    synth(&src);
+    let files = dir.path().join("data");
+    let s = store(dir.path()).await;
+    for phase in ["checking", "storing"] {
+        let stop: ProgressFn = Arc::new(move |p| {
+            if p.phase == phase && p.done >= 25 {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        });
+        let err = s
+            .import_dataset(&files, request(&src, "demo"), stop)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Cancelled), "{phase}: {err}");
+        assert_untouched(&s, &files).await;
+    }
+    let report = s
+        .import_dataset(&files, request(&src, "demo"), quiet())
+        .await
+        .unwrap();
+    assert_eq!(report.images, 2 * 26);
+}
+
 #[tokio::test]
 async fn imports_browses_exports_and_deletes_a_synthetic_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,7 +98,10 @@ async fn imports_browses_exports_and_deletes_a_synthetic_set() {
     let s = store(dir.path()).await;
     let seen = Arc::new(Mutex::new(Vec::<ImportProgress>::new()));
     let sink = seen.clone();
-    let progress: ProgressFn = Arc::new(move |p| sink.lock().unwrap().push(p));
+    let progress: ProgressFn = Arc::new(move |p| {
+        sink.lock().unwrap().push(p);
+        std::ops::ControlFlow::Continue(())
+    });
     let report = s
         .import_dataset(&files, request(&src, "demo"), progress)
         .await

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::clip::config::Activation;
 use crate::weights::WeightError;
+use crate::FieldError;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default)]
@@ -49,7 +50,8 @@ impl BertConfig {
         };
         let text = std::fs::read_to_string(path).map_err(|e| WeightError::io(path, e))?;
         let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        cfg.activation().map_err(bad)?;
+        cfg.activation()
+            .map_err(|e| WeightError::setting(&path.display().to_string(), e))?;
         if cfg.position_embedding_type != "absolute" {
             return Err(bad(format!(
                 "position_embedding_type {:?} is not supported (absolute)",
@@ -66,7 +68,7 @@ impl BertConfig {
         Ok(cfg)
     }
 
-    pub fn activation(&self) -> Result<Activation, String> {
-        Activation::parse(&self.hidden_act)
+    pub fn activation(&self) -> Result<Activation, FieldError> {
+        Activation::parse("hidden_act", &self.hidden_act)
     }
 }

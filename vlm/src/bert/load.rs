@@ -48,10 +48,9 @@ pub fn build<B: Backend>(
     };
     let mut tr = Tracker::new(source);
     let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
-    let act = cfg.activation().map_err(|reason| WeightError::Config {
-        path: "config.json".into(),
-        reason,
-    })?;
+    let act = cfg
+        .activation()
+        .map_err(|e| WeightError::setting("config.json", e))?;
     let e = format!("{prefix}embeddings");
     let word_embeddings = embedding(
         &mut tr,

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::FieldError;
+
 /// The activation between the two MLP layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -12,13 +14,14 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Parses transformers' `hidden_act` names.
-    pub fn parse(name: &str) -> Result<Self, String> {
+    /// Parses transformers' `hidden_act` names; `field` names the setting in the error.
+    pub fn parse(field: &str, name: &str) -> Result<Self, FieldError> {
         match name {
             "quick_gelu" => Ok(Activation::QuickGelu),
             "gelu" => Ok(Activation::Gelu),
-            other => Err(format!(
-                "activation {other:?} is not supported (quick_gelu, gelu)"
+            other => Err(FieldError::new(
+                field,
+                format!("activation {other:?} is not supported (quick_gelu, gelu)"),
             )),
         }
     }
@@ -70,8 +73,10 @@ impl ClipVisionConfig {
     }
 
     /// Reads a `vision_config` object; fields it leaves out take `CLIPVisionConfig`'s defaults.
-    pub fn from_value(v: &serde_json::Value) -> Result<Self, String> {
-        let raw: Raw = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    /// Errors name the field inside `vision_config`.
+    pub fn from_value(v: &serde_json::Value) -> Result<Self, FieldError> {
+        let raw: Raw = serde_json::from_value(v.clone())
+            .map_err(|e| FieldError::new("vision_config", e.to_string()))?;
         let d = Self::clip_defaults();
         let or = |x: Option<usize>, key: &str| x.unwrap_or(d[key].as_u64().unwrap_or(0) as usize);
         let cfg = ClipVisionConfig {
@@ -82,20 +87,29 @@ impl ClipVisionConfig {
             num_channels: raw.num_channels.unwrap_or(3),
             image_size: or(raw.image_size, "image_size"),
             patch_size: or(raw.patch_size, "patch_size"),
-            hidden_act: Activation::parse(raw.hidden_act.as_deref().unwrap_or("quick_gelu"))?,
+            hidden_act: Activation::parse(
+                "vision_config.hidden_act",
+                raw.hidden_act.as_deref().unwrap_or("quick_gelu"),
+            )?,
             layer_norm_eps: raw.layer_norm_eps.unwrap_or(1e-5),
         };
         if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
         {
-            return Err(format!(
-                "vision hidden_size {} is not a multiple of num_attention_heads {}",
-                cfg.hidden_size, cfg.num_attention_heads
+            return Err(FieldError::new(
+                "vision_config.hidden_size",
+                format!(
+                    "{} is not a multiple of num_attention_heads {}",
+                    cfg.hidden_size, cfg.num_attention_heads
+                ),
             ));
         }
         if cfg.patch_size == 0 || !cfg.image_size.is_multiple_of(cfg.patch_size) {
-            return Err(format!(
-                "vision image_size {} is not a multiple of patch_size {}",
-                cfg.image_size, cfg.patch_size
+            return Err(FieldError::new(
+                "vision_config.image_size",
+                format!(
+                    "{} is not a multiple of patch_size {}",
+                    cfg.image_size, cfg.patch_size
+                ),
             ));
         }
         Ok(cfg)

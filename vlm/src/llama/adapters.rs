@@ -8,6 +8,7 @@ use burn::tensor::backend::Backend;
 use super::model::Llama;
 use crate::lora::{peft_key, Lora, LoraConfig, LoraLinear};
 use crate::weights::{HostTensor, WeightError};
+use crate::FieldError;
 
 /// The projections adapters can sit on, in a layer's order.
 pub const PROJECTIONS: [&str; 7] = [
@@ -47,8 +48,8 @@ impl<B: Backend> Llama<B> {
     /// Puts a fresh adapter on every projection `cfg` targets; returns how many. A target that
     /// matches no projection is an error naming it (a typo would otherwise train nothing).
     /// Seed the backend first for reproducible A matrices.
-    pub fn add_lora(&mut self, cfg: &LoraConfig, device: &B::Device) -> Result<usize, String> {
-        cfg.validate().map_err(|e| e.to_string())?;
+    pub fn add_lora(&mut self, cfg: &LoraConfig, device: &B::Device) -> Result<usize, FieldError> {
+        cfg.validate()?;
         let mut used = vec![false; cfg.targets.len()];
         let mut count = 0;
         for (name, p) in self.projections_mut() {
@@ -65,12 +66,15 @@ impl<B: Backend> Llama<B> {
             }
         }
         if let Some(k) = used.iter().position(|u| !u) {
-            return Err(format!(
-                "lora.targets: {:?} matches no module of the language model (it has {})",
-                cfg.targets[k],
-                PROJECTIONS
-                    .map(|p| p.rsplit('.').next().unwrap_or(p))
-                    .join(", ")
+            return Err(FieldError::new(
+                "lora.targets",
+                format!(
+                    "{:?} matches no module of the language model (it has {})",
+                    cfg.targets[k],
+                    PROJECTIONS
+                        .map(|p| p.rsplit('.').next().unwrap_or(p))
+                        .join(", ")
+                ),
             ));
         }
         Ok(count)

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use std::path::Path;
 
 use crate::weights::WeightError;
+use crate::FieldError;
 
 /// The decoder's hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +87,7 @@ impl LlamaConfig {
         };
         let raw: RawConfig =
             serde_json::from_value(value.clone()).map_err(|e| bad(e.to_string()))?;
-        Self::from_raw(raw).map_err(bad)
+        Self::from_raw(raw).map_err(|e| WeightError::setting(source, e))
     }
 
     /// Reads `config.json` from a file.
@@ -95,10 +96,13 @@ impl LlamaConfig {
         Self::from_json(&path.display().to_string(), &text)
     }
 
-    fn from_raw(raw: RawConfig) -> Result<Self, String> {
+    fn from_raw(raw: RawConfig) -> Result<Self, FieldError> {
         if let Some(act) = raw.hidden_act.as_deref() {
             if act != "silu" {
-                return Err(format!("hidden_act {act:?} is not supported (only silu)"));
+                return Err(FieldError::new(
+                    "hidden_act",
+                    format!("{act:?} is not supported (only silu)"),
+                ));
             }
         }
         // transformers 5.x: {"rope_parameters": {"rope_type": "default", "rope_theta": ...}}
@@ -116,8 +120,9 @@ impl LlamaConfig {
                 .and_then(|v| v.as_str())
                 .unwrap_or("default");
             if kind != "default" {
-                return Err(format!(
-                    "rope type {kind:?} is not supported (only the default rope)"
+                return Err(FieldError::new(
+                    "rope_type",
+                    format!("{kind:?} is not supported (only the default rope)"),
                 ));
             }
             if let Some(t) = params.get("rope_theta").and_then(|v| v.as_f64()) {
@@ -127,18 +132,23 @@ impl LlamaConfig {
         let hidden_size = raw.hidden_size.unwrap_or(4096);
         let num_attention_heads = raw.num_attention_heads.unwrap_or(32);
         if num_attention_heads == 0 || hidden_size == 0 {
-            return Err("hidden_size and num_attention_heads must be positive".into());
+            return Err(FieldError::new(
+                "hidden_size",
+                "hidden_size and num_attention_heads must be positive",
+            ));
         }
         let num_key_value_heads = raw.num_key_value_heads.unwrap_or(num_attention_heads);
         if num_key_value_heads == 0 || !num_attention_heads.is_multiple_of(num_key_value_heads) {
-            return Err(format!(
-                "num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})"
+            return Err(FieldError::new(
+                "num_key_value_heads",
+                format!("num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})"),
             ));
         }
         let head_dim = raw.head_dim.unwrap_or(hidden_size / num_attention_heads);
         if !head_dim.is_multiple_of(2) {
-            return Err(format!(
-                "head_dim {head_dim} must be even for rotary embeddings"
+            return Err(FieldError::new(
+                "head_dim",
+                format!("{head_dim} must be even for rotary embeddings"),
             ));
         }
         Ok(LlamaConfig {

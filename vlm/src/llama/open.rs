@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use super::config::{ids, LlamaConfig};
 use super::load::{from_source, KeyLayout};
 use super::Llama;
-use crate::tokenizer::{ChatTemplate, Tokenizer};
+use crate::tokenizer::{ChatTemplate, SpecialTokens, Tokenizer};
 use crate::weights::gguf::{GgufLlama, Value};
 use crate::weights::{ShardedSafeTensors, WeightError};
 
@@ -19,7 +19,7 @@ pub struct ChatLlama<B: Backend> {
     pub config: LlamaConfig,
     pub model: Llama<B>,
     pub tokenizer: Tokenizer,
-    /// None when the checkpoint has no template this code recognises (prompts go in raw).
+    /// None when the checkpoint has no chat template (prompts go in raw).
     pub template: Option<ChatTemplate>,
     /// Tokens that end a reply: the config's, the generation config's and the tokenizer's.
     pub stop_tokens: Vec<u32>,
@@ -43,7 +43,8 @@ fn open_gguf<B: Backend>(path: &Path, device: &B::Device) -> Result<ChatLlama<B>
         .gguf
         .get("tokenizer.chat_template")
         .and_then(Value::as_str)
-        .and_then(ChatTemplate::detect);
+        .map(|jinja| compile_template(path, jinja, tokenizer.special_tokens()))
+        .transpose()?;
     let config = source.config.clone();
     let model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
     Ok(finish(config, model, tokenizer, template, &[]))
@@ -59,6 +60,28 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>, WeightError> {
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(WeightError::io(path, e)),
+    }
+}
+
+/// A checkpoint's chat template, compiled; one that does not compile or render is an error
+/// naming where it came from.
+fn compile_template(
+    from: &Path,
+    jinja: &str,
+    specials: SpecialTokens,
+) -> Result<ChatTemplate, WeightError> {
+    ChatTemplate::new(jinja, specials).map_err(|e| WeightError::Config {
+        path: from.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The text of a `bos_token`/`eos_token` entry of tokenizer_config.json (a string, or an
+/// added-token object with `content`).
+fn token_text(config: &serde_json::Value, key: &str) -> Option<String> {
+    match config.get(key)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => other.get("content")?.as_str().map(String::from),
     }
 }
 
@@ -85,8 +108,8 @@ fn open_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlama<B
     Ok(finish(config, model, tokenizer, template, &extra))
 }
 
-/// A Hugging Face folder's tokenizer, recognised chat template, and the end-of-reply tokens
-/// its generation and tokenizer configs name.
+/// A Hugging Face folder's tokenizer, chat template, and the end-of-reply tokens its
+/// generation and tokenizer configs name.
 pub(crate) fn hf_chat_parts(
     dir: &Path,
 ) -> Result<(Tokenizer, Option<ChatTemplate>, Vec<u32>), WeightError> {
@@ -98,17 +121,19 @@ pub(crate) fn hf_chat_parts(
         ));
     }
     let tokenizer = Tokenizer::from_file(&tok_path)?;
-    let template = hf_template(dir)?.as_deref().and_then(ChatTemplate::detect);
     let mut extra = ids(read_json(&dir.join("generation_config.json"))?
         .as_ref()
         .and_then(|g| g.get("eos_token_id")));
+    let mut specials = tokenizer.special_tokens();
     if let Some(tc) = read_json(&dir.join("tokenizer_config.json"))? {
-        let eos = tc.get("eos_token").and_then(|e| match e {
-            serde_json::Value::String(s) => Some(s.as_str()),
-            other => other.get("content").and_then(|c| c.as_str()),
-        });
-        extra.extend(eos.and_then(|e| tokenizer.token_id(e)));
+        let eos = token_text(&tc, "eos_token");
+        extra.extend(eos.as_deref().and_then(|e| tokenizer.token_id(e)));
+        specials.eos = eos.or(specials.eos);
+        specials.bos = token_text(&tc, "bos_token").or(specials.bos);
     }
+    let template = hf_template(dir)?
+        .map(|jinja| compile_template(dir, &jinja, specials))
+        .transpose()?;
     Ok((tokenizer, template, extra))
 }
 

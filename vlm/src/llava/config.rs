@@ -56,18 +56,20 @@ impl LlavaConfig {
             .get("vision_config")
             .cloned()
             .unwrap_or_else(ClipVisionConfig::llava_defaults);
-        let vision = ClipVisionConfig::from_value(&vision_cfg).map_err(bad)?;
+        let vision = ClipVisionConfig::from_value(&vision_cfg)
+            .map_err(|e| WeightError::setting(source, e))?;
         let image_token_id = v
             .get("image_token_id")
             .or_else(|| v.get("image_token_index"))
             .and_then(|x| x.as_u64())
             .unwrap_or(32000) as u32;
         let projector_act = Activation::parse(
+            "projector_hidden_act",
             v.get("projector_hidden_act")
                 .and_then(|x| x.as_str())
                 .unwrap_or("gelu"),
         )
-        .map_err(bad)?;
+        .map_err(|e| WeightError::setting(source, e))?;
         let strategy = match v
             .get("vision_feature_select_strategy")
             .and_then(|x| x.as_str())

@@ -19,7 +19,7 @@ pub struct ChatLlava<B: Backend> {
     pub config: LlavaConfig,
     pub model: Llava<B>,
     pub tokenizer: Tokenizer,
-    /// LLaVA-1.5's template unless the folder names another known one.
+    /// The folder's own template, else LLaVA-1.5's.
     pub template: ChatTemplate,
     pub preprocessor: Preprocessor,
     pub stop_tokens: Vec<u32>,
@@ -71,7 +71,7 @@ pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, 
         config,
         model,
         tokenizer,
-        template: template.unwrap_or(ChatTemplate::Llava),
+        template: template.unwrap_or_else(ChatTemplate::llava),
         preprocessor,
         stop_tokens,
     })

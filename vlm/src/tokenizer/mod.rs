@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::weights::gguf::Gguf;
 use crate::weights::WeightError;
 
-pub use chat::ChatTemplate;
+pub use chat::{ChatTemplate, SpecialTokens, TemplateError};
 
 /// Text ↔ token ids for one model.
 pub struct Tokenizer {
@@ -70,12 +70,26 @@ impl Tokenizer {
 
     /// Token ids of a whole prompt: as [`Tokenizer::encode`], plus what the model's tokenizer
     /// adds around a sequence (LLaMA's BOS; nothing for SmolLM2), as processors do.
+    /// A prompt whose chat template already wrote that token (`{{ bos_token }}`) keeps one, as
+    /// `apply_chat_template(tokenize=True)` gives.
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, WeightError> {
         let enc = self
             .inner
             .encode(text, true)
             .map_err(|e| tok_err("encode", e))?;
-        Ok(enc.get_ids().to_vec())
+        let ids = enc.get_ids();
+        if ids.len() >= 2 && ids[0] == ids[1] && self.encode(text)?.first() == Some(&ids[0]) {
+            return Ok(ids[1..].to_vec());
+        }
+        Ok(ids.to_vec())
+    }
+
+    /// The texts of the BOS and first EOS token, for chat templates.
+    pub fn special_tokens(&self) -> SpecialTokens {
+        SpecialTokens {
+            bos: self.bos.and_then(|id| self.id_to_token(id)),
+            eos: self.eos.first().and_then(|&id| self.id_to_token(id)),
+        }
     }
 
     /// Adds special tokens at the end of the vocabulary (ids in order), as llava-hf adds

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
+use super::error::StateError;
 use crate::weights::{HostTensor, WeightError};
 
 /// The optimizer's settings and its per-tensor moments (flattened).
@@ -89,7 +90,7 @@ impl<B: Backend> AdamW<B> {
         steps: u64,
         tensors: BTreeMap<String, HostTensor>,
         device: &B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<(), StateError> {
         self.steps = steps;
         self.moments.clear();
         let tensor = |t: &HostTensor| {
@@ -101,9 +102,9 @@ impl<B: Backend> AdamW<B> {
             };
             let v = tensors
                 .get(&format!("exp_avg_sq.{name}"))
-                .ok_or_else(|| format!("optimizer state: exp_avg_sq.{name} is missing"))?;
+                .ok_or_else(|| StateError::MissingSecondMoment(name.to_string()))?;
             if v.data.len() != m.data.len() {
-                return Err(format!("optimizer state: moments of {name} differ in size"));
+                return Err(StateError::SizeMismatch(name.to_string()));
             }
             self.moments
                 .insert(name.to_string(), (tensor(m), tensor(v)));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::options::TrainOptions;
-use super::run::Progress;
+use super::progress::Progress;
 use crate::lora::{read_adapter, write_adapter, AdapterFiles};
 use crate::weights::{safetensors, HostTensor, SafeTensors, TensorSource, WeightError};
 

@@ -6,13 +6,17 @@
 pub mod adamw;
 pub mod batch;
 pub mod checkpoint;
+pub mod error;
 pub mod loss;
 pub mod options;
+pub mod progress;
 pub mod run;
 pub mod schedule;
 pub mod trainee;
 
 pub use batch::{Batch, Example};
+pub use error::{StateError, StepError, TrainError};
 pub use options::TrainOptions;
-pub use run::{train, Control, Progress, Quiet, Start, TrainError, TrainSummary};
+pub use progress::{Control, Progress, Quiet};
+pub use run::{train, Start, TrainSummary};
 pub use trainee::Trainee;

@@ -5,63 +5,19 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
-use serde::{Deserialize, Serialize};
 
 use super::adamw::{clip_global_norm, AdamW};
 use super::batch::{Batch, Example};
 use super::checkpoint::{self, TrainerState};
+use super::error::{StepError, TrainError};
 use super::loss::answer_loss;
 use super::options::TrainOptions;
+use super::progress::{Control, Progress};
 use super::schedule::{learning_rate, warmup_steps};
 use super::trainee::Trainee;
 use crate::lora::write_adapter;
 use crate::rng::Rng;
 use crate::weights::WeightError;
-
-/// One optimizer step's report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    /// Steps done, counting this one.
-    pub step: usize,
-    pub total_steps: usize,
-    /// 1-based epoch this step belongs to.
-    pub epoch: usize,
-    pub epochs: usize,
-    /// Mean answer-token loss of the step's batches.
-    pub loss: f64,
-    /// Learning rate the step used.
-    pub lr: f64,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
-    /// Real (non-padding) tokens per second over this step.
-    pub tokens_per_s: f64,
-    /// Seconds to the end at the pace of this session so far.
-    pub eta_s: f64,
-}
-
-/// How the caller follows and steers a run.
-pub trait Control {
-    /// Checked between optimizer steps: true stops the run after a checkpoint.
-    fn cancelled(&self) -> bool {
-        false
-    }
-    fn progress(&mut self, _p: &Progress) {}
-    fn checkpoint(&mut self, _dir: &Path) {}
-}
-
-/// A run that reports nothing and never stops early.
-pub struct Quiet;
-impl Control for Quiet {}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Weights(#[from] WeightError),
-    #[error("step {step}: {reason}")]
-    Step { step: usize, reason: String },
-}
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,22 +61,17 @@ pub fn train<B: AutodiffBackend>(
         .as_ref()
         .map(|c| c.state.options.clone())
         .unwrap_or_else(|| opts.clone());
-    opts.validate()
-        .map_err(|e| TrainError::Invalid(e.to_string()))?;
+    opts.validate()?;
     if examples.is_empty() {
-        return Err(TrainError::Invalid(
-            "dataset: the split has no training examples".into(),
-        ));
+        return Err(TrainError::NoExamples);
     }
     if let Some(e) = examples.iter().position(|e| e.answer_tokens() == 0) {
-        return Err(TrainError::Invalid(format!(
-            "example {e} has an empty answer"
-        )));
+        return Err(TrainError::EmptyAnswer(e));
     }
     let steps_per_epoch = opts.steps_per_epoch(examples.len());
     let total = steps_per_epoch * opts.epochs;
     let warmup = warmup_steps(opts.warmup_ratio, total);
-    let mut model = model.prepare(&opts, device).map_err(TrainError::Invalid)?;
+    let mut model = model.prepare(&opts, device)?;
     let mut optimizer =
         AdamW::<B::InnerBackend>::new(opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
     let mut state = TrainerState {
@@ -134,16 +85,13 @@ pub fn train<B: AutodiffBackend>(
     };
     if let Some(c) = resumed {
         if c.state.examples != examples.len() {
-            return Err(TrainError::Invalid(format!(
-                "resume: the checkpoint was trained on {} examples, the data now has {}",
-                c.state.examples,
-                examples.len()
-            )));
+            return Err(TrainError::ResumeOtherData {
+                trained: c.state.examples,
+                now: examples.len(),
+            });
         }
         model.load_adapter(c.adapter, device)?;
-        optimizer
-            .restore(c.state.step as u64, c.optimizer, device)
-            .map_err(TrainError::Invalid)?;
+        optimizer.restore(c.state.step as u64, c.optimizer, device)?;
         state = c.state;
     }
     std::fs::create_dir_all(run_dir).map_err(|e| WeightError::io(run_dir, e))?;
@@ -260,7 +208,7 @@ pub fn one_step<B: AutodiffBackend>(
     step: usize,
     lr: f64,
     device: &B::Device,
-) -> Result<(f64, f64, usize), String> {
+) -> Result<(f64, f64, usize), StepError> {
     let names: Vec<String> = model.trainables().into_iter().map(|(n, _)| n).collect();
     let mut sums: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; names.len()];
     let mut loss_sum = 0.0;
@@ -282,7 +230,7 @@ pub fn one_step<B: AutodiffBackend>(
         let loss = loss.div_scalar(group.len() as f64);
         let value = loss.clone().into_scalar().elem::<f64>();
         if !value.is_finite() {
-            return Err(format!("the loss is {value}"));
+            return Err(StepError::NonFiniteLoss(value));
         }
         loss_sum += value;
         let grads = loss.backward();

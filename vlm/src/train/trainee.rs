@@ -9,12 +9,14 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 
 use super::batch::Batch;
+use super::error::StepError;
 use super::options::TrainOptions;
 use crate::clip::ClipVision;
 use crate::llama::model::{Llama, Mask};
 use crate::llava::Llava;
 use crate::lora::{AdapterFiles, LoraConfig};
 use crate::weights::{HostTensor, WeightError};
+use crate::FieldError;
 
 /// PEFT's name of LLaVA's projector (a `modules_to_save` entry).
 pub const PROJECTOR: &str = "multi_modal_projector";
@@ -257,18 +259,20 @@ impl<B: Backend> Trainee<B> {
 
     /// Freezes every base weight and puts fresh adapters on the targets (and makes the projector
     /// trainable when asked). Seeds the backend with `opts.seed` for the A matrices.
-    pub fn prepare(self, opts: &TrainOptions, device: &B::Device) -> Result<Self, String> {
+    pub fn prepare(self, opts: &TrainOptions, device: &B::Device) -> Result<Self, FieldError> {
         B::seed(device, opts.seed);
         let mut me = match self {
             Trainee::Llama(_) if opts.train_projector => {
-                return Err(
-                    "train_projector: the base model has no projector (not a LLaVA model)".into(),
-                )
+                return Err(FieldError::new(
+                    "train_projector",
+                    "the base model has no projector (not a LLaVA model)",
+                ))
             }
             Trainee::Llama(_) if opts.train_vision => {
-                return Err(
-                    "train_vision: the base model has no vision tower (not a LLaVA model)".into(),
-                )
+                return Err(FieldError::new(
+                    "train_vision",
+                    "the base model has no vision tower (not a LLaVA model)",
+                ))
             }
             Trainee::Llama(m) => Trainee::Llama(m.no_grad()),
             Trainee::Llava(m) => {
@@ -299,14 +303,12 @@ impl<B: Backend> Trainee<B> {
     }
 
     /// The final normalised hidden states of a batch.
-    pub fn hidden(&self, batch: &Batch, device: &B::Device) -> Result<Tensor<B, 3>, String> {
+    pub fn hidden(&self, batch: &Batch, device: &B::Device) -> Result<Tensor<B, 3>, StepError> {
         let mask = Mask::from_ones(batch.shape[0], batch.shape[1], &batch.attention);
         let embeds = match self {
             Trainee::Llama(m) => {
                 if batch.images > 0 {
-                    return Err(
-                        "the base model is a text-only decoder; examples carry images".into(),
-                    );
+                    return Err(StepError::ImagesForTextModel);
                 }
                 m.embed(Tensor::from_data(
                     TensorData::new(batch.ids.clone(), batch.shape),
@@ -323,8 +325,7 @@ impl<B: Backend> Trainee<B> {
                         device,
                     )
                 });
-                m.embed(&batch.ids, batch.shape, pixels, device)
-                    .map_err(|e| e.to_string())?
+                m.embed(&batch.ids, batch.shape, pixels, device)?
             }
         };
         Ok(self.lm().hidden_states(embeds, &mask, None))

@@ -27,6 +27,12 @@ pub enum WeightError {
     },
     #[error("{path}: {reason}")]
     Config { path: String, reason: String },
+    /// A configuration value the code cannot use, named by its field.
+    #[error("{path}: {error}")]
+    Setting {
+        path: String,
+        error: crate::FieldError,
+    },
     #[error("tensor {name:?} has shape {got:?}, expected {expected:?}")]
     Shape {
         name: String,
@@ -40,6 +46,13 @@ pub enum WeightError {
 }
 
 impl WeightError {
+    pub(crate) fn setting(path: &str, error: crate::FieldError) -> Self {
+        WeightError::Setting {
+            path: path.to_string(),
+            error,
+        }
+    }
+
     pub(crate) fn io(path: &Path, e: impl fmt::Display) -> Self {
         WeightError::Io {
             path: path.to_path_buf(),
