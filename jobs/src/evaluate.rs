@@ -7,15 +7,17 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anomaly::bertscore::{hash, BertScorer};
+use anomaly::coi::Request;
 use anomaly::coi::{assemble, pick_template, Mode, Prompt};
 use anomaly::evaluation::EvalConfig;
-use anomaly::explain::Explainer;
+use anomaly::explain::{Explainer, Reply};
 use anyhow::{anyhow, bail};
 use burn::tensor::backend::Backend;
 use serde_json::json;
 use store::evaluations::NewPrediction;
 use store::{EvalImage, JobConfig, JobEvent, JobKind, PredictionEvent, Store};
 
+use crate::models::ResolvedModel;
 use crate::PlanError;
 use tokio::runtime::Handle;
 
@@ -38,6 +40,11 @@ pub struct EvalSummary {
     pub cancelled: bool,
     /// BERTScore's hash, or why it was not computed.
     pub bertscore: Result<String, BertScoreSkipped>,
+    /// Tokens of all the run's stored predictions.
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// What they cost at the model's prices (remote models with prices only).
+    pub cost_usd: Option<f64>,
 }
 
 /// Why a run's explanations have no BERTScore (the run itself still succeeds).
@@ -102,7 +109,7 @@ pub async fn resolve_prompt(store: &Store, name: &str) -> Result<Prompt, PlanErr
 /// Everything a run needs, resolved and checked before any weights load.
 pub struct Plan {
     pub config: EvalConfig,
-    pub model_dir: PathBuf,
+    pub model: ResolvedModel,
     pub prompts: Vec<Prompt>,
     pub images: Vec<EvalImage>,
     /// Template candidates per category (normal training images).
@@ -116,17 +123,25 @@ pub struct Plan {
 /// web form, the CLI and the evaluation lane all plan through this.
 pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<Plan, PlanError> {
     config.validate()?;
-    let model_dir = crate::models::resolve_in(store, &config.model, data_dir)
+    let model = crate::models::resolve_model(store, &config.model, data_dir)
         .await
         .map_err(|e| PlanError::invalid("model", format!("{e:#}")))?;
-    if !vlm::llava::is_vlm_dir(&model_dir) {
-        return Err(PlanError::invalid(
-            "model",
-            format!(
-                "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
-                model_dir.display()
-            ),
-        ));
+    match &model {
+        ResolvedModel::Local(dir) if !vlm::llava::is_vlm_dir(dir) => {
+            return Err(PlanError::invalid(
+                "model",
+                format!(
+                    "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
+                    dir.display()
+                ),
+            ))
+        }
+        ResolvedModel::Remote(r) => {
+            // A missing key is found now, not after the run has queued.
+            r.client(data_dir)
+                .map_err(|e| PlanError::invalid("model", format!("{e:#}")))?;
+        }
+        ResolvedModel::Local(_) => {}
     }
     let dataset = store
         .dataset(&config.dataset)
@@ -165,7 +180,7 @@ pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<
     };
     Ok(Plan {
         config,
-        model_dir,
+        model,
         prompts,
         images,
         pools,
@@ -206,79 +221,158 @@ fn run_on<B: Backend>(
         made: 0,
         cancelled: false,
         bertscore: Err(BertScoreSkipped::NotReached),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cost_usd: None,
     };
     if done.len() < total {
-        let explainer =
-            Explainer::<B>::open(&plan.model_dir, device).map_err(|e| anyhow!("model: {e}"))?;
-        for prompt in &plan.prompts {
-            for img in &plan.images {
-                if done.contains(&(img.image_id, prompt.name.clone())) {
-                    continue;
+        let run = Recorder {
+            plan,
+            store,
+            job,
+            runtime,
+            total,
+        };
+        match &plan.model {
+            ResolvedModel::Local(dir) => {
+                let explainer =
+                    Explainer::<B>::open(dir, device).map_err(|e| anyhow!("model: {e}"))?;
+                for w in &work_list(plan, &done, explainer.mode)? {
+                    if hooks.cancelled() {
+                        summary.cancelled = true;
+                        return Ok(summary);
+                    }
+                    let reply = explainer
+                        .explain(&w.request, &plan.config.decoding, |_| !hooks.cancelled())
+                        .map_err(|e| anyhow!("{}: {e}", w.image.rel_path))?;
+                    // A reply cut short by a cancel request is not a prediction: the image is
+                    // judged again when the run resumes.
+                    if hooks.cancelled() {
+                        summary.cancelled = true;
+                        return Ok(summary);
+                    }
+                    run.record(w, &reply, None, &mut summary, hooks)?;
                 }
-                if hooks.cancelled() {
-                    summary.cancelled = true;
+            }
+            ResolvedModel::Remote(model) => {
+                let work = work_list(plan, &done, Mode::Base)?;
+                crate::remote_eval::predict(&run, model, &work, &mut summary, hooks)?;
+                if summary.cancelled {
                     return Ok(summary);
                 }
-                let template = plan.fixed_template.as_ref().or_else(|| {
-                    plan.pools
-                        .get(&img.category)
-                        .and_then(|pool| pick_template(plan.config.seed, img.image_id, pool))
-                });
-                let needs_template = prompt.chain_of_image && explainer.mode == Mode::Base;
-                let template = template.filter(|_| needs_template);
-                if needs_template && template.is_none() {
-                    bail!(
-                        "template: category {:?} has no normal training image to use as the template of {}",
-                        img.category,
-                        img.rel_path
-                    );
-                }
-                let request = assemble(
-                    prompt,
-                    explainer.mode,
-                    template.map(|t| plan.data_dir.join(&t.file)),
-                    plan.data_dir.join(&img.file),
-                )?;
-                let reply = explainer
-                    .explain(&request, &plan.config.decoding, |_| !hooks.cancelled())
-                    .map_err(|e| anyhow!("{}: {e}", img.rel_path))?;
-                // A reply cut short by a cancel request is not a prediction: the image is
-                // judged again when the run resumes.
-                if hooks.cancelled() {
-                    summary.cancelled = true;
-                    return Ok(summary);
-                }
-                runtime.block_on(store.save_prediction(
-                    job,
-                    &NewPrediction {
-                        image_id: img.image_id,
-                        prompt: &prompt.name,
-                        template_id: template.map(|t| t.image_id),
-                        verdict: reply.verdict.as_str(),
-                        explanation: &reply.explanation,
-                        raw: &reply.raw,
-                        prompt_tokens: reply.prompt_tokens as i64,
-                        new_tokens: reply.new_tokens as i64,
-                        latency_ms: reply.latency_ms as i64,
-                    },
-                ))?;
-                summary.predictions += 1;
-                summary.made += 1;
-                hooks.event(JobEvent::Prediction(PredictionEvent {
-                    done: summary.predictions,
-                    total,
-                    prompt: prompt.name.clone(),
-                    image_id: img.image_id,
-                    image: img.rel_path.clone(),
-                    verdict: reply.verdict.as_str().to_string(),
-                    new_tokens: reply.new_tokens,
-                    latency_ms: reply.latency_ms,
-                }));
             }
         }
     }
+    let all = runtime.block_on(store.predictions(job))?;
+    summary.prompt_tokens = all.iter().map(|p| p.prompt_tokens.max(0) as u64).sum();
+    summary.completion_tokens = all.iter().map(|p| p.new_tokens.max(0) as u64).sum();
+    if let ResolvedModel::Remote(r) = &plan.model {
+        summary.cost_usd =
+            crate::remote_models::cost(&r.spec, summary.prompt_tokens, summary.completion_tokens);
+    }
     summary.bertscore = bertscore::<B>(plan, store, job, runtime, hooks, device);
     Ok(summary)
+}
+
+/// One image to judge with one prompt, its request ready.
+pub(crate) struct Work<'a> {
+    pub prompt: &'a Prompt,
+    pub image: &'a EvalImage,
+    pub template: Option<&'a EvalImage>,
+    pub request: Request,
+}
+
+/// What a run still has to judge, in table order: each (prompt, image) without a stored
+/// prediction, with its template (Chain-of-Image prompts on a base model).
+fn work_list<'a>(
+    plan: &'a Plan,
+    done: &HashSet<(i64, String)>,
+    mode: Mode,
+) -> anyhow::Result<Vec<Work<'a>>> {
+    let mut out = Vec::new();
+    for prompt in &plan.prompts {
+        for img in &plan.images {
+            if done.contains(&(img.image_id, prompt.name.clone())) {
+                continue;
+            }
+            let template = plan.fixed_template.as_ref().or_else(|| {
+                plan.pools
+                    .get(&img.category)
+                    .and_then(|pool| pick_template(plan.config.seed, img.image_id, pool))
+            });
+            let needs_template = prompt.chain_of_image && mode == Mode::Base;
+            let template = template.filter(|_| needs_template);
+            if needs_template && template.is_none() {
+                bail!(
+                    "template: category {:?} has no normal training image to use as the template of {}",
+                    img.category,
+                    img.rel_path
+                );
+            }
+            let request = assemble(
+                prompt,
+                mode,
+                template.map(|t| plan.data_dir.join(&t.file)),
+                plan.data_dir.join(&img.file),
+            )?;
+            out.push(Work {
+                prompt,
+                image: img,
+                template,
+                request,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Stores a run's predictions as they come and reports each.
+pub(crate) struct Recorder<'a> {
+    pub plan: &'a Plan,
+    pub store: &'a Store,
+    pub job: i64,
+    pub runtime: &'a Handle,
+    pub total: usize,
+}
+
+impl Recorder<'_> {
+    pub fn record(
+        &self,
+        w: &Work,
+        reply: &Reply,
+        served: Option<&store::ServedBy>,
+        summary: &mut EvalSummary,
+        hooks: &mut dyn EvalHooks,
+    ) -> anyhow::Result<()> {
+        self.runtime.block_on(self.store.save_prediction(
+            self.job,
+            &NewPrediction {
+                image_id: w.image.image_id,
+                prompt: &w.prompt.name,
+                template_id: w.template.map(|t| t.image_id),
+                verdict: reply.verdict.as_str(),
+                explanation: &reply.explanation,
+                raw: &reply.raw,
+                prompt_tokens: reply.prompt_tokens as i64,
+                new_tokens: reply.new_tokens as i64,
+                latency_ms: reply.latency_ms as i64,
+                served,
+            },
+        ))?;
+        summary.predictions += 1;
+        summary.made += 1;
+        hooks.event(JobEvent::Prediction(PredictionEvent {
+            done: summary.predictions,
+            total: self.total,
+            prompt: w.prompt.name.clone(),
+            image_id: w.image.image_id,
+            image: w.image.rel_path.clone(),
+            verdict: reply.verdict.as_str().to_string(),
+            new_tokens: reply.new_tokens,
+            latency_ms: reply.latency_ms,
+        }));
+        Ok(())
+    }
 }
 
 /// Scores every detected anomaly's explanation that has no score yet. A missing encoder is not

@@ -9,6 +9,8 @@ pub mod demo;
 pub mod evaluate;
 pub mod hub;
 pub mod models;
+mod remote_eval;
+pub mod remote_models;
 pub mod runner;
 pub mod training;
 

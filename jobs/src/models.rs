@@ -96,6 +96,46 @@ fn install(source: &Path, target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A model as a run uses it: files on this machine, or a model served elsewhere.
+#[derive(Clone, Debug)]
+pub enum ResolvedModel {
+    Local(PathBuf),
+    Remote(Box<crate::remote_models::RemoteModel>),
+}
+
+impl ResolvedModel {
+    /// For messages: the folder, or the remote model's name and server.
+    pub fn describe(&self) -> String {
+        match self {
+            ResolvedModel::Local(p) => p.display().to_string(),
+            ResolvedModel::Remote(r) => format!(
+                "{} ({} at {})",
+                r.info.name, r.spec.remote_model, r.spec.base_url
+            ),
+        }
+    }
+}
+
+/// [`resolve_in`], and registered remote models.
+pub async fn resolve_model(
+    store: &Store,
+    model: &str,
+    data_dir: &Path,
+) -> anyhow::Result<ResolvedModel> {
+    if !PathBuf::from(model).exists() {
+        if let Some(info) = store.model_named(model).await? {
+            if let Some(spec) = info.remote.clone() {
+                return Ok(ResolvedModel::Remote(Box::new(
+                    crate::remote_models::RemoteModel { info, spec },
+                )));
+            }
+        }
+    }
+    Ok(ResolvedModel::Local(
+        resolve_in(store, model, data_dir).await?,
+    ))
+}
+
 /// What `--model` (or a form's model field) names: an existing file or folder, the embedded
 /// model (`smollm2` or its registry name), the default vision-language models (installed on
 /// first use), or a model registered in the data folder.

@@ -18,6 +18,8 @@ pub mod reply;
 pub mod request;
 pub mod retry;
 pub mod sse;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use client::{Client, Completion, Piece};
 pub use endpoint::{ApiKey, Detail, Endpoint, Timeouts};

@@ -1,173 +1,13 @@
 //! The client against a loopback server of our own that misbehaves on purpose: every fault
 //! ends in a whole reply or a clear error, never a hang, a panic or a partial reply.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use remote::error::Phase;
+use remote::testing::{delta, serve, status, stream, Act};
 use remote::{ApiKey, ChatRequest, Client, Endpoint, Piece, RemoteError, RetryPolicy};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-
-/// What the server does with one request.
-#[derive(Clone)]
-enum Act {
-    /// An error status with a JSON body and maybe `Retry-After`.
-    Status(u16, Option<&'static str>, String),
-    /// A chunked event stream: these `data:` payloads, then (if `end`) the last chunk.
-    Stream {
-        events: Vec<String>,
-        end: bool,
-        delay_first: Duration,
-    },
-    /// A 200 with this body and content type.
-    Body(&'static str, String),
-}
-
-struct Server {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    in_flight_max: Arc<AtomicUsize>,
-    bodies: Arc<Mutex<Vec<String>>>,
-}
-
-async fn serve(script: Vec<Act>) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let in_flight_max = Arc::new(AtomicUsize::new(0));
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(script);
-    let (h, f, m, b) = (
-        hits.clone(),
-        in_flight,
-        in_flight_max.clone(),
-        bodies.clone(),
-    );
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let n = h.fetch_add(1, Ordering::SeqCst);
-            // The last act repeats for any further request.
-            let act = script[n.min(script.len() - 1)].clone();
-            let (f, m, b) = (f.clone(), m.clone(), b.clone());
-            tokio::spawn(async move { answer(sock, act, &b, (&f, &m)).await });
-        }
-    });
-    Server {
-        url,
-        hits,
-        in_flight_max,
-        bodies,
-    }
-}
-
-async fn read_request(sock: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 65536];
-    loop {
-        let n = sock.read(&mut tmp).await.unwrap_or(0);
-        if n == 0 {
-            return String::new();
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned();
-            }
-        }
-    }
-}
-
-/// `waiting` counts requests between their arrival and their first event (now, most).
-async fn answer(
-    mut sock: TcpStream,
-    act: Act,
-    bodies: &Mutex<Vec<String>>,
-    waiting: (&AtomicUsize, &AtomicUsize),
-) {
-    let body = read_request(&mut sock).await;
-    bodies.lock().unwrap().push(body);
-    match act {
-        Act::Status(code, retry_after, body) => {
-            let extra = retry_after
-                .map(|r| format!("Retry-After: {r}\r\n"))
-                .unwrap_or_default();
-            let head = format!("HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n", body.len());
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(body.as_bytes()).await;
-        }
-        Act::Body(kind, body) => {
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(body.as_bytes()).await;
-        }
-        Act::Stream {
-            events,
-            end,
-            delay_first,
-        } => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-            let _ = sock.write_all(head.as_bytes()).await;
-            let now = waiting.0.fetch_add(1, Ordering::SeqCst) + 1;
-            waiting.1.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(delay_first).await;
-            waiting.0.fetch_sub(1, Ordering::SeqCst);
-            for e in events {
-                // Each event in two writes, split inside its text.
-                let text = format!("data: {e}\n\n");
-                let cut = text.len() / 2;
-                for part in [&text.as_bytes()[..cut], &text.as_bytes()[cut..]] {
-                    let chunk =
-                        [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
-                    if sock.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                    let _ = sock.flush().await;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-            if end {
-                let _ = sock.write_all(b"0\r\n\r\n").await;
-            }
-            // Without the last chunk the connection just goes: a dropped stream.
-        }
-    }
-    let _ = sock.shutdown().await;
-}
-
-fn delta(text: &str) -> String {
-    serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]}).to_string()
-}
-
-fn stream(pieces: &[&str]) -> Act {
-    let mut events: Vec<String> = pieces.iter().map(|p| delta(p)).collect();
-    events.push(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"model":"tiny","system_fingerprint":"fp_1"}"#.into());
-    events.push(
-        r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#
-            .into(),
-    );
-    events.push("[DONE]".into());
-    Act::Stream {
-        events,
-        end: true,
-        delay_first: Duration::ZERO,
-    }
-}
 
 fn client(url: &str, tweak: impl FnOnce(&mut Endpoint)) -> Client {
     let mut e = Endpoint::new(url, "tiny").unwrap();
@@ -209,14 +49,6 @@ async fn ask(c: &Client) -> (Result<remote::Completion, RemoteError>, Vec<String
     .await
     .expect("never hangs");
     (r, heard)
-}
-
-fn status(code: u16, message: &str) -> Act {
-    Act::Status(
-        code,
-        None,
-        serde_json::json!({"error": {"message": message, "type": "x"}}).to_string(),
-    )
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use anomaly::report::{report, Prediction, PromptReport};
 use anomaly::verdict::Verdict;
 
 use crate::db::{now, Store, StoreError};
-use crate::records::{EvalImage, PredictionRecord, PromptInfo, UploadInfo};
+use crate::records::{EvalImage, PredictionRecord, PromptInfo, ServedBy, UploadInfo};
 
 /// A prediction to store (the image's own fields come from the images table).
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,61 @@ pub struct NewPrediction<'a> {
     pub prompt_tokens: i64,
     pub new_tokens: i64,
     pub latency_ms: i64,
+    /// For a remote model's reply: who answered and how fast.
+    pub served: Option<&'a ServedBy>,
+}
+
+/// A prediction's row as the database holds it.
+#[derive(sqlx::FromRow)]
+struct PredictionRow {
+    image_id: i64,
+    rel_path: String,
+    category: String,
+    label: String,
+    prompt: String,
+    template_id: Option<i64>,
+    verdict: String,
+    explanation: String,
+    raw: String,
+    prompt_tokens: i64,
+    new_tokens: i64,
+    latency_ms: i64,
+    first_token_ms: Option<i64>,
+    served_by: Option<String>,
+    fingerprint: Option<String>,
+    bert_p: Option<f64>,
+    bert_r: Option<f64>,
+    bert_f1: Option<f64>,
+}
+
+impl PredictionRow {
+    fn into_record(self) -> PredictionRecord {
+        let remote =
+            self.first_token_ms.is_some() || self.served_by.is_some() || self.fingerprint.is_some();
+        let served = remote.then_some(ServedBy {
+            first_token_ms: self.first_token_ms,
+            model: self.served_by,
+            fingerprint: self.fingerprint,
+        });
+        PredictionRecord {
+            image_id: self.image_id,
+            rel_path: self.rel_path,
+            category: self.category,
+            label: self.label,
+            prompt: self.prompt,
+            template_id: self.template_id,
+            verdict: self.verdict,
+            explanation: self.explanation,
+            raw: self.raw,
+            prompt_tokens: self.prompt_tokens,
+            new_tokens: self.new_tokens,
+            latency_ms: self.latency_ms,
+            served,
+            bert_p: self.bert_p,
+            bert_r: self.bert_r,
+            bert_f1: self.bert_f1,
+        }
+    }
 }
 
 /// Longest prompt text accepted (a few times P3's length).
@@ -281,8 +336,9 @@ impl Store {
     pub async fn save_prediction(&self, job: i64, p: &NewPrediction<'_>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT OR REPLACE INTO predictions (job_id, image_id, prompt, template_id, verdict,
-                explanation, raw, prompt_tokens, new_tokens, latency_ms, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                explanation, raw, prompt_tokens, new_tokens, latency_ms, first_token_ms, served_by,
+                fingerprint, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job)
         .bind(p.image_id)
@@ -294,6 +350,9 @@ impl Store {
         .bind(p.prompt_tokens)
         .bind(p.new_tokens)
         .bind(p.latency_ms)
+        .bind(p.served.and_then(|s| s.first_token_ms))
+        .bind(p.served.and_then(|s| s.model.as_deref()))
+        .bind(p.served.and_then(|s| s.fingerprint.as_deref()))
         .bind(now())
         .execute(self.pool())
         .await?;
@@ -325,53 +384,17 @@ impl Store {
 
     /// Every prediction of a job, by prompt then image.
     pub async fn predictions(&self, job: i64) -> Result<Vec<PredictionRecord>, StoreError> {
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(
-            i64,
-            String,
-            String,
-            String,
-            String,
-            Option<i64>,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            i64,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-        )> = sqlx::query_as(
+        let rows: Vec<PredictionRow> = sqlx::query_as(
             "SELECT p.image_id, i.rel_path, i.category, i.label, p.prompt, p.template_id,
                     p.verdict, p.explanation, p.raw, p.prompt_tokens, p.new_tokens, p.latency_ms,
-                    p.bert_p, p.bert_r, p.bert_f1
+                    p.first_token_ms, p.served_by, p.fingerprint, p.bert_p, p.bert_r, p.bert_f1
              FROM predictions p JOIN images i ON i.id = p.image_id
              WHERE p.job_id = ? ORDER BY p.prompt, i.category, i.label, i.rel_path",
         )
         .bind(job)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| PredictionRecord {
-                image_id: r.0,
-                rel_path: r.1,
-                category: r.2,
-                label: r.3,
-                prompt: r.4,
-                template_id: r.5,
-                verdict: r.6,
-                explanation: r.7,
-                raw: r.8,
-                prompt_tokens: r.9,
-                new_tokens: r.10,
-                latency_ms: r.11,
-                bert_p: r.12,
-                bert_r: r.13,
-                bert_f1: r.14,
-            })
-            .collect())
+        Ok(rows.into_iter().map(PredictionRow::into_record).collect())
     }
 
     /// Records an uploaded image already written to `file` (relative to the data folder).

@@ -375,6 +375,14 @@ pub struct EvalResult {
     pub bertscore_ok: bool,
     #[serde(default)]
     pub device: String,
+    /// Tokens the run's predictions used (as the model's server counted them, for a remote
+    /// model) and, when the model has prices, what they cost in US dollars.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 /// The reply to one inspection.
@@ -390,6 +398,9 @@ pub struct InspectResult {
     pub template_id: Option<i64>,
     #[serde(default)]
     pub device: String,
+    /// For a remote model: who answered and how fast.
+    #[serde(default)]
+    pub served: Option<crate::records::ServedBy>,
 }
 
 /// The owner name shown for jobs the server queued itself (e.g. the first evaluation).

@@ -2,64 +2,110 @@
 //! model's files are (inside the data folder's `models/` store, or anywhere for local files).
 
 use crate::db::{now, Store, StoreError};
-use crate::records::ModelInfo;
+use crate::records::{ModelInfo, RemoteSpec};
+
+type ModelRow = (i64, String, String, String, Option<String>);
+
+fn model_info((id, name, kind, path, remote): ModelRow) -> Result<ModelInfo, StoreError> {
+    let remote = remote
+        .map(|text| {
+            serde_json::from_str::<RemoteSpec>(&text).map_err(|e| {
+                StoreError::Invalid(format!(
+                    "model {name}: its remote settings are unreadable: {e}"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(ModelInfo {
+        id,
+        name,
+        kind,
+        path,
+        remote,
+    })
+}
 
 impl Store {
     /// Registered models, by name.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, StoreError> {
-        let rows: Vec<(i64, String, String, String)> =
-            sqlx::query_as("SELECT id, name, kind, path FROM models ORDER BY name")
+        let rows: Vec<ModelRow> =
+            sqlx::query_as("SELECT id, name, kind, path, remote FROM models ORDER BY name")
                 .fetch_all(self.pool())
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, kind, path)| ModelInfo {
-                id,
-                name,
-                kind,
-                path,
-            })
-            .collect())
+        rows.into_iter().map(model_info).collect()
     }
 
     /// The model registered under `name`.
     pub async fn model_named(&self, name: &str) -> Result<Option<ModelInfo>, StoreError> {
-        let row: Option<(i64, String, String, String)> =
-            sqlx::query_as("SELECT id, name, kind, path FROM models WHERE name = ?")
+        let row: Option<ModelRow> =
+            sqlx::query_as("SELECT id, name, kind, path, remote FROM models WHERE name = ?")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(row.map(|(id, name, kind, path)| ModelInfo {
-            id,
-            name,
-            kind,
-            path,
-        }))
+        row.map(model_info).transpose()
     }
 
-    /// Registers a model, or points an existing name at new files.
+    /// Registers a model, or points an existing name at new files (a remote model of that
+    /// name becomes a local one).
     pub async fn register_model(
         &self,
         name: &str,
         kind: &str,
         path: &str,
     ) -> Result<ModelInfo, StoreError> {
-        if name.trim().is_empty() {
-            return Err(StoreError::Invalid("a model needs a name".into()));
+        self.upsert_model(name, kind, path, None).await
+    }
+
+    /// Registers a remote model, or updates the one of that name.
+    pub async fn register_remote_model(
+        &self,
+        name: &str,
+        kind: &str,
+        spec: &RemoteSpec,
+    ) -> Result<ModelInfo, StoreError> {
+        let json = serde_json::to_string(spec)
+            .map_err(|e| StoreError::Invalid(format!("remote settings: {e}")))?;
+        self.upsert_model(name, kind, &spec.base_url, Some(&json))
+            .await
+    }
+
+    async fn upsert_model(
+        &self,
+        name: &str,
+        kind: &str,
+        path: &str,
+        remote: Option<&str>,
+    ) -> Result<ModelInfo, StoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(
+                "a model needs a name of 1 to 64 printable characters".into(),
+            ));
         }
         sqlx::query(
-            "INSERT INTO models (name, kind, path, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path",
+            "INSERT INTO models (name, kind, path, remote, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path,
+                remote = excluded.remote",
         )
         .bind(name)
         .bind(kind)
         .bind(path)
+        .bind(remote)
         .bind(now())
         .execute(self.pool())
         .await?;
         self.model_named(name)
             .await?
             .ok_or_else(|| StoreError::Invalid(format!("model {name} was not stored")))
+    }
+
+    /// Removes a model from the registry (its files, if any, stay where they are).
+    pub async fn remove_model(&self, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM models WHERE name = ?")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 }
 
@@ -86,5 +132,46 @@ mod tests {
         assert_eq!(store.models().await.unwrap().len(), 1);
         assert!(store.model_named("other").await.unwrap().is_none());
         assert!(store.register_model(" ", "x", "/p").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn remote_models_keep_their_settings_but_no_key() {
+        use crate::{DetailLevel, KeySource, RemoteSpec};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), StoreOptions::default())
+            .await
+            .unwrap();
+        let spec = RemoteSpec {
+            base_url: "https://api.openai.com/v1".into(),
+            remote_model: "gpt-4o".into(),
+            api_key: KeySource::Env {
+                var: "OPENAI_API_KEY".into(),
+            },
+            max_concurrency: 4,
+            max_image_side: Some(1024),
+            detail: Some(DetailLevel::High),
+            price_in: Some(2.5),
+            price_out: Some(10.0),
+            first_token_timeout_s: None,
+        };
+        let m = store
+            .register_remote_model("gpt-4o", "openai", &spec)
+            .await
+            .unwrap();
+        assert_eq!(m.remote.as_ref(), Some(&spec));
+        assert_eq!(m.path, "https://api.openai.com/v1");
+        let (raw,): (String,) = sqlx::query_as("SELECT remote FROM models WHERE name = 'gpt-4o'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(raw.contains("OPENAI_API_KEY") && !raw.contains("sk-"));
+        // Pointing the name at files makes it a local model again.
+        let local = store
+            .register_model("gpt-4o", "llava", "/m/llava")
+            .await
+            .unwrap();
+        assert_eq!(local.remote, None);
+        assert!(store.remove_model("gpt-4o").await.unwrap());
+        assert!(!store.remove_model("gpt-4o").await.unwrap());
     }
 }

@@ -84,12 +84,96 @@ pub struct JobInfo {
 }
 
 /// A model the server can run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub id: i64,
     pub name: String,
     pub kind: String,
+    /// Files on the server; for a remote model, its base URL.
     pub path: String,
+    /// Set for a model served by an OpenAI-compatible server.
+    #[serde(default)]
+    pub remote: Option<RemoteSpec>,
+}
+
+/// A remote model's settings. The API key is not among them: only where it comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemoteSpec {
+    /// Up to the API version: `https://api.openai.com/v1`, `http://gpu-box:8000/v1`.
+    pub base_url: String,
+    /// The server's name for the model (`gpt-4o`).
+    pub remote_model: String,
+    pub api_key: KeySource,
+    /// Requests in flight at once (default 4).
+    pub max_concurrency: usize,
+    /// Images are downscaled so their longer side is at most this many pixels.
+    #[serde(default)]
+    pub max_image_side: Option<u32>,
+    #[serde(default)]
+    pub detail: Option<DetailLevel>,
+    /// US dollars per million prompt tokens.
+    #[serde(default)]
+    pub price_in: Option<f64>,
+    /// US dollars per million completion tokens.
+    #[serde(default)]
+    pub price_out: Option<f64>,
+    /// Seconds to wait for the first token (default 120).
+    #[serde(default)]
+    pub first_token_timeout_s: Option<f64>,
+}
+
+/// Where a remote model's API key comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "lowercase")]
+pub enum KeySource {
+    /// The server needs none (a local vLLM or Ollama).
+    None,
+    /// An environment variable of the server.
+    Env { var: String },
+    /// A key entered in the UI, kept in a file under the data folder readable by the
+    /// server's user only.
+    File,
+}
+
+/// OpenAI's `image_url.detail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetailLevel {
+    Auto,
+    Low,
+    High,
+}
+
+impl DetailLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetailLevel::Auto => "auto",
+            DetailLevel::Low => "low",
+            DetailLevel::High => "high",
+        }
+    }
+}
+
+impl FromStr for DetailLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(DetailLevel::Auto),
+            "low" => Ok(DetailLevel::Low),
+            "high" => Ok(DetailLevel::High),
+            other => Err(format!("detail {other:?}: one of auto, low, high")),
+        }
+    }
+}
+
+/// Who answered a remote request and how fast.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedBy {
+    pub first_token_ms: Option<i64>,
+    /// The provider's model id (`gpt-4o-2024-08-06`).
+    pub model: Option<String>,
+    /// The provider's `system_fingerprint`.
+    pub fingerprint: Option<String>,
 }
 
 /// A dataset the server has imported.
@@ -248,6 +332,8 @@ pub struct PredictionRecord {
     pub prompt_tokens: i64,
     pub new_tokens: i64,
     pub latency_ms: i64,
+    /// Set for a remote model's replies.
+    pub served: Option<ServedBy>,
     pub bert_p: Option<f64>,
     pub bert_r: Option<f64>,
     pub bert_f1: Option<f64>,

@@ -37,6 +37,9 @@ pub fn result_of(s: &EvalSummary, device: &str) -> EvalResult {
         },
         bertscore_ok: s.bertscore.is_ok(),
         device: device.to_string(),
+        prompt_tokens: s.prompt_tokens,
+        completion_tokens: s.completion_tokens,
+        cost_usd: s.cost_usd,
     }
 }
 

@@ -13,24 +13,36 @@ use anyhow::{anyhow, bail};
 use burn::tensor::backend::Backend;
 use store::{InspectResult, JobConfig, JobEvent, Store};
 
-use super::{JobContext, ModelCache, Outcome};
+use remote::{Piece, RemoteError};
+use tokio_util::sync::CancellationToken;
+
+use super::{JobContext, ModelCache, Outcome, CANCEL_POLL};
+use crate::models::ResolvedModel;
+use crate::remote_models::{chat_request, reply_of, RemoteModel};
 
 pub async fn run(ctx: &JobContext, config: &str) -> anyhow::Result<Outcome> {
     let cfg = JobConfig::<InspectConfig>::decode(config)?;
-    let result = inspect(ctx, cfg).await?;
+    let resolved = resolve(ctx.store(), ctx.data_dir(), &cfg).await?;
+    let result = match &resolved.model {
+        ResolvedModel::Local(dir) => inspect(ctx, &cfg, dir.clone(), &resolved).await?,
+        ResolvedModel::Remote(model) => match inspect_remote(ctx, &cfg, model, &resolved).await? {
+            Some(result) => result,
+            None => return Ok(Outcome::Cancelled),
+        },
+    };
     Ok(Outcome::Succeeded(serde_json::to_string(&result)?))
 }
 
 /// The resolved request: files and the template's dataset image id.
 struct Resolved {
-    model: PathBuf,
+    model: ResolvedModel,
     prompt: anomaly::coi::Prompt,
     test: PathBuf,
     template: Option<(i64, PathBuf)>,
 }
 
 async fn resolve(store: &Store, data_dir: &Path, cfg: &InspectConfig) -> anyhow::Result<Resolved> {
-    let model = crate::models::resolve_in(store, &cfg.model, data_dir)
+    let model = crate::models::resolve_model(store, &cfg.model, data_dir)
         .await
         .map_err(|e| anyhow!("model: {e}"))?;
     let prompt = crate::evaluate::resolve_prompt(store, &cfg.prompt).await?;
@@ -87,14 +99,24 @@ async fn resolve(store: &Store, data_dir: &Path, cfg: &InspectConfig) -> anyhow:
     })
 }
 
-async fn inspect(ctx: &JobContext, cfg: InspectConfig) -> anyhow::Result<InspectResult> {
-    let resolved = resolve(ctx.store(), ctx.data_dir(), &cfg).await?;
+async fn inspect(
+    ctx: &JobContext,
+    cfg: &InspectConfig,
+    model: PathBuf,
+    resolved: &Resolved,
+) -> anyhow::Result<InspectResult> {
     let spec = ctx.open_device(&cfg.device).await?;
     let decoding = cfg.decoding.clone();
     let template_id = resolved.template.as_ref().map(|t| t.0);
     let cancel = ctx.cancel_flag();
     let job = ctx.clone();
     let cache = ctx.env.cache.clone();
+    let request = Prepared {
+        model,
+        prompt: resolved.prompt.clone(),
+        test: resolved.test.clone(),
+        template: resolved.template.clone(),
+    };
     let (reply, used_template) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Reply, bool)> {
             let mut on_text = |piece: &str| {
@@ -106,25 +128,134 @@ async fn inspect(ctx: &JobContext, cfg: InspectConfig) -> anyhow::Result<Inspect
             crate::on_backend!(
                 spec,
                 false,
-                explain_once(&cache, &resolved, &decoding, &mut on_text)
+                explain_once(&cache, &request, &decoding, &mut on_text)
             )
         })
         .await??;
-    Ok(InspectResult {
+    Ok(result_of(
+        reply,
+        template_id.filter(|_| used_template),
+        spec.to_string(),
+        None,
+    ))
+}
+
+/// An inspection by a remote model: the same request, its text streamed to the page as it
+/// comes. None when it was cancelled.
+async fn inspect_remote(
+    ctx: &JobContext,
+    cfg: &InspectConfig,
+    model: &RemoteModel,
+    resolved: &Resolved,
+) -> anyhow::Result<Option<InspectResult>> {
+    let client = model.client(ctx.data_dir())?;
+    let template = base_template(resolved)?;
+    let used_template = template.is_some();
+    let request = assemble(
+        &resolved.prompt,
+        Mode::Base,
+        template,
+        resolved.test.clone(),
+    )?;
+    let chat = chat_request(&request, &cfg.decoding);
+    // The request is aborted as soon as a cancel is asked for.
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let (store, id, cancel) = (ctx.store().clone(), ctx.id, cancel.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CANCEL_POLL).await;
+                if store.cancel_requested(id).await.unwrap_or(false) {
+                    cancel.cancel();
+                    return;
+                }
+            }
+        })
+    };
+    // Pieces arrive in the client's callback; one task stores and broadcasts them in order.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobEvent>();
+    let forwarder = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                ctx.emit(event).await;
+            }
+        })
+    };
+    let outcome = client
+        .complete(&chat, &cancel, &mut |piece| {
+            let event = match piece {
+                Piece::Text(text) => JobEvent::Text {
+                    text: text.to_string(),
+                },
+                Piece::Restart => JobEvent::Log {
+                    message: "the connection dropped; asking again".into(),
+                },
+            };
+            let _ = tx.send(event);
+            true
+        })
+        .await;
+    drop(tx);
+    let _ = forwarder.await;
+    watcher.abort();
+    let completion = match outcome {
+        Ok(c) => c,
+        Err(RemoteError::Cancelled) => return Ok(None),
+        Err(e) => bail!("model {}: {e}", model.info.name),
+    };
+    let (reply, served) = reply_of(&completion);
+    let template_id = resolved.template.as_ref().map(|t| t.0);
+    Ok(Some(result_of(
+        reply,
+        template_id.filter(|_| used_template),
+        format!("remote: {}", model.spec.base_url),
+        Some(served),
+    )))
+}
+
+fn result_of(
+    reply: Reply,
+    template_id: Option<i64>,
+    device: String,
+    served: Option<store::ServedBy>,
+) -> InspectResult {
+    InspectResult {
         verdict: reply.verdict.as_str().to_string(),
         explanation: reply.explanation,
         raw: reply.raw,
         prompt_tokens: reply.prompt_tokens,
         new_tokens: reply.new_tokens,
         latency_ms: reply.latency_ms,
-        template_id: template_id.filter(|_| used_template),
-        device: spec.to_string(),
-    })
+        template_id,
+        device,
+        served,
+    }
+}
+
+/// The template file of a base model's request, or why a Chain-of-Image prompt has none.
+fn base_template(r: &Resolved) -> anyhow::Result<Option<PathBuf>> {
+    match (&r.template, r.prompt.chain_of_image) {
+        (Some((_, path)), _) => Ok(Some(path.clone())),
+        (None, true) => bail!(
+            "template: prompt {:?} compares with a template: pick a template image, or the dataset and category to pick one from",
+            r.prompt.name
+        ),
+        (None, false) => Ok(None),
+    }
+}
+
+/// A local model's request, ready for the blocking thread.
+struct Prepared {
+    model: PathBuf,
+    prompt: anomaly::coi::Prompt,
+    test: PathBuf,
+    template: Option<(i64, PathBuf)>,
 }
 
 fn explain_once<B: Backend>(
     cache: &ModelCache,
-    r: &Resolved,
+    r: &Prepared,
     decoding: &anomaly::explain::Decoding,
     on_text: &mut dyn FnMut(&str) -> bool,
     device: &B::Device,
@@ -170,7 +301,7 @@ fn warm_key<B: Backend>(model: &Path, device: &B::Device) -> String {
 
 fn explain_with<B: Backend>(
     explainer: &Explainer<B>,
-    r: &Resolved,
+    r: &Prepared,
     decoding: &anomaly::explain::Decoding,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> anyhow::Result<(Reply, bool)> {

@@ -155,7 +155,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         plan.images.len(),
         plan.config.dataset,
         plan.config.split,
-        plan.model_dir.display()
+        plan.model.describe()
     );
     let plan_device = plan.config.device.clone();
     let runtime = tokio::runtime::Handle::current();

@@ -1,4 +1,5 @@
-//! `vlm-inspect model list|add`: the data folder's model registry from the command line.
+//! `vlm-inspect model list|add|test|remove`: the data folder's model registry from the
+//! command line, local checkpoints and remote models on OpenAI-compatible servers alike.
 
 use std::path::PathBuf;
 
@@ -21,10 +22,28 @@ pub enum ModelCommand {
         data: DataDir,
     },
     /// Register a GGUF file or a Hugging Face folder under a name (the files stay where they
-    /// are; their header and config are checked now).
+    /// are; their header and config are checked now), or with --openai a model served by an
+    /// OpenAI-compatible server.
     Add {
         name: String,
-        path: PathBuf,
+        /// The checkpoint (not with --openai).
+        #[arg(required_unless_present = "openai", conflicts_with = "openai")]
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Send one tiny request to a remote model and report the latency or the server's error.
+    Test {
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Remove a model from the registry (files stay where they are; a remote model's stored
+    /// key is deleted).
+    Remove {
+        name: String,
         #[command(flatten)]
         data: DataDir,
     },
@@ -68,6 +87,64 @@ pub struct ComposeArgs {
     pub data: DataDir,
 }
 
+/// A remote model's settings on the command line.
+#[derive(Debug, clap::Args)]
+pub struct RemoteArgs {
+    /// The server's base URL up to the API version (`https://api.openai.com/v1`,
+    /// `http://gpu-box:8000/v1`).
+    #[arg(long, value_name = "BASE_URL")]
+    pub openai: Option<String>,
+    /// The server's name for the model (`gpt-4o`, `llava-hf/llava-1.5-7b-hf`).
+    #[arg(long, value_name = "ID", requires = "openai")]
+    pub remote_model: Option<String>,
+    /// The environment variable of the server that holds the API key (the key itself is never
+    /// stored in the database). Without it the server is sent no key.
+    #[arg(long, value_name = "VAR", requires = "openai")]
+    pub api_key_env: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "openai")]
+    pub max_concurrency: usize,
+    /// Downscale images so their longer side is at most this many pixels.
+    #[arg(long, value_name = "PX", requires = "openai")]
+    pub max_image_side: Option<u32>,
+    /// OpenAI's image detail level.
+    #[arg(long, value_parser = ["auto", "low", "high"], requires = "openai")]
+    pub detail: Option<String>,
+    /// US dollars per million prompt tokens (for the cost of a run).
+    #[arg(long, value_name = "USD_PER_1M", requires = "openai")]
+    pub price_in: Option<f64>,
+    /// US dollars per million completion tokens.
+    #[arg(long, value_name = "USD_PER_1M", requires = "openai")]
+    pub price_out: Option<f64>,
+}
+
+impl RemoteArgs {
+    fn spec(&self, base_url: &str) -> anyhow::Result<store::RemoteSpec> {
+        let Some(remote_model) = &self.remote_model else {
+            bail!("--openai needs --remote-model ID: the server's name for the model");
+        };
+        Ok(store::RemoteSpec {
+            base_url: base_url.trim().trim_end_matches('/').to_string(),
+            remote_model: remote_model.clone(),
+            api_key: match &self.api_key_env {
+                Some(var) => store::KeySource::Env { var: var.clone() },
+                None => store::KeySource::None,
+            },
+            max_concurrency: self.max_concurrency,
+            max_image_side: self.max_image_side,
+            detail: self
+                .detail
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            price_in: self.price_in,
+            price_out: self.price_out,
+            first_token_timeout_s: None,
+        })
+    }
+}
+
 /// Registry kind of a LLaVA folder.
 pub const KIND_LLAVA: &str = "llava";
 
@@ -102,19 +179,62 @@ pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
             let store = data.open().await?;
             ensure_embedded(&store, &data.data_dir).await?;
             for m in store.models().await? {
-                println!("{}\t{}\t{}", m.name, m.kind, m.path);
+                match &m.remote {
+                    Some(r) => println!("{}\t{}\t{}\t{}", m.name, m.kind, m.path, r.remote_model),
+                    None => println!("{}\t{}\t{}", m.name, m.kind, m.path),
+                }
             }
             store.close().await;
         }
-        ModelCommand::Add { name, path, data } => {
-            let path = std::fs::canonicalize(&path)
-                .with_context(|| format!("{} does not exist", path.display()))?;
-            let kind = kind_of(&path)?;
+        ModelCommand::Add {
+            name,
+            path,
+            remote,
+            data,
+        } => {
+            crate::data_dir::prepare_data_dir(&data.data_dir)?;
             let store = data.open().await?;
-            let m = store
-                .register_model(&name, kind, &path.display().to_string())
-                .await?;
-            println!("registered {} ({}) at {}", m.name, m.kind, m.path);
+            let m = match (&remote.openai, path) {
+                (Some(base_url), _) => {
+                    let spec = remote.spec(base_url)?;
+                    jobs::remote_models::register(&store, &data.data_dir, &name, &spec, None)
+                        .await?
+                }
+                (None, Some(path)) => {
+                    let path = std::fs::canonicalize(&path)
+                        .with_context(|| format!("{} does not exist", path.display()))?;
+                    let kind = kind_of(&path)?;
+                    store
+                        .register_model(&name, kind, &path.display().to_string())
+                        .await?
+                }
+                (None, None) => bail!("model add needs a PATH or --openai BASE_URL"),
+            };
+            match &m.remote {
+                Some(r) => println!(
+                    "registered {} ({}): {} at {}",
+                    m.name, m.kind, r.remote_model, r.base_url
+                ),
+                None => println!("registered {} ({}) at {}", m.name, m.kind, m.path),
+            }
+            store.close().await;
+        }
+        ModelCommand::Test { name, data } => {
+            let store = data.open().await?;
+            let report = jobs::remote_models::test_named(&store, &data.data_dir, &name).await;
+            store.close().await;
+            println!("{}", report?);
+        }
+        ModelCommand::Remove { name, data } => {
+            let store = data.open().await?;
+            let model = store.model_named(&name).await?;
+            if !store.remove_model(&name).await? {
+                bail!("no model named {name:?}");
+            }
+            if let Some(m) = model {
+                let _ = std::fs::remove_file(jobs::remote_models::key_file(&data.data_dir, m.id));
+            }
+            println!("removed {name}");
             store.close().await;
         }
         ModelCommand::Compose(args) => compose(args).await?,

@@ -1,0 +1,183 @@
+//! Remote models from the command line: `model add --openai`, `model list`, `model test`,
+//! `model remove`, against a loopback OpenAI-compatible server; the key never reaches the
+//! database.
+
+mod common;
+
+use common::bin::{bin, ok, run, text};
+use remote::testing::{serve, status, stream};
+
+const KEY_VAR: &str = "VLM_INSPECT_TEST_REMOTE_KEY";
+const KEY: &str = "sk-test-remote-0123456789";
+
+#[test]
+fn add_list_test_and_remove_a_remote_model() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(serve(vec![stream(&["OK"])]));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = ok(&[
+        "model",
+        "add",
+        "gpt-4o",
+        "--openai",
+        &server.url,
+        "--remote-model",
+        "tiny",
+        "--api-key-env",
+        KEY_VAR,
+        "--max-concurrency",
+        "3",
+        "--detail",
+        "low",
+        "--price-in",
+        "2.5",
+        "--price-out",
+        "10",
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        out.contains(&format!(
+            "registered gpt-4o (openai): tiny at {}",
+            server.url
+        )),
+        "{out}"
+    );
+    let list = ok(&["model", "list", "--data-dir", d]);
+    assert!(
+        list.contains(&format!("gpt-4o\topenai\t{}\ttiny", server.url)),
+        "{list}"
+    );
+
+    // Without the variable: one line naming it, and no request.
+    let out = bin()
+        .args(["model", "test", "gpt-4o", "--data-dir", d])
+        .env_remove(KEY_VAR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(KEY_VAR), "{}", text(&out.stderr));
+    assert_eq!(server.bodies.lock().unwrap().len(), 0);
+
+    let out = bin()
+        .args(["model", "test", "gpt-4o", "--data-dir", d])
+        .env(KEY_VAR, KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("answered in"),
+        "{}",
+        text(&out.stdout)
+    );
+    let head = server.heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.contains(&format!(
+            "authorization: bearer {}",
+            KEY.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&server.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(
+        (body["model"].as_str(), body["max_tokens"].as_u64()),
+        (Some("tiny"), Some(1))
+    );
+
+    // The key is nowhere in the data folder.
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(KEY),
+            "{}",
+            entry.display()
+        );
+    }
+
+    let out = ok(&["model", "remove", "gpt-4o", "--data-dir", d]);
+    assert!(out.contains("removed gpt-4o"), "{out}");
+    let out = run(&["model", "test", "gpt-4o", "--data-dir", d], None);
+    assert!(
+        text(&out.stderr).contains("no model named"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_remote_settings_and_refusing_servers_are_one_line_errors() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(
+        &[
+            "model",
+            "add",
+            "x",
+            "--openai",
+            "ftp://host/v1",
+            "--remote-model",
+            "m",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("only http:// and https://"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "model",
+            "add",
+            "x",
+            "--openai",
+            "http://127.0.0.1:9/v1",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("--remote-model"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let server = rt.block_on(serve(vec![status(404, "The model `nope` does not exist.")]));
+    ok(&[
+        "model",
+        "add",
+        "vllm",
+        "--openai",
+        &server.url,
+        "--remote-model",
+        "nope",
+        "--data-dir",
+        d,
+    ]);
+    let out = run(&["model", "test", "vllm", "--data-dir", d], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("model vllm") && err.contains("404") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
