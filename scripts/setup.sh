@@ -150,8 +150,8 @@ fi
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then
   # Chromium for the browser tests; Mesa's lavapipe so the wgpu backend's tests run here.
   apt_install chromium chromium-driver curl python3 mesa-vulkan-drivers libvulkan1
-  if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then
-    say "installing playwright-core for the browser tests"
+  if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ] || [ ! -d "$ROOT/end2end/node_modules/openai" ]; then
+    say "installing playwright-core and openai for the browser and /v1 tests"
     (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --silent)
   fi
 fi

@@ -36,6 +36,8 @@ pub const IMAGE_ROLES: &str =
 /// image files in the same order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// A system prompt for the chat template (the paper's prompts use none).
+    pub system: Option<String>,
     pub message: String,
     pub images: Vec<PathBuf>,
     /// The template image, when the request has one.
@@ -80,6 +82,7 @@ pub fn assemble(
             Mode::FineTuned => format!("<image>\n{text}"),
         };
         return Ok(Request {
+            system: None,
             message,
             images: vec![test],
             template: None,
@@ -87,6 +90,7 @@ pub fn assemble(
     }
     let template = template.ok_or_else(|| RequestError::NoTemplate(prompt.name.clone()))?;
     Ok(Request {
+        system: None,
         message: format!("<image>\n<image>\n{IMAGE_ROLES}\n{text}\n{VERDICT_INSTRUCTION}"),
         images: vec![template.clone(), test],
         template: Some(template),

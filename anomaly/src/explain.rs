@@ -124,7 +124,9 @@ impl<B: Backend> Explainer<B> {
             pixels.extend(m.preprocessor.load(image)?);
         }
         let n = request.images.len();
-        let text = m.template.prompt_with_images(None, 0, &request.message)?;
+        let text = m
+            .template
+            .prompt_with_images(request.system.as_deref(), 0, &request.message)?;
         let prompt = m.prompt_ids(&text)?;
         let context = m.config.text.max_position_embeddings;
         if prompt.len() + decoding.max_new_tokens > context {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// The job lanes' event feed and wake-up call.
     pub jobs: jobs::JobHub,
+    /// The interactive lane's turn, which `/v1` requests share with inspections.
+    pub interactive: jobs::runner::Interactive,
 }
 
 impl FromRef<AppState> for LeptosOptions {

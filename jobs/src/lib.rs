@@ -12,6 +12,7 @@ pub mod models;
 mod remote_eval;
 pub mod remote_models;
 pub mod runner;
+pub mod serving;
 pub mod training;
 
 pub use hub::{JobHub, LiveEvent};

@@ -194,7 +194,7 @@ pub fn chat_request(
     decoding: &anomaly::explain::Decoding,
 ) -> remote::ChatRequest {
     remote::ChatRequest {
-        system: None,
+        system: request.system.clone(),
         text: request.message.clone(),
         images: request
             .images

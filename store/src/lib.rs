@@ -22,6 +22,8 @@ pub mod password;
 #[cfg(feature = "db")]
 pub mod sessions;
 #[cfg(feature = "db")]
+pub mod tokens;
+#[cfg(feature = "db")]
 pub mod users;
 
 pub use access::{authorize, Access, Denied};

@@ -106,6 +106,8 @@ async fn inspect(
     resolved: &Resolved,
 ) -> anyhow::Result<InspectResult> {
     let spec = ctx.open_device(&cfg.device).await?;
+    // One model answers at a time: `/v1` requests take turns with inspections.
+    let _turn = ctx.env.interactive.take().await;
     let decoding = cfg.decoding.clone();
     let template_id = resolved.template.as_ref().map(|t| t.0);
     let cancel = ctx.cancel_flag();
@@ -260,7 +262,20 @@ fn explain_once<B: Backend>(
     on_text: &mut dyn FnMut(&str) -> bool,
     device: &B::Device,
 ) -> anyhow::Result<(Reply, bool)> {
-    let key = warm_key::<B>(&r.model, device);
+    with_explainer::<B, _>(cache, &r.model, device, |explainer| {
+        explain_with(explainer, r, decoding, on_text)
+    })
+}
+
+/// Runs `f` with the model in `model`, opened on `device` or taken from the lane's cache, and
+/// keeps it there for the next request.
+pub(crate) fn with_explainer<B: Backend, T>(
+    cache: &ModelCache,
+    model: &Path,
+    device: &B::Device,
+    f: impl FnOnce(&Explainer<B>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let key = warm_key::<B>(model, device);
     let cached = cache
         .lock()
         .take()
@@ -268,9 +283,9 @@ fn explain_once<B: Backend>(
         .and_then(|w| w.explainer.downcast::<Explainer<B>>().ok());
     let explainer = match cached {
         Some(e) => *e,
-        None => Explainer::<B>::open(&r.model, device).map_err(|e| anyhow!("model: {e}"))?,
+        None => Explainer::<B>::open(model, device).map_err(|e| anyhow!("model: {e}"))?,
     };
-    let result = explain_with(&explainer, r, decoding, on_text);
+    let result = f(&explainer);
     *cache.lock() = Some(Warm {
         key,
         explainer: Box::new(explainer),

@@ -38,6 +38,76 @@ pub struct Env {
     pub hub: JobHub,
     pub data_dir: PathBuf,
     pub cache: ModelCache,
+    /// The interactive lane's turn, shared with `/v1` requests.
+    pub interactive: Interactive,
+}
+
+/// One model at a time answers interactively: an inspection job or a `/v1` request holds the
+/// turn while it generates. `/v1` requests queue for it up to a bound, past which they are
+/// refused (the API answers 429) instead of piling up.
+#[derive(Clone)]
+pub struct Interactive {
+    turn: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    max_waiting: usize,
+    /// The model the lane keeps open, used by inspections and `/v1` alike.
+    pub(crate) cache: ModelCache,
+}
+
+/// The interactive lane's queue is full.
+#[derive(Debug, thiserror::Error)]
+#[error("the server is busy: {waiting} requests are waiting for the model; try again shortly")]
+pub struct Busy {
+    pub waiting: usize,
+}
+
+impl Interactive {
+    /// `max_waiting` requests may wait for the turn (at least 1).
+    pub fn new(max_waiting: usize) -> Self {
+        Interactive {
+            turn: Arc::new(tokio::sync::Semaphore::new(1)),
+            waiting: Default::default(),
+            max_waiting: max_waiting.max(1),
+            cache: ModelCache::default(),
+        }
+    }
+
+    /// Waits for the turn (a job's wait is not bounded: it is queued already).
+    pub(crate) async fn take(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.turn
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the turn is never closed")
+    }
+
+    /// Waits for the turn unless the queue is full.
+    pub async fn take_or_refuse(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+        use std::sync::atomic::Ordering;
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        if before >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Busy { waiting: before });
+        }
+        let turn = self.take().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        Ok(turn)
+    }
+}
+
+impl std::fmt::Debug for Interactive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interactive")
+            .field("waiting", &self.waiting)
+            .field("max_waiting", &self.max_waiting)
+            .finish()
+    }
+}
+
+impl Default for Interactive {
+    fn default() -> Self {
+        Interactive::new(8)
+    }
 }
 
 /// One opened model kept by a lane for its next job (opening the default model, a base with
@@ -139,7 +209,12 @@ pub fn announce_end(hub: &JobHub, id: i64, state: JobState, error: Option<String
 
 /// Starts one task per lane. Each claims the next job of its kinds (users in turn) and runs
 /// it to its end, so a long training run never delays an evaluation or an inspection.
-pub fn start(store: Store, data_dir: PathBuf, hub: JobHub) -> tokio::task::JoinHandle<()> {
+pub fn start(
+    store: Store,
+    data_dir: PathBuf,
+    hub: JobHub,
+    interactive: Interactive,
+) -> tokio::task::JoinHandle<()> {
     let lanes: Vec<_> = Lane::ALL
         .into_iter()
         .map(|lane| {
@@ -147,7 +222,13 @@ pub fn start(store: Store, data_dir: PathBuf, hub: JobHub) -> tokio::task::JoinH
                 store: store.clone(),
                 hub: hub.clone(),
                 data_dir: data_dir.clone(),
-                cache: ModelCache::default(),
+                // The interactive lane's model stays open for `/v1` requests too.
+                cache: if lane == Lane::Interactive {
+                    interactive.cache.clone()
+                } else {
+                    ModelCache::default()
+                },
+                interactive: interactive.clone(),
             };
             tokio::spawn(async move { run_lane(env, lane).await })
         })
@@ -331,6 +412,7 @@ mod tests {
             hub: JobHub::default(),
             data_dir: dir.path().to_path_buf(),
             cache: ModelCache::default(),
+            interactive: Interactive::default(),
         }
     }
 

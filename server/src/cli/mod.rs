@@ -11,6 +11,7 @@ pub mod generate;
 pub mod model;
 pub mod models;
 pub mod progress_line;
+pub mod tokens;
 pub mod train;
 pub mod users;
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// List and register models.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// API tokens for the OpenAI-compatible /v1 API.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
     /// One forward pass of a model on token ids; writes the logits (checks a checkpoint).
     Forward(forward::ForwardArgs),
     /// Chat with a language model: streams the reply to stdout, speed to stderr.
@@ -64,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(cmd)) => users::run(cmd).await,
         Some(Command::Dataset(cmd)) => dataset::run(cmd).await,
         Some(Command::Model(cmd)) => model::run(cmd).await,
+        Some(Command::Token(cmd)) => tokens::run(cmd).await,
         Some(Command::Forward(args)) => {
             tokio::task::spawn_blocking(move || forward::run(args)).await?
         }

@@ -20,7 +20,7 @@ pub const UPLOAD_PATH: &str = "/api/uploads";
 
 /// The body limit of a path.
 pub fn body_limit(path: &str) -> usize {
-    if path == UPLOAD_PATH {
+    if path == UPLOAD_PATH || path == "/v1/chat/completions" {
         MAX_UPLOAD_BYTES
     } else {
         MAX_BODY_BYTES
@@ -30,7 +30,8 @@ pub fn body_limit(path: &str) -> usize {
 /// The access rule of a path. Server functions check their own rule again.
 pub fn access_for(path: &str) -> Access {
     const PUBLIC: [&str; 4] = ["/login", "/api/login", "/healthz", "/favicon.ico"];
-    if PUBLIC.contains(&path) || path.starts_with("/pkg/") {
+    // `/v1` authenticates its own way (bearer tokens) and answers in OpenAI's error shape.
+    if PUBLIC.contains(&path) || path.starts_with("/pkg/") || path.starts_with("/v1/") {
         Access::Public
     } else if path == "/admin" || path.starts_with("/admin/") || path.starts_with("/api/admin/") {
         Access::ADMIN

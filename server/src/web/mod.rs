@@ -7,6 +7,7 @@ pub mod files;
 pub mod guard;
 pub mod health;
 pub mod upload;
+pub mod v1;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,9 +79,11 @@ pub fn router(state: AppState) -> Router {
         .merge(
             Router::new()
                 .route(UPLOAD_PATH, post(upload::upload))
+                .route("/v1/chat/completions", post(v1::chat_completions))
                 .layer(DefaultBodyLimit::disable())
                 .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES)),
         )
+        .route("/v1/models", get(v1::models))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
@@ -169,6 +172,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         args.data.data_dir.clone(),
         state.jobs.clone(),
+        state.interactive.clone(),
     );
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -202,6 +206,7 @@ pub fn app_state(
         compute,
         data_dir,
         jobs: jobs::JobHub::default(),
+        interactive: jobs::runner::Interactive::default(),
     }
 }
 

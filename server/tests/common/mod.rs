@@ -57,7 +57,12 @@ impl TestApp {
             format!("{compute} (test)"),
         );
         if lanes {
-            jobs::runner::start(store.clone(), dir.path().to_path_buf(), state.jobs.clone());
+            jobs::runner::start(
+                store.clone(),
+                dir.path().to_path_buf(),
+                state.jobs.clone(),
+                state.interactive.clone(),
+            );
         }
         Self {
             _dir: dir,
