@@ -106,6 +106,49 @@ fn add_list_test_and_remove_a_remote_model() {
 }
 
 #[test]
+fn a_key_from_stdin_is_kept_in_a_private_file_and_sent() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(serve(vec![stream(&["OK"])]));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(
+        &[
+            "model",
+            "add",
+            "filed",
+            "--openai",
+            &server.url,
+            "--remote-model",
+            "tiny",
+            "--api-key-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some(&format!("{KEY}\n")),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(keys.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = keys[0].metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(ok(&["model", "test", "filed", "--data-dir", d]).contains("answered in"));
+    let head = server.heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.contains(&format!("bearer {}", KEY.to_ascii_lowercase())),
+        "{head}"
+    );
+    let db = std::fs::read(dir.path().join("vlm-inspect.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(KEY));
+}
+
+#[test]
 fn bad_remote_settings_and_refusing_servers_are_one_line_errors() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();

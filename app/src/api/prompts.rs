@@ -69,10 +69,9 @@ pub async fn eval_choices() -> Result<Choices, ApiError> {
         .await
         .map_err(store_error)?
         .into_iter()
-        .filter(|m| {
-            let p = std::path::Path::new(&m.path);
-            vlm::llava::is_vlm_dir(p)
-        })
+        // Vision-language models on this machine, and remote ones (their servers judge
+        // images; a wrong choice is the server's clear error).
+        .filter(|m| m.remote.is_some() || vlm::llava::is_vlm_dir(std::path::Path::new(&m.path)))
         .map(|m| m.name)
         .collect();
     let mut c = Choices {

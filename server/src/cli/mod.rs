@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench_remote;
 pub mod bench_train;
 pub mod bertscore;
 pub mod dataset;
@@ -58,6 +59,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
     BenchTrain(bench_train::BenchTrainArgs),
+    /// Time sequential requests through the remote-model client (for bench/remote_overhead.mjs).
+    BenchRemote(bench_remote::BenchRemoteArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -77,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bertscore(args)) => {
             tokio::task::spawn_blocking(move || bertscore::run(args)).await?
         }
+        Some(Command::BenchRemote(args)) => bench_remote::run(args).await,
         Some(Command::BenchTrain(args)) => {
             let model = models::resolve(&args.model, &args.data.data_dir).await?;
             tokio::task::spawn_blocking(move || bench_train::run(args, model)).await?

@@ -99,8 +99,17 @@ pub struct RemoteArgs {
     pub remote_model: Option<String>,
     /// The environment variable of the server that holds the API key (the key itself is never
     /// stored in the database). Without it the server is sent no key.
-    #[arg(long, value_name = "VAR", requires = "openai")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "openai",
+        conflicts_with = "api_key_stdin"
+    )]
     pub api_key_env: Option<String>,
+    /// Read the API key from standard input and keep it in a file under the data folder
+    /// readable by this user only (data/keys/), instead of an environment variable.
+    #[arg(long, requires = "openai")]
+    pub api_key_stdin: bool,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4, requires = "openai")]
     pub max_concurrency: usize,
@@ -126,9 +135,10 @@ impl RemoteArgs {
         Ok(store::RemoteSpec {
             base_url: base_url.trim().trim_end_matches('/').to_string(),
             remote_model: remote_model.clone(),
-            api_key: match &self.api_key_env {
-                Some(var) => store::KeySource::Env { var: var.clone() },
-                None => store::KeySource::None,
+            api_key: match (&self.api_key_env, self.api_key_stdin) {
+                (Some(var), _) => store::KeySource::Env { var: var.clone() },
+                (None, true) => store::KeySource::File,
+                (None, false) => store::KeySource::None,
             },
             max_concurrency: self.max_concurrency,
             max_image_side: self.max_image_side,
@@ -197,8 +207,24 @@ pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
             let m = match (&remote.openai, path) {
                 (Some(base_url), _) => {
                     let spec = remote.spec(base_url)?;
-                    jobs::remote_models::register(&store, &data.data_dir, &name, &spec, None)
-                        .await?
+                    let key = if remote.api_key_stdin {
+                        let mut key = String::new();
+                        std::io::stdin().read_line(&mut key)?;
+                        if key.trim().is_empty() {
+                            bail!("--api-key-stdin: no key on standard input");
+                        }
+                        Some(key)
+                    } else {
+                        None
+                    };
+                    jobs::remote_models::register(
+                        &store,
+                        &data.data_dir,
+                        &name,
+                        &spec,
+                        key.as_deref(),
+                    )
+                    .await?
                 }
                 (None, Some(path)) => {
                     let path = std::fs::canonicalize(&path)
