@@ -24,6 +24,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <a href="/evaluations">"Evaluations"</a>
                 <a href="/training">"Training"</a>
                 <a href="/datasets">"Datasets"</a>
+                <a href="/models">"Models"</a>
                 <Suspense fallback=|| ()>
                     {move || {
                         user.get()

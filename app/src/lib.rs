@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::home::HomePage/>
                 <Route path=path!("/admin/users") view=pages::users::UsersPage/>
                 <Route path=path!("/datasets") view=pages::datasets::DatasetsPage/>
+                <Route path=path!("/models") view=pages::models::ModelsPage/>
                 <Route path=path!("/datasets/:name") view=pages::dataset::DatasetPage/>
                 <Route path=path!("/images/:id") view=pages::image::ImagePage/>
                 <Route path=path!("/training") view=pages::training::TrainingPage/>

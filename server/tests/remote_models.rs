@@ -224,3 +224,63 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The Models page's server functions: admins register a remote model with a key typed in, the
+/// list shows it masked to everyone, members may not add, and "test connection" reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_models_page_registers_masks_and_tests_remote_models() {
+    use axum::http::StatusCode;
+    let server = serve(vec![stream(&["OK"])]).await;
+    let app = common::TestApp::new().await;
+    let (ada, mel) = (app.login("ada").await, app.login("mel").await);
+    let form = format!(
+        "form[name]=gpt&form[base_url]={}&form[remote_model]=tiny&form[key]={KEY}&form[max_concurrency]=2&form[detail]=low&form[price_in]=2.5&form[price_out]=10",
+        common::enc(&server.url)
+    );
+    let (status, body, _) = app
+        .post("/api/admin/models/remote", &form, Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body, _) = app
+        .post("/api/admin/models/remote", &form, Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, list, _) = app.post("/api/models", "", Some(&mel)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(
+        !list.contains(KEY),
+        "the key never reaches the browser: {list}"
+    );
+    assert!(
+        list.contains("sk-…6789") && list.contains("\"remote_model\":\"tiny\""),
+        "{list}"
+    );
+
+    let (status, body, _) = app
+        .post("/api/admin/models/test", "name=gpt", Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("answered in"), "{body}");
+    let head = server.heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.contains(&format!("bearer {}", KEY.to_ascii_lowercase())),
+        "{head}"
+    );
+
+    let (status, body, _) = app
+        .post(
+            "/api/admin/models/remote",
+            "form[name]=bad&form[base_url]=ftp://x&form[remote_model]=m",
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("only http:// and https://"), "{body}");
+    let (status, _, _) = app
+        .post("/api/admin/models/remove", "name=gpt", Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list, _) = app.post("/api/models", "", Some(&mel)).await;
+    assert!(!list.contains("\"gpt\""), "{list}");
+}

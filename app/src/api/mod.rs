@@ -8,5 +8,6 @@ pub mod evaluations;
 mod form;
 pub mod inspections;
 pub mod jobs;
+pub mod models;
 pub mod prompts;
 pub mod training;

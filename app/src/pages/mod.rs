@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod inspection;
 pub mod job;
 pub mod login;
+pub mod models;
 pub mod not_found;
 pub mod training;
 pub mod training_run;

@@ -473,6 +473,25 @@ mod tests {
         );
     }
 
+    /// One model answers at a time; past the bound, waiting requests are refused, and a job's
+    /// wait is never refused.
+    #[tokio::test]
+    async fn the_interactive_turn_queues_up_to_its_bound_then_refuses() {
+        let gate = Interactive::new(2);
+        let held = gate.take().await;
+        let (a, b) = (gate.clone(), gate.clone());
+        let first = tokio::spawn(async move { a.take_or_refuse().await.map(|_| ()) });
+        let second = tokio::spawn(async move { b.take_or_refuse().await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let busy = gate.take_or_refuse().await.unwrap_err();
+        assert_eq!(busy.waiting, 2);
+        assert!(busy.to_string().contains("2 requests are waiting"));
+        drop(held);
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        let _again = gate.take_or_refuse().await.unwrap();
+    }
+
     /// Cancel on a running import: the job ends cancelled, no dataset and no files remain.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_running_import_stops_on_cancel_and_stores_nothing() {
