@@ -39,7 +39,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                     user.get().and_then(Result::ok).map(|u| {
                         view! {
                             <span class="who">
-                                <span class="username">{u.username.clone()}</span>
+                                <a class="username" href="/account">{u.username.clone()}</a>
                                 <span class=format!("role role-{}", u.role)>{u.role.to_string()}</span>
                             </span>
                         }

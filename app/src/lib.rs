@@ -48,6 +48,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/") view=pages::home::HomePage/>
                 <Route path=path!("/admin/users") view=pages::users::UsersPage/>
+                <Route path=path!("/account") view=pages::account::AccountPage/>
                 <Route path=path!("/datasets") view=pages::datasets::DatasetsPage/>
                 <Route path=path!("/models") view=pages::models::ModelsPage/>
                 <Route path=path!("/datasets/:name") view=pages::dataset::DatasetPage/>

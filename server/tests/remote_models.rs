@@ -284,3 +284,49 @@ async fn the_models_page_registers_masks_and_tests_remote_models() {
     let (_, list, _) = app.post("/api/models", "", Some(&mel)).await;
     assert!(!list.contains("\"gpt\""), "{list}");
 }
+
+/// Tokens from the account page: a member makes one and lists it, it opens `/v1`, a reviewer is
+/// refused one, and a revoked token no longer opens `/v1`.
+#[tokio::test]
+async fn account_page_tokens_open_v1_until_revoked() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    let app = common::TestApp::new().await;
+    let (mel, rex) = (app.login("mel").await, app.login("rex").await);
+    let (status, secret, _) = app
+        .post("/api/me/tokens/create", "label=laptop", Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{secret}");
+    let secret: String = serde_json::from_str(&secret).unwrap();
+    assert!(secret.starts_with("vi-"));
+    let (status, body, _) = app
+        .post("/api/me/tokens/create", "label=x", Some(&rex))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("reviewers may not hold API tokens"), "{body}");
+    let (_, list, _) = app.post("/api/me/tokens", "", Some(&mel)).await;
+    let list: Vec<store::TokenInfo> = serde_json::from_str(&list).unwrap();
+    assert_eq!((list.len(), list[0].label.as_str()), (1, "laptop"));
+
+    let models = |token: String| {
+        Request::get("/v1/models")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, body, _) = common::split(app.send(models(secret.clone())).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"object\":\"list\""), "{body}");
+    let (status, _, _) = app
+        .post(
+            "/api/me/tokens/revoke",
+            &format!("id={}", list[0].id),
+            Some(&mel),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = common::split(app.send(models(secret)).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"]["code"], "invalid_api_key");
+}

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use store::{DatasetInfo, JobInfo, ModelInfo, UserInfo};
+use store::{DatasetInfo, JobInfo, ModelInfo, TokenInfo, UserInfo};
 
 use crate::ApiError;
 
@@ -222,4 +222,42 @@ mod tests {
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
     }
+}
+
+/// The signed-in user's API tokens.
+#[server(prefix = "/api", endpoint = "me/tokens")]
+pub async fn my_tokens() -> Result<Vec<TokenInfo>, ApiError> {
+    let me = require_user(Access::AnyUser)?;
+    state()?
+        .store
+        .tokens(Some(&me.username))
+        .await
+        .map_err(store_error)
+}
+
+/// A new API token for the signed-in user; its secret, shown once.
+#[server(prefix = "/api", endpoint = "me/tokens/create")]
+pub async fn create_my_token(label: String) -> Result<String, ApiError> {
+    let me = require_user(Access::AnyUser)?;
+    let (_, secret) = state()?
+        .store
+        .create_token(&me.username, &label)
+        .await
+        .map_err(store_error)?;
+    Ok(secret)
+}
+
+/// Revokes one of the signed-in user's tokens.
+#[server(prefix = "/api", endpoint = "me/tokens/revoke")]
+pub async fn revoke_my_token(id: i64) -> Result<(), ApiError> {
+    let me = require_user(Access::AnyUser)?;
+    let done = state()?
+        .store
+        .revoke_token(id, Some(&me.username))
+        .await
+        .map_err(store_error)?;
+    if !done {
+        return Err(fail(ApiError::NotFound(format!("you have no token {id}"))));
+    }
+    Ok(())
 }

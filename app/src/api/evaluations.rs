@@ -133,6 +133,12 @@ pub struct EvalRun {
     pub bertscore: Option<String>,
     /// The device it was queued for.
     pub device: String,
+    /// Tokens of its predictions (prompt, completion) and their cost in US dollars (remote
+    /// models with prices), once it ended.
+    #[serde(default)]
+    pub usage: Option<(u64, u64)>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 /// A run with its results, recomputed from its stored predictions.
@@ -157,9 +163,13 @@ async fn eval_run(
     let (config, result) = st.store.job_config(job.id).await.map_err(store_error)?;
     let cfg = JobConfig::<anomaly::evaluation::EvalConfig>::decode(&config)
         .map_err(|e| fail(ApiError::Internal(format!("evaluation {}: {e}", job.id))))?;
-    let bertscore = result
-        .and_then(|r| serde_json::from_str::<store::EvalResult>(&r).ok())
-        .map(|r| r.bertscore);
+    let result = result.and_then(|r| serde_json::from_str::<store::EvalResult>(&r).ok());
+    let usage = result
+        .as_ref()
+        .map(|r| (r.prompt_tokens, r.completion_tokens))
+        .filter(|&(p, c)| p + c > 0);
+    let cost_usd = result.as_ref().and_then(|r| r.cost_usd);
+    let bertscore = result.map(|r| r.bertscore);
     Ok((
         EvalRun {
             job,
@@ -170,6 +180,8 @@ async fn eval_run(
             limit: cfg.limit,
             bertscore,
             device: cfg.device.clone(),
+            usage,
+            cost_usd,
         },
         cfg,
     ))

@@ -50,6 +50,10 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
         <p>{format!("{} on {} / {} (test side{}) · prompts {}", run.model, run.dataset, run.split,
             run.limit.map(|n| format!(", {n} images")).unwrap_or_default(), run.prompts.join(", "))}</p>
         <p class="muted" id="job-device">{format!("device {}", d.ran_on.clone().unwrap_or(run.device.clone()))}</p>
+        {run.usage.map(|(p, c)| view! {
+            <p class="muted" id="eval-usage">{format!("tokens: {p} prompt + {c} completion{}",
+                run.cost_usd.map(|usd| format!(" · cost ${usd:.4}")).unwrap_or_default())}</p>
+        })}
         <p id="eval-state" data-state=move || state.get().as_str()>
             {move || {
                 let (n, t) = done.get();

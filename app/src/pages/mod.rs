@@ -1,5 +1,6 @@
 //! One file per page.
 
+pub mod account;
 pub mod compare;
 pub mod dataset;
 pub mod datasets;

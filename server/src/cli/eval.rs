@@ -196,6 +196,17 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     if let Err(why) = &summary.bertscore {
         println!("BERTScore {why}");
     }
+    if summary.prompt_tokens + summary.completion_tokens > 0 {
+        println!(
+            "tokens: {} prompt + {} completion{}",
+            summary.prompt_tokens,
+            summary.completion_tokens,
+            summary
+                .cost_usd
+                .map(|usd| format!(" · cost ${usd:.4}"))
+                .unwrap_or_default()
+        );
+    }
     let out = args
         .out
         .clone()
