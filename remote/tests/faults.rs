@@ -308,3 +308,24 @@ async fn requests_in_flight_stay_within_the_limit() {
     assert_eq!(s.hits.load(Ordering::SeqCst), 6);
     assert_eq!(s.in_flight_max.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_tls_failure_is_a_connect_error() {
+    // A plain-HTTP server behind an https:// URL answers the TLS hello with plain text.
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    let (r, _) = ask(&client(&url, |e| e.retry.max_attempts = 1)).await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, RemoteError::Connect { .. }), "{e:?}");
+    assert!(
+        e.to_string().starts_with("cannot connect to https://"),
+        "{e}"
+    );
+}

@@ -473,3 +473,77 @@ async fn uploads_refuse_bad_images_and_an_inspection_streams_a_verdict() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("image"), "{body}");
 }
+
+/// A remote model's run launched from the web sits beside a local model's in one comparison,
+/// with its per-prediction server details and its tokens and cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_run_and_a_local_run_compare_side_by_side() {
+    let server = remote::testing::serve(vec![remote::testing::stream(&[
+        "A pin is missing.\n",
+        "Verdict: anomalous",
+    ])])
+    .await;
+    let app = TestApp::new().await;
+    let split = setup(&app).await;
+    let (ada, member) = (app.login("ada").await, app.login("mel").await);
+    let form = format!(
+        "form[name]=remote-x&form[base_url]={}&form[remote_model]=tiny&form[max_concurrency]=2&form[price_in]=1&form[price_out]=2",
+        common::enc(&server.url)
+    );
+    post_json(&app, "/api/admin/models/remote", &form, &ada).await;
+    let mut ids = Vec::new();
+    for model in ["tiny-llava", "remote-x"] {
+        let form = launch_form(&split, "").replace("tiny-llava", model);
+        let (status, body, _) = app.post("/api/eval/launch", &form, Some(&member)).await;
+        assert_eq!(status, StatusCode::OK, "{model}: {body}");
+        let id: i64 = body.trim().parse().unwrap();
+        let detail = wait_state(&app, &member, "/api/eval/run", id, &["succeeded", "failed"]).await;
+        assert_eq!(
+            detail["run"]["job"]["state"], "succeeded",
+            "{model}: {detail}"
+        );
+        ids.push(id);
+    }
+    let remote_run = post_json(&app, "/api/eval/run", &format!("id={}", ids[1]), &member).await;
+    let preds = remote_run["predictions"].as_array().unwrap();
+    assert!(!preds.is_empty());
+    assert!(preds
+        .iter()
+        .all(|p| p["served"]["fingerprint"] == "fp_1" && p["verdict"] == "anomalous"));
+    let n = preds.len() as f64;
+    let cost = remote_run["run"]["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - (12.0 * n * 1.0 + 3.0 * n * 2.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+
+    let both = post_json(
+        &app,
+        "/api/eval/compare",
+        &format!("ids={},{}", ids[0], ids[1]),
+        &member,
+    )
+    .await;
+    let models: Vec<&str> = both
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0]["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["tiny-llava", "remote-x"]);
+    for run in both.as_array().unwrap() {
+        assert_eq!(
+            run[1].as_array().unwrap().len(),
+            2,
+            "plain and P1 rows: {run}"
+        );
+    }
+    // The compare page draws exactly this server function's answer in the browser.
+    let (status, _, _) = app
+        .get(
+            &format!("/compare?ids={},{}", ids[0], ids[1]),
+            Some(&member),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

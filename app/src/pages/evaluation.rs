@@ -287,6 +287,9 @@ fn Browser(d: EvalDetail) -> impl IntoView {
                             <td class="explanation">
                                 {p.explanation.clone()}
                                 <details><summary>"raw output"</summary><pre>{p.raw.clone()}</pre></details>
+                                {p.served.clone().map(|s| view! {
+                                    <p class="muted served">{served_line(&s, p.latency_ms, p.prompt_tokens, p.new_tokens)}</p>
+                                })}
                             </td>
                             <td><ul class="plain">{answers.into_iter().map(|a| view! { <li>{a}</li> }).collect_view()}</ul></td>
                             <td>{pct(p.bert_f1)}</td>
@@ -296,4 +299,21 @@ fn Browser(d: EvalDetail) -> impl IntoView {
             </tbody>
         </table>
     }
+}
+
+/// A remote reply's server details: who answered, how fast, what it counted.
+fn served_line(s: &store::ServedBy, latency_ms: i64, prompt: i64, completion: i64) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = &s.model {
+        parts.push(format!("answered by {m}"));
+    }
+    if let Some(t) = s.first_token_ms {
+        parts.push(format!("first token {t} ms"));
+    }
+    parts.push(format!("{latency_ms} ms in all"));
+    parts.push(format!("{prompt} + {completion} tokens"));
+    if let Some(f) = &s.fingerprint {
+        parts.push(f.clone());
+    }
+    parts.join(" · ")
 }
