@@ -67,6 +67,7 @@ impl Client {
     pub fn new(endpoint: Endpoint) -> Result<Self, RemoteError> {
         let http = reqwest::Client::builder()
             .connect_timeout(endpoint.timeouts.connect)
+            .tcp_nodelay(true)
             .user_agent(concat!("vlm-inspect/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| RemoteError::Config(format!("HTTP client: {}", describe(&e))))?;

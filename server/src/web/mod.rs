@@ -183,6 +183,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     println!("data folder: {}", args.data.data_dir.display());
+    // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm and the
+    // client's delayed ACK hold each reply's last piece ~40 ms (bench/v1_eval.sh).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
