@@ -270,7 +270,7 @@ fn run_on<B: Backend>(
         summary.cost_usd =
             crate::remote_models::cost(&r.spec, summary.prompt_tokens, summary.completion_tokens);
     }
-    summary.bertscore = bertscore::<B>(plan, store, job, runtime, hooks, device);
+    summary.bertscore = bertscore::<B>(plan, store, job, &all, runtime, hooks, device);
     Ok(summary)
 }
 
@@ -381,6 +381,7 @@ fn bertscore<B: Backend>(
     plan: &Plan,
     store: &Store,
     job: i64,
+    stored: &[store::PredictionRecord],
     runtime: &Handle,
     hooks: &mut dyn EvalHooks,
     device: &B::Device,
@@ -388,9 +389,8 @@ fn bertscore<B: Backend>(
     let dir = minilm_dir();
     let layer = plan.config.bert_layer;
     let name = "all-MiniLM-L6-v2";
-    let todo: Vec<store::PredictionRecord> = runtime
-        .block_on(store.predictions(job))?
-        .into_iter()
+    let todo: Vec<&store::PredictionRecord> = stored
+        .iter()
         .filter(|p| p.label != "good" && p.verdict == "anomalous" && p.bert_f1.is_none())
         .collect();
     if todo.is_empty() {

@@ -175,6 +175,25 @@ pub async fn test_named(store: &Store, data_dir: &Path, name: &str) -> anyhow::R
     ))
 }
 
+/// Removes model `name` from the registry, and a remote model's key file with it; false when
+/// there is no such model.
+pub async fn remove(store: &Store, data_dir: &Path, name: &str) -> anyhow::Result<bool> {
+    let model = store.model_named(name).await?;
+    if !store.remove_model(name).await? {
+        return Ok(false);
+    }
+    if let Some(m) = model {
+        let path = key_file(data_dir, m.id);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("cannot delete the key file {}: {e}", path.display())
+            }
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
 /// The cost in US dollars of `prompt` and `completion` tokens at a spec's prices (None when
 /// it has none).
 pub fn cost(spec: &RemoteSpec, prompt: u64, completion: u64) -> Option<f64> {

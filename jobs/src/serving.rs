@@ -171,7 +171,7 @@ impl TempImages {
                     )))
                 }
             };
-            let path = dir.join(format!("v1-{:016x}-{i}.{ext}", rand_id()));
+            let path = dir.join(format!("v1-{:016x}-{i}.{ext}", rand::random::<u64>()));
             std::fs::write(&path, bytes)
                 .map_err(|e| ServeError::Failed(format!("cannot write {}: {e}", path.display())))?;
             out.0.push(path);
@@ -186,14 +186,4 @@ impl Drop for TempImages {
             let _ = std::fs::remove_file(p);
         }
     }
-}
-
-fn rand_id() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 48) ^ std::process::id() as u64
 }

@@ -166,6 +166,8 @@ async fn a_remote_model_evaluates_resumes_and_fails_cleanly() {
     // Not retried: no request went twice (a few others may have started before the run
     // stopped them).
     let mut sent = refusing.bodies.lock().unwrap().clone();
+    // Requests the stopping run aborted before their body was sent arrive empty.
+    sent.retain(|b| !b.is_empty());
     let n = sent.len();
     sent.sort();
     sent.dedup();

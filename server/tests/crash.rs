@@ -6,24 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin::{bin, ok, run, text, tiny_split};
+use common::bin::{ok, run, serve, text, tiny_split};
 use store::{JobEvent, JobKind, JobOwner, JobState, Store, StoreOptions};
-
-/// `serve` on `data`, without the embedded models (their files are pointed elsewhere), so it
-/// starts in a moment.
-fn serve(data: &str) -> Child {
-    bin()
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", data])
-        .env("VLM_INSPECT_SMOLLM2_GGUF", "/nonexistent/smollm2.gguf")
-        .env("VLM_INSPECT_DEFAULT_MODEL", "/nonexistent/default")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
 
 async fn open(data: &str) -> Store {
     Store::open(
@@ -82,7 +68,7 @@ async fn a_job_killed_with_its_server_resumes_and_fails_after_three_interruption
         .unwrap();
 
     for attempt in 1..=store::jobs::MAX_INTERRUPTED_ATTEMPTS {
-        let mut server = serve(&data);
+        let (mut server, _) = serve(&data);
         wait_mid_job(&store, id, attempt).await;
         if attempt == 1 {
             // One server per data folder: a second one is refused and names the first.
@@ -107,7 +93,7 @@ async fn a_job_killed_with_its_server_resumes_and_fails_after_three_interruption
         assert_eq!(store.job(id).await.unwrap().state, JobState::Running);
     }
     // The next start does not run it a fourth time.
-    let mut server = serve(&data);
+    let (mut server, _) = serve(&data);
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
         let job = store.job(id).await.unwrap();

@@ -5,38 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 
-use common::bin::{bin, ok, run, text, tiny_split};
+use common::bin::{bin, ok, run, serve, text, tiny_split};
 
 const TOKEN_VAR: &str = "VLM_INSPECT_TEST_V1_TOKEN";
-
-/// `serve` on `data` without the embedded models; returns it and its base URL.
-fn serve(data: &str) -> (Child, String) {
-    let mut child = bin()
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", data])
-        .env("VLM_INSPECT_SMOLLM2_GGUF", "/nonexistent/smollm2.gguf")
-        .env("VLM_INSPECT_DEFAULT_MODEL", "/nonexistent/default")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    // Keep reading so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
 
 struct Kill(Child);
 impl Drop for Kill {

@@ -171,12 +171,11 @@ pub async fn test_model(name: String) -> Result<String, ApiError> {
 pub async fn remove_model(name: String) -> Result<(), ApiError> {
     require_user(Access::ADMIN)?;
     let st = state()?;
-    let model = st.store.model_named(&name).await.map_err(store_error)?;
-    if !st.store.remove_model(&name).await.map_err(store_error)? {
+    let removed = jobs::remote_models::remove(&st.store, &st.data_dir, &name)
+        .await
+        .map_err(|e| fail(ApiError::Internal(format!("{e:#}"))))?;
+    if !removed {
         return Err(fail(ApiError::NotFound(format!("no model named {name:?}"))));
-    }
-    if let Some(m) = model {
-        let _ = std::fs::remove_file(jobs::remote_models::key_file(&st.data_dir, m.id));
     }
     Ok(())
 }

@@ -253,15 +253,12 @@ pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
         }
         ModelCommand::Remove { name, data } => {
             let store = data.open().await?;
-            let model = store.model_named(&name).await?;
-            if !store.remove_model(&name).await? {
+            let removed = jobs::remote_models::remove(&store, &data.data_dir, &name).await;
+            store.close().await;
+            if !removed? {
                 bail!("no model named {name:?}");
             }
-            if let Some(m) = model {
-                let _ = std::fs::remove_file(jobs::remote_models::key_file(&data.data_dir, m.id));
-            }
             println!("removed {name}");
-            store.close().await;
         }
         ModelCommand::Compose(args) => compose(args).await?,
     }

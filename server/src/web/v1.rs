@@ -219,18 +219,10 @@ fn serve_request(body: ChatBody) -> Result<(ServeRequest, bool, bool), ApiError>
         InContent::Parts(parts) => {
             for p in parts {
                 match p {
-                    InPart::Text { text: t } => {
-                        if !text.is_empty() && !text.ends_with('\n') {
-                            text.push('\n');
-                        }
-                        text.push_str(&t);
-                    }
+                    InPart::Text { text: t } => push_line(&mut text, &t),
                     InPart::ImageUrl { image_url } => {
                         images.push(data_uri(&image_url.url, images.len())?);
-                        if !text.is_empty() && !text.ends_with('\n') {
-                            text.push('\n');
-                        }
-                        text.push_str("<image>\n");
+                        push_line(&mut text, "<image>\n");
                     }
                 }
             }
@@ -273,6 +265,14 @@ fn serve_request(body: ChatBody) -> Result<(ServeRequest, bool, bool), ApiError>
         body.stream,
         usage,
     ))
+}
+
+/// Appends a part on a line of its own, as the local prompts put text and `<image>` lines.
+fn push_line(text: &mut String, part: &str) {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(part);
 }
 
 /// The bytes of a `data:image/…;base64,…` URL (the server fetches nothing from the network).

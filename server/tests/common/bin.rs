@@ -1,7 +1,8 @@
 //! Running the `vlm-inspect` binary from a test.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The binary with the caller's environment less what would point it at another data folder.
 pub fn bin() -> Command {
@@ -89,4 +90,30 @@ pub fn tiny_split(dir: &std::path::Path) -> (String, String) {
         split.split(':').next().unwrap().to_string(),
         data.to_string(),
     )
+}
+
+/// `serve` on `data` without the embedded models (their files are pointed elsewhere), so it
+/// starts in a moment; returns it once it listens, with its base URL.
+pub fn serve(data: &str) -> (Child, String) {
+    let mut child = bin()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", data])
+        .env("VLM_INSPECT_SMOLLM2_GGUF", "/nonexistent/smollm2.gguf")
+        .env("VLM_INSPECT_DEFAULT_MODEL", "/nonexistent/default")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    // Keep reading so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
 }
