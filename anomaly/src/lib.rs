@@ -11,6 +11,7 @@ pub mod explain;
 pub mod finetune;
 pub mod labels;
 pub mod metrics;
+pub mod naming;
 pub mod prompts;
 pub mod report;
 pub mod synth;

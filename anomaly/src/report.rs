@@ -1,6 +1,7 @@
 //! The results of an evaluation run, recomputed from its stored predictions: per prompt the
 //! paper's Table 1 (accuracy per anomaly type), Table 2 (BERTScore of explanations of correctly
-//! detected anomalies), Good-Acc and balanced accuracy, per-category scores, confusion counts,
+//! detected anomalies, and whether they name the annotated defect and agree with its region:
+//! [`crate::naming`]), Good-Acc and balanced accuracy, per-category scores, confusion counts,
 //! and the diversity of the explanations; as text tables, CSV and JSON.
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diversity::{distinct_n, self_bleu};
 use crate::metrics::{percent, score, Judged, Scores};
+use crate::naming::{Check, NamingScores};
 use crate::verdict::Verdict;
 use crate::Label;
 
@@ -26,6 +28,10 @@ pub struct Prediction {
     pub bert_p: Option<f64>,
     pub bert_r: Option<f64>,
     pub bert_f1: Option<f64>,
+    /// The explanation against the image's annotated defect and region (correctly detected
+    /// anomalies with such annotations only; computed when the report is, never stored).
+    #[serde(default)]
+    pub check: Option<Check>,
 }
 
 impl Prediction {
@@ -67,6 +73,10 @@ pub struct PromptReport {
     pub distinct_1: Option<f64>,
     pub distinct_2: Option<f64>,
     pub self_bleu: Option<f64>,
+    /// Whether the explanations of correctly detected anomalies name the defect and place it
+    /// where its region is, over the prompt and per category.
+    pub naming: NamingScores,
+    pub naming_per_category: BTreeMap<String, NamingScores>,
 }
 
 /// Reports per prompt, in the order `prompts` gives (prompts without predictions are skipped).
@@ -104,6 +114,17 @@ fn prompt_report(name: &str, mine: &[&Prediction]) -> PromptReport {
             n: scored.len(),
         }
     });
+    let mut naming = NamingScores::default();
+    let mut naming_per_category: BTreeMap<String, NamingScores> = BTreeMap::new();
+    for p in mine.iter().filter(|p| p.explanation_is_scored()) {
+        if let Some(c) = &p.check {
+            naming.add(c);
+            naming_per_category
+                .entry(p.category.clone())
+                .or_default()
+                .add(c);
+        }
+    }
     let texts: Vec<String> = mine
         .iter()
         .map(|p| p.explanation.clone())
@@ -118,6 +139,8 @@ fn prompt_report(name: &str, mine: &[&Prediction]) -> PromptReport {
         distinct_1: distinct_n(&texts, 1),
         distinct_2: distinct_n(&texts, 2),
         self_bleu: self_bleu(&texts),
+        naming,
+        naming_per_category,
     }
 }
 
@@ -157,17 +180,28 @@ fn ratio(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into())
 }
 
-/// Table 2 (BERTScore F1 × 100 of correctly detected anomalies, with P and R) and the
-/// explanations' diversity, as a Markdown table.
+/// A share × 100 with its counts, "62.5 (5/8)", or "n/a" when nothing was counted.
+pub fn share(part: usize, of: usize) -> String {
+    if of == 0 {
+        "n/a".into()
+    } else {
+        format!("{} ({part}/{of})", percent(Some(part as f64 / of as f64)))
+    }
+}
+
+/// Table 2 (BERTScore F1 × 100 of correctly detected anomalies, with P and R), the share of
+/// them whose explanation names the defect and whose location words agree with its region,
+/// and the explanations' diversity, as a Markdown table.
 pub fn table2(model: &str, reports: &[PromptReport]) -> String {
     let mut t = String::from(
-        "| Method | BERTScore | P | R | Scored | Distinct-1 | Distinct-2 | Self-BLEU |\n|---|---|---|---|---|---|---|---|\n",
+        "| Method | BERTScore | P | R | Scored | Distinct-1 | Distinct-2 | Self-BLEU | Names defect | Location agrees |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         let b = r.bertscore.as_ref();
+        let n = &r.naming;
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             method_name(model, &r.prompt),
             percent(b.map(|b| b.f1)),
             percent(b.map(|b| b.p)),
@@ -175,7 +209,9 @@ pub fn table2(model: &str, reports: &[PromptReport]) -> String {
             b.map(|b| b.n).unwrap_or(0),
             ratio(r.distinct_1),
             ratio(r.distinct_2),
-            ratio(r.self_bleu)
+            ratio(r.self_bleu),
+            share(n.named, n.judged),
+            share(n.location_agrees, n.located)
         );
     }
     t
@@ -204,7 +240,7 @@ pub struct CsvRow<'a> {
 }
 
 /// The columns of [`csv`].
-pub const CSV_HEADER: [&str; 15] = [
+pub const CSV_HEADER: [&str; 17] = [
     "image_id",
     "image",
     "category",
@@ -216,6 +252,8 @@ pub const CSV_HEADER: [&str; 15] = [
     "bert_p",
     "bert_r",
     "bert_f1",
+    "names_defect",
+    "location",
     "new_tokens",
     "latency_ms",
     "explanation",
@@ -223,7 +261,8 @@ pub const CSV_HEADER: [&str; 15] = [
 ];
 
 /// The CSV header and rows (RFC 4180 quoting by the `csv` crate; text cells through
-/// [`csv_text`]).
+/// [`csv_text`]). `names_defect` is true, false or empty (not judged), `location` agrees,
+/// disagrees, no_location_words or empty (no region, or not a detected anomaly).
 pub fn csv(rows: &[CsvRow]) -> String {
     let mut out = csv::Writer::from_writer(Vec::new());
     let num = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
@@ -243,6 +282,15 @@ pub fn csv(rows: &[CsvRow]) -> String {
             &num(p.bert_p),
             &num(p.bert_r),
             &num(p.bert_f1),
+            match p.check.and_then(|c| c.named) {
+                Some(true) => "true",
+                Some(false) => "false",
+                None => "",
+            },
+            p.check
+                .and_then(|c| c.location)
+                .map(|l| l.as_str())
+                .unwrap_or(""),
             &r.new_tokens.to_string(),
             &r.latency_ms.to_string(),
             &csv_text(&p.explanation),
@@ -268,6 +316,7 @@ mod tests {
             bert_p: f1.map(|f| f + 0.1),
             bert_r: f1.map(|f| f - 0.1),
             bert_f1: f1,
+            check: None,
         }
     }
 
@@ -374,9 +423,97 @@ mod tests {
         }];
         let text = csv(&rows);
         let line = text.lines().nth(1).unwrap();
-        assert!(line.starts_with("0,test/logical/000.png,box,logical,P1,,anomalous,true,0.600000,0.400000,0.500000,3,12,\"a \"\"bent\"\" pin,"));
+        assert!(line.starts_with("0,test/logical/000.png,box,logical,P1,,anomalous,true,0.600000,0.400000,0.500000,,,3,12,\"a \"\"bent\"\" pin,"));
         assert!(text.ends_with("left\",x\n"));
         assert!(text.starts_with("image_id,image,category,label,prompt,template,verdict,"));
+        assert!(text.starts_with(
+            "image_id,image,category,label,prompt,template,verdict,correct,bert_p,bert_r,bert_f1,names_defect,location,new_tokens,"
+        ));
+    }
+
+    /// Naming counts by hand: only correctly detected anomalies with a check count, overall and
+    /// per category, and Table 2 and the CSV show them.
+    #[test]
+    fn naming_by_hand() {
+        use crate::naming::LocationMatch::*;
+        let with = |label, verdict, category: &str, named, location| {
+            let mut p = pred(label, "plain", verdict, None);
+            p.category = category.into();
+            p.check = Some(Check { named, location });
+            p
+        };
+        use Label::*;
+        use Verdict::*;
+        let set = vec![
+            with(Logical, Anomalous, "box", Some(true), Some(Agrees)),
+            with(Logical, Anomalous, "box", Some(false), Some(Disagrees)),
+            with(
+                Structural,
+                Anomalous,
+                "box",
+                Some(true),
+                Some(NoLocationWords),
+            ),
+            with(Structural, Anomalous, "bag", Some(true), None),
+            with(Logical, Anomalous, "bag", None, Some(Agrees)),
+            // Not counted: a missed anomaly, an undecided one, a false alarm.
+            with(Logical, Normal, "bag", Some(false), Some(Disagrees)),
+            with(Structural, Undecided, "bag", Some(false), None),
+            with(Good, Anomalous, "bag", Some(false), Some(Disagrees)),
+            // A detected anomaly without annotations to compare with.
+            pred(Logical, "plain", Anomalous, None),
+        ];
+        let r = &report(&["plain".into()], &set)[0];
+        // Named: true, false, true, true of 4 judged; location: agrees, disagrees, agrees of 3
+        // located, one without words.
+        assert_eq!(
+            r.naming,
+            NamingScores {
+                judged: 4,
+                named: 3,
+                located: 3,
+                location_agrees: 2,
+                no_location_words: 1
+            }
+        );
+        let b = &r.naming_per_category["box"];
+        assert_eq!(
+            (b.named, b.judged, b.location_agrees, b.located),
+            (2, 3, 1, 2)
+        );
+        let g = &r.naming_per_category["bag"];
+        assert_eq!(
+            (g.named, g.judged, g.location_agrees, g.located),
+            (1, 1, 1, 1)
+        );
+        let t2 = table2("m", std::slice::from_ref(r));
+        assert!(t2.contains("| Names defect | Location agrees |"), "{t2}");
+        assert!(t2.contains("| 75.0 (3/4) | 66.7 (2/3) |"), "{t2}");
+        let none = report(&["plain".into()], &[pred(Good, "plain", Normal, None)]);
+        assert!(table2("m", &none).contains("| n/a | n/a |"));
+        assert_eq!(share(0, 0), "n/a");
+        assert_eq!(share(1, 3), "33.3 (1/3)");
+        let rows: Vec<CsvRow> = set
+            .iter()
+            .take(3)
+            .map(|p| CsvRow {
+                prediction: p,
+                image: "i.png",
+                template: "",
+                raw: "",
+                new_tokens: 1,
+                latency_ms: 2,
+            })
+            .collect();
+        let text = csv(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains(",true,agrees,1,2,"), "{}", lines[1]);
+        assert!(lines[2].contains(",false,disagrees,1,2,"), "{}", lines[2]);
+        assert!(
+            lines[3].contains(",true,no_location_words,1,2,"),
+            "{}",
+            lines[3]
+        );
     }
 
     #[test]

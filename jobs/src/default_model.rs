@@ -52,6 +52,21 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The file in the composed base that records which shipped tower it was built from.
+const BASE_IDENTITY: &str = "vlm-inspect-tower.sha256";
+
+/// SHA-256 of the shipped tower shape and, when shipped, the pretrained tower's weights.
+fn base_identity(shipped: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(std::fs::read(shipped.join("tower.json"))?);
+    let weights = shipped.join("tower.safetensors");
+    if weights.is_file() {
+        h.update(std::fs::read(weights)?);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Installs and registers the default model; returns its name, or None (with a warning) when
 /// its parts or the embedded language model are not on this machine.
 pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Result<Option<String>> {
@@ -68,14 +83,23 @@ pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Resul
     };
     let root = data_dir.join("models").join(DEFAULT_NAME);
     let base = root.join("base");
-    if !base.join("model.safetensors").is_file() {
+    // The base is rebuilt when the shipped tower (shape or pretrained weights) is not the one
+    // it was composed with: a retrained default brings a new tower.
+    let identity = base_identity(&shipped)?;
+    let recorded = std::fs::read_to_string(base.join(BASE_IDENTITY)).ok();
+    if !base.join("model.safetensors").is_file() || recorded.as_deref() != Some(&identity) {
         // The tower shape and seed the recipe composed its base with.
         let (spec, seed) = vlm::llava::compose::TowerSpec::from_file(&shipped.join("tower.json"))?;
         let part = root.join("base.part");
         let _ = std::fs::remove_dir_all(&part);
         let p2 = part.clone();
-        tokio::task::spawn_blocking(move || vlm::llava::compose::compose(&gguf, &spec, seed, &p2))
-            .await??;
+        // The pretrained tower the recipe trained (docs/models/default.md), when shipped.
+        let tower = Some(shipped.join("tower.safetensors")).filter(|t| t.is_file());
+        tokio::task::spawn_blocking(move || {
+            vlm::llava::compose::compose(&gguf, &spec, seed, tower.as_deref(), &p2)
+        })
+        .await??;
+        std::fs::write(part.join(BASE_IDENTITY), &identity)?;
         let _ = std::fs::remove_dir_all(&base);
         std::fs::rename(&part, &base)?;
         println!("composed the default model's base in {}", base.display());

@@ -13,6 +13,7 @@ mod remote_eval;
 pub mod remote_models;
 pub mod runner;
 pub mod serving;
+pub mod tower;
 pub mod training;
 
 pub use hub::{JobHub, LiveEvent};

@@ -1,8 +1,9 @@
 //! The embedded default's recipe, scaled down (CI smoke): on the tiny LLaVA fixture and a small
-//! generated set, stage 1 trains the vision tower and projector on captions with the decoder
-//! frozen, stage 2 trains LoRA and the projector on QA on top of stage 1, and both stages are
-//! evaluated as the model card does (stage 1 with a Chain-of-Image prompt, stage 2 fine-tuned).
-//! The same commands and config fields as models/default/*.toml; seconds instead of an hour.
+//! generated set, the tower is pretrained alone on the masks (`model pretrain-tower`), stage 1
+//! trains the projector and LoRA on captions with the tower frozen, stage 2 trains LoRA and the
+//! projector on QA on top of stage 1, and both stages are evaluated as the model card does
+//! (stage 1 with a Chain-of-Image prompt, stage 2 fine-tuned). The same commands and config
+//! fields as models/default/*.toml; seconds instead of an hour.
 
 mod common;
 
@@ -100,14 +101,14 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
         "--loco",
         src.to_str().unwrap(),
         "--name",
-        "loco-synth",
+        "default-lm-set",
         "--data-dir",
         d,
     ]);
     let split = ok(&[
         "dataset",
         "split",
-        "loco-synth",
+        "default-lm-set",
         "--seed",
         "0",
         "--fraction",
@@ -124,6 +125,62 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
         "--data-dir",
         d,
     ]);
+
+    // The tower, pretrained on the masks as models/default/tower-pretrain.toml says, shorter.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let mut tower_cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(shipped.join("tower-pretrain.toml")).unwrap())
+            .unwrap();
+    let t = tower_cfg.as_table_mut().unwrap();
+    t.insert("epochs".into(), toml::Value::Integer(30));
+    t.insert("batch_size".into(), toml::Value::Integer(8));
+    let tower_toml = dir.path().join("tower.toml");
+    std::fs::write(&tower_toml, toml::to_string(&tower_cfg).unwrap()).unwrap();
+    let tower_out = dir.path().join("tower");
+    let printed = ok(&[
+        "model",
+        "pretrain-tower",
+        "--base",
+        "vlm-default-base",
+        "--dataset",
+        "default-lm-set",
+        "--split",
+        split,
+        "--config",
+        tower_toml.to_str().unwrap(),
+        "--out",
+        tower_out.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
+    assert!(printed.contains("held out"), "{printed}");
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tower_out.join("tower-pretrain.json")).unwrap(),
+    )
+    .unwrap();
+    let epochs: Vec<f64> = record["summary"]["epoch_losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    eprintln!(
+        "tower: epoch loss {} → {}",
+        epochs[0],
+        epochs[epochs.len() - 1]
+    );
+    assert!(
+        epochs[epochs.len() - 1] < epochs[0] * 0.8,
+        "the tower's loss falls: {epochs:?}"
+    );
+    assert_eq!(record["vocabulary"]["kinds"][0], "normal");
+    let names = tensor_names(&tower_out.join("tower.safetensors"));
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "model.vision_tower.vision_model.embeddings.patch_embedding.weight"),
+        "{names:?}"
+    );
 
     // Stage 1 and stage 2 as models/default/*.toml say, smaller and faster.
     let recipe = |stage: &str| {
@@ -160,19 +217,31 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
         eprintln!("{stage}: {} steps, loss {first:.3} → {last:.3}", l.len());
         assert!(last < first, "{stage}: the loss falls ({first} → {last})");
     }
-    // Stage 1's adapter carries the tower; stage 2 builds on it.
+    // Both stages carry LoRA and the projector; the tower stays frozen (it is the base's).
     let stage1 = dir.path().join("stage1/adapter");
     let task: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(stage1.join("vlm_inspect.json")).unwrap())
             .unwrap();
     assert_eq!(task["task"], "caption");
-    // Stage 2 carries LoRA on the decoder and, as the recipe says, the tower it kept training.
-    let names = tensor_names(&dir.path().join("stage2/adapter/adapter_model.safetensors"));
-    assert!(names.iter().any(|n| n.contains("lora_A")), "{names:?}");
-    assert!(
-        names.iter().any(|n| n.contains("vision_tower")),
-        "{names:?}"
-    );
+    for stage in ["stage1", "stage2"] {
+        let names = tensor_names(
+            &dir.path()
+                .join(stage)
+                .join("adapter/adapter_model.safetensors"),
+        );
+        assert!(
+            names.iter().any(|n| n.contains("lora_A")),
+            "{stage}: {names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.contains("multi_modal_projector")),
+            "{stage}: {names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.contains("vision_tower")),
+            "{stage}: the tower is frozen: {names:?}"
+        );
+    }
     let listing = ok(&["model", "list", "--data-dir", d]);
     assert!(
         listing.contains("vlm-default-stage1\tllava-lora")
@@ -186,7 +255,7 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
         "--model",
         "vlm-default-stage1",
         "--dataset",
-        "loco-synth",
+        "default-lm-set",
         "--split",
         split,
         "--prompts",
@@ -202,7 +271,7 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
         "--model",
         "vlm-default",
         "--dataset",
-        "loco-synth",
+        "default-lm-set",
         "--split",
         split,
         "--prompts",

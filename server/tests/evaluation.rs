@@ -170,6 +170,9 @@ async fn evaluation_runs_and_its_pages_show_the_stored_numbers() {
     }
     assert!(html.contains("id=\"accuracy-chart\""));
     assert!(html.contains("id=\"predictions\""));
+    // Table 2 and the per-category table say whether explanations name the defect.
+    assert!(html.contains("<th>Names defect</th><th>Location agrees</th>"));
+    assert!(html.contains("data-col=\"named\""));
 
     // Downloads.
     let csv = app
@@ -183,12 +186,15 @@ async fn evaluation_runs_and_its_pages_show_the_stored_numbers() {
     let (status, csv, _) = common::split(csv).await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.starts_with("image_id,image,category,label,prompt,"));
+    assert!(csv.contains(",bert_f1,names_defect,location,new_tokens,"));
     let (status, json, _) = app
         .get(&format!("/api/evaluations/{id}.json"), Some(&member))
         .await;
     assert_eq!(status, StatusCode::OK);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["predictions"].as_array().unwrap().len(), stored.len());
+    assert!(doc["prompts"][0]["naming"]["judged"].is_u64(), "{doc}");
+    assert!(doc["table2"].as_str().unwrap().contains("| Names defect |"));
     assert!(doc["table1"]
         .as_str()
         .unwrap()

@@ -10,8 +10,20 @@ use anomaly::Label;
 use crate::db::{now, Store, StoreError};
 use crate::records::{
     CountRow, DatasetInfo, DatasetStats, ImageDetail, ImageFilter, ImagePage, ImageSummary, QaInfo,
-    SplitInfo, SplitQa,
+    SplitImage, SplitInfo, SplitQa,
 };
+
+/// id, dataset root, file, category, label, has_mask, defect name, sha256.
+type SplitImageRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    String,
+);
 
 /// The stored files of an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +304,54 @@ impl Store {
                     label,
                     question,
                     answer,
+                },
+            )
+            .collect())
+    }
+
+    /// Every image on `side` (`train` or `test`) of split `split_key`, in a stable order, with
+    /// its mask file and defect name.
+    pub async fn split_images(
+        &self,
+        name: &str,
+        split_key: &str,
+        side: &str,
+    ) -> Result<Vec<SplitImage>, StoreError> {
+        let split_id = self.split_id(name, split_key).await?;
+        let rows: Vec<SplitImageRow> =
+            sqlx::query_as(
+                "SELECT i.id, d.root, i.file, i.category, i.label, i.has_mask,
+                        (SELECT q.anomaly FROM qa q WHERE q.image_id = i.id AND q.anomaly IS NOT NULL
+                         ORDER BY q.id LIMIT 1),
+                        i.sha256
+                 FROM split_members m
+                 JOIN images i ON i.id = m.image_id
+                 JOIN datasets d ON d.id = i.dataset_id
+                 WHERE m.split_id = ? AND m.side = ?
+                 ORDER BY i.rel_path",
+            )
+            .bind(split_id)
+            .bind(side)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(image_id, root, file, category, label, has_mask, anomaly, sha256)| {
+                    let stem = Path::new(&file)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    SplitImage {
+                        image_id,
+                        mask: (has_mask != 0)
+                            .then(|| Path::new(&root).join(format!("masks/{stem}.png"))),
+                        file: Path::new(&root).join(file),
+                        category,
+                        label,
+                        anomaly,
+                        sha256,
+                    }
                 },
             )
             .collect())

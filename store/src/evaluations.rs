@@ -1,14 +1,18 @@
 //! What evaluations and inspections store: user prompts, uploaded images, the images a run
 //! judges and their templates, and one prediction per image and prompt of a run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use anomaly::dataset::qa::Region;
+use anomaly::naming::{Check, LocationMatch};
 use anomaly::report::{report, Prediction, PromptReport};
 use anomaly::verdict::Verdict;
 
 use crate::db::{now, Store, StoreError};
-use crate::records::{EvalImage, PredictionRecord, PromptInfo, ServedBy, UploadInfo};
+use crate::records::{
+    EvalImage, ExplanationCheck, LocationCheck, PredictionRecord, PromptInfo, ServedBy, UploadInfo,
+};
 
 /// A prediction to store (the image's own fields come from the images table).
 #[derive(Clone, Debug, PartialEq)]
@@ -75,8 +79,42 @@ impl PredictionRow {
             bert_p: self.bert_p,
             bert_r: self.bert_r,
             bert_f1: self.bert_f1,
+            check: None,
         }
     }
+}
+
+impl From<Check> for ExplanationCheck {
+    fn from(c: Check) -> Self {
+        ExplanationCheck {
+            names_defect: c.named,
+            location: c.location.map(|l| match l {
+                LocationMatch::Agrees => LocationCheck::Agrees,
+                LocationMatch::Disagrees => LocationCheck::Disagrees,
+                LocationMatch::NoLocationWords => LocationCheck::NoLocationWords,
+            }),
+        }
+    }
+}
+
+impl From<ExplanationCheck> for Check {
+    fn from(c: ExplanationCheck) -> Self {
+        Check {
+            named: c.names_defect,
+            location: c.location.map(|l| match l {
+                LocationCheck::Agrees => LocationMatch::Agrees,
+                LocationCheck::Disagrees => LocationMatch::Disagrees,
+                LocationCheck::NoLocationWords => LocationMatch::NoLocationWords,
+            }),
+        }
+    }
+}
+
+/// What an image's QA annotations say about its defect: the names and regions they give.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DefectAnnotation {
+    pub names: Vec<String>,
+    pub regions: Vec<Region>,
 }
 
 /// Longest prompt text accepted (a few times P3's length).
@@ -135,18 +173,32 @@ pub fn as_prediction(r: &PredictionRecord) -> Result<Prediction, StoreError> {
         bert_p: r.bert_p,
         bert_r: r.bert_r,
         bert_f1: r.bert_f1,
+        check: r.check.map(Check::from),
     })
+}
+
+/// True for a correctly detected anomaly (what BERTScore and the naming checks score).
+fn detected_anomaly(r: &PredictionRecord) -> bool {
+    r.label != "good" && r.verdict == "anomalous"
 }
 
 impl Store {
     /// A run's stored predictions and the report recomputed from them (per prompt, in the
-    /// order of `prompts`).
+    /// order of `prompts`). Correctly detected anomalies get their explanation checked against
+    /// their images' annotated defect names and regions (`PredictionRecord::check`).
     pub async fn eval_report(
         &self,
         job: i64,
         prompts: &[String],
     ) -> Result<(Vec<PredictionRecord>, Vec<PromptReport>), StoreError> {
-        let records = self.predictions(job).await?;
+        let mut records = self.predictions(job).await?;
+        let annotations = self.defect_annotations(job).await?;
+        for r in records.iter_mut().filter(|r| detected_anomaly(r)) {
+            if let Some(a) = annotations.get(&r.image_id) {
+                let c = anomaly::naming::check(&r.explanation, &a.names, &a.regions);
+                r.check = (!c.is_empty()).then(|| c.into());
+            }
+        }
         let predictions = records
             .iter()
             .map(as_prediction)
@@ -322,6 +374,43 @@ impl Store {
         ))
     }
 
+    /// The defect names and regions of the QA annotations of the images job `job` judged,
+    /// by image (images whose annotations give neither are left out).
+    pub async fn defect_annotations(
+        &self,
+        job: i64,
+    ) -> Result<HashMap<i64, DefectAnnotation>, StoreError> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT q.image_id, q.anomaly, q.region FROM qa q
+             WHERE q.image_id IN (SELECT DISTINCT image_id FROM predictions WHERE job_id = ?)
+               AND (q.anomaly IS NOT NULL OR q.region IS NOT NULL)
+             ORDER BY q.image_id, q.id",
+        )
+        .bind(job)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: HashMap<i64, DefectAnnotation> = HashMap::new();
+        for (image_id, name, region) in rows {
+            let a = out.entry(image_id).or_default();
+            if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+                if !a.names.contains(&name) {
+                    a.names.push(name);
+                }
+            }
+            if let Some(text) = region {
+                let region: Option<Region> = serde_json::from_str(&text).map_err(|e| {
+                    StoreError::Invalid(format!(
+                        "image {image_id}: QA region {text:?} is not a region: {e}"
+                    ))
+                })?;
+                if let Some(region) = region.filter(|r| !a.regions.contains(r)) {
+                    a.regions.push(region);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The reference answers (QA annotations) of an image.
     pub async fn reference_answers(&self, image_id: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> =
@@ -447,6 +536,143 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::spread;
+    use super::*;
+    use crate::import::{ImportRequest, Layout};
+    use crate::{JobKind, JobOwner, StoreOptions};
+
+    /// A store with the pushpins of a small generated set imported, a run with one prediction
+    /// per test image (with `explain` giving each explanation from its image's concise QA
+    /// answer), and the run's report.
+    async fn judged(
+        dir: &Path,
+        explain: impl Fn(&str, &str) -> (String, &'static str),
+    ) -> (Store, i64, Vec<PredictionRecord>, Vec<PromptReport>) {
+        let src = dir.join("src");
+        let cfg = anomaly::synth::SynthConfig {
+            seed: 3,
+            size: 96,
+            counts: anomaly::synth::Counts {
+                train: 1,
+                validation: 0,
+                good: 1,
+                logical: 2,
+                structural: 3,
+            },
+            categories: vec!["pushpins".into()],
+        };
+        anomaly::synth::generate(&src, &cfg).unwrap();
+        let s = Store::open(&dir.join("db.sqlite"), StoreOptions::default())
+            .await
+            .unwrap();
+        let req = ImportRequest {
+            source: src,
+            layout: Layout::Loco,
+            qa_file: None,
+            name: "pins".into(),
+            categories: None,
+        };
+        s.import_dataset(
+            &dir.join("data"),
+            req,
+            std::sync::Arc::new(crate::import::go_on),
+        )
+        .await
+        .unwrap();
+        let job = s
+            .create_running_job(JobKind::Eval, "{}", JobOwner::CommandLine)
+            .await
+            .unwrap();
+        let images: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, label FROM images WHERE split = 'test' ORDER BY rel_path")
+                .fetch_all(s.pool())
+                .await
+                .unwrap();
+        for (id, label) in images {
+            let answer: Option<(String,)> =
+                sqlx::query_as("SELECT answer FROM qa WHERE image_id = ? AND source = 'manual'")
+                    .bind(id)
+                    .fetch_optional(s.pool())
+                    .await
+                    .unwrap();
+            let (explanation, verdict) = explain(&label, &answer.map(|a| a.0).unwrap_or_default());
+            s.save_prediction(
+                job,
+                &NewPrediction {
+                    image_id: id,
+                    prompt: "plain",
+                    template_id: None,
+                    verdict,
+                    explanation: &explanation,
+                    raw: &explanation,
+                    prompt_tokens: 1,
+                    new_tokens: 1,
+                    latency_ms: 1,
+                    served: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let (records, reports) = s.eval_report(job, &["plain".into()]).await.unwrap();
+        (s, job, records, reports)
+    }
+
+    /// A model that repeats the concise answers names every defect; one that detects every
+    /// anomaly but names another defect names none; normal images and missed anomalies are
+    /// not checked; a corrupt stored region is an error naming the image.
+    #[tokio::test]
+    async fn the_report_checks_explanations_against_the_annotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, records, reports) = judged(dir.path(), |label, answer| {
+            if label == "good" {
+                (answer.to_string(), "normal")
+            } else {
+                (answer.to_string(), "anomalous")
+            }
+        })
+        .await;
+        // 2 logical + 3 structural anomalies, all detected, all named.
+        let n = &reports[0].naming;
+        assert_eq!((n.named, n.judged), (5, 5), "{n:?}");
+        assert_eq!(n.location_agrees, n.located);
+        assert_eq!(n.located + n.no_location_words, 5);
+        assert_eq!(
+            reports[0].naming_per_category["pushpins"],
+            reports[0].naming
+        );
+        for r in &records {
+            match r.label.as_str() {
+                "good" => assert_eq!(r.check, None),
+                _ => assert_eq!(r.check.and_then(|c| c.names_defect), Some(true), "{r:?}"),
+            }
+            // What the CSV and JSON read.
+            assert_eq!(as_prediction(r).unwrap().check, r.check.map(Check::from));
+        }
+
+        let other = tempfile::tempdir().unwrap();
+        let (s, job, records, reports) = judged(other.path(), |label, _| match label {
+            "good" => ("Nothing to see.".into(), "normal"),
+            // Detected, but the wrong defect in the wrong place.
+            "logical" => (
+                "Yes. The tray is scratched in the bottom right corner.".into(),
+                "anomalous",
+            ),
+            _ => ("No.".into(), "normal"),
+        })
+        .await;
+        let n = &reports[0].naming;
+        assert_eq!((n.named, n.judged), (0, 2), "only the detected ones: {n:?}");
+        assert!(records
+            .iter()
+            .filter(|r| r.label != "logical")
+            .all(|r| r.check.is_none()));
+        sqlx::query("UPDATE qa SET region = '{\"x\": \"left\"}' WHERE region IS NOT NULL")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let err = s.eval_report(job, &["plain".into()]).await.unwrap_err();
+        assert!(err.to_string().contains("is not a region"), "{err}");
+    }
 
     #[test]
     fn spread_takes_from_every_group_in_turn() {

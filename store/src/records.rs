@@ -271,6 +271,22 @@ pub struct ImagePage {
     pub per_page: i64,
 }
 
+/// An image of a split with what dense supervision needs: its mask and defect kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitImage {
+    pub image_id: i64,
+    /// The image file, relative to the data folder.
+    pub file: std::path::PathBuf,
+    /// Its defect mask, relative to the data folder (None for normal images and anomalies
+    /// imported without one).
+    pub mask: Option<std::path::PathBuf>,
+    pub category: String,
+    pub label: String,
+    /// The defect's name from its QA annotations (e.g. "missing pin"), when they give one.
+    pub anomaly: Option<String>,
+    pub sha256: String,
+}
+
 /// A QA annotation of an image in a split (training data for Part A).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitQa {
@@ -347,6 +363,40 @@ pub struct PredictionRecord {
     pub bert_p: Option<f64>,
     pub bert_r: Option<f64>,
     pub bert_f1: Option<f64>,
+    /// For a correctly detected anomaly whose QA annotations give a defect name or a region:
+    /// whether the explanation names the defect and where it places it. Recomputed by
+    /// `Store::eval_report` from the annotations, never stored.
+    #[serde(default)]
+    pub check: Option<ExplanationCheck>,
+}
+
+/// An explanation against its image's annotated defect (`anomaly::naming`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplanationCheck {
+    /// None: the annotations name no defect.
+    pub names_defect: Option<bool>,
+    /// None: the annotations have no region.
+    pub location: Option<LocationCheck>,
+}
+
+/// How an explanation's location words compare with the annotated region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationCheck {
+    Agrees,
+    Disagrees,
+    NoLocationWords,
+}
+
+impl LocationCheck {
+    /// As the per-image browser words it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LocationCheck::Agrees => "agrees",
+            LocationCheck::Disagrees => "disagrees",
+            LocationCheck::NoLocationWords => "none",
+        }
+    }
 }
 
 /// An uploaded image.

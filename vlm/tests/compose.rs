@@ -48,7 +48,7 @@ fn a_composed_smollm2_llava_keeps_the_decoder_exact_and_takes_images() {
     let path = gguf();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("vlm");
-    let made = compose(&path, &spec(), 7, &out).unwrap();
+    let made = compose(&path, &spec(), 7, None, &out).unwrap();
     assert_eq!(made.image_token_id, 49152);
     assert_eq!(made.projector_parameters, 576 * 32 + 576 + 576 * 576 + 576);
 
@@ -149,15 +149,59 @@ fn a_composed_smollm2_llava_keeps_the_decoder_exact_and_takes_images() {
 
     // The seed fixes the tower; another seed gives another.
     let again = dir.path().join("again");
-    compose(&path, &spec(), 7, &again).unwrap();
+    compose(&path, &spec(), 7, None, &again).unwrap();
     let bytes = |p: &PathBuf| std::fs::read(p.join("model.safetensors")).unwrap();
     assert!(bytes(&out) == bytes(&again), "same seed, same weights");
     let other = dir.path().join("other");
-    compose(&path, &spec(), 8, &other).unwrap();
+    compose(&path, &spec(), 8, None, &other).unwrap();
     assert!(bytes(&out) != bytes(&other));
     let bad = TowerSpec {
         patch_size: 5,
         ..spec()
     };
-    assert!(compose(&path, &bad, 7, &dir.path().join("bad")).is_err());
+    assert!(compose(&path, &bad, 7, None, &dir.path().join("bad")).is_err());
+
+    // A pretrained tower file replaces the fresh tower: its tensors come through as written.
+    let tower = vlm::llava::compose::fresh_tower::<B>(&spec(), 99, &device).unwrap();
+    let tensors = vlm::train::tower::tower_tensors(&tower).unwrap();
+    let file = dir.path().join("tower.safetensors");
+    let write = |tensors: &[(String, vlm::weights::HostTensor)], file: &std::path::Path| {
+        let all: Vec<(&str, &[usize], &[f32])> = tensors
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
+            .collect();
+        vlm::weights::safetensors::write(file, &all, &[]).unwrap();
+    };
+    write(&tensors, &file);
+    let pretrained = dir.path().join("pretrained");
+    compose(&path, &spec(), 7, Some(&file), &pretrained).unwrap();
+    let mut st = vlm::weights::SafeTensors::open(&pretrained.join("model.safetensors")).unwrap();
+    use vlm::weights::TensorSource;
+    for (name, t) in &tensors {
+        assert_eq!(st.read(name).unwrap().as_ref(), Some(t), "{name}");
+    }
+    let seeded = vlm::weights::SafeTensors::open(&out.join("model.safetensors"))
+        .unwrap()
+        .read(&tensors[0].0)
+        .unwrap();
+    assert_ne!(seeded.as_ref(), Some(&tensors[0].1), "not the seed-7 tower");
+    // A file of another shape, a missing tensor or a stray one is a clear error.
+    let mut short = tensors.clone();
+    short.pop();
+    write(&short, &file);
+    let err = compose(&path, &spec(), 7, Some(&file), &dir.path().join("x")).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+    let mut stray = tensors.clone();
+    stray.push(("model.other".into(), tensors[0].1.clone()));
+    write(&stray, &file);
+    let err = compose(&path, &spec(), 7, Some(&file), &dir.path().join("y")).unwrap_err();
+    assert!(err.to_string().contains("model.other"), "{err}");
+    let wide = TowerSpec {
+        hidden_size: 64,
+        ..spec()
+    };
+    let other = vlm::llava::compose::fresh_tower::<B>(&wide, 1, &device).unwrap();
+    write(&vlm::train::tower::tower_tensors(&other).unwrap(), &file);
+    let err = compose(&path, &spec(), 7, Some(&file), &dir.path().join("z")).unwrap_err();
+    assert!(err.to_string().contains("shape"), "{err}");
 }

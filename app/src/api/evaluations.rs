@@ -80,6 +80,19 @@ pub struct Accuracies {
     pub undecided_normals: usize,
 }
 
+/// Whether the explanations of correctly detected anomalies name the annotated defect and put
+/// it where its region is (`anomaly::naming`), with counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Naming {
+    /// (named, judged): explanations that name the defect, of those whose annotation names one.
+    pub named: (usize, usize),
+    /// (agree, located): location words that agree with the region, of the explanations with
+    /// an annotated region and location words.
+    pub location: (usize, usize),
+    /// Explanations with an annotated region but no location words.
+    pub no_location_words: usize,
+}
+
 /// One prompt's results.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PromptResult {
@@ -96,6 +109,19 @@ pub struct PromptResult {
     pub distinct_1: Option<f64>,
     pub distinct_2: Option<f64>,
     pub self_bleu: Option<f64>,
+    #[serde(default)]
+    pub naming: Naming,
+    #[serde(default)]
+    pub naming_per_category: Vec<(String, Naming)>,
+}
+
+#[cfg(feature = "ssr")]
+fn naming(n: &anomaly::naming::NamingScores) -> Naming {
+    Naming {
+        named: (n.named, n.judged),
+        location: (n.location_agrees, n.located),
+        no_location_words: n.no_location_words,
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -217,6 +243,12 @@ async fn results_of(
             distinct_1: r.distinct_1,
             distinct_2: r.distinct_2,
             self_bleu: r.self_bleu,
+            naming: naming(&r.naming),
+            naming_per_category: r
+                .naming_per_category
+                .iter()
+                .map(|(c, n)| (c.clone(), naming(n)))
+                .collect(),
         })
         .collect();
     Ok((results, records))

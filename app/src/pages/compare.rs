@@ -3,7 +3,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::evaluations::{compare_evaluations, EvalRun, PromptResult};
 use crate::layout::Frame;
-use crate::pages::evaluation::{pct, BarChart};
+use crate::pages::evaluation::{pct, share, BarChart};
 
 /// Several evaluation runs side by side (`/compare?id=1&id=2`): one row per run and prompt,
 /// as the paper's tables put methods under each other, and one bar chart over all of them.
@@ -45,7 +45,7 @@ fn Comparison(list: Vec<(EvalRun, Vec<PromptResult>)>) -> impl IntoView {
         .collect();
     view! {
         <table class="grid numbers" id="compare">
-            <thead><tr><th>"Run"</th><th>"Method"</th><th>"Data"</th><th>"Logical-Acc"</th><th>"Struct-Acc"</th><th>"Average"</th><th>"Good-Acc"</th><th>"Balanced"</th><th>"BERTScore"</th><th>"Distinct-2"</th><th>"Images"</th></tr></thead>
+            <thead><tr><th>"Run"</th><th>"Method"</th><th>"Data"</th><th>"Logical-Acc"</th><th>"Struct-Acc"</th><th>"Average"</th><th>"Good-Acc"</th><th>"Balanced"</th><th>"BERTScore"</th><th>"Names defect"</th><th>"Distinct-2"</th><th>"Images"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|(run, r)| view! {
                     <tr data-run=run.job.id data-prompt=r.prompt.clone()>
@@ -58,6 +58,7 @@ fn Comparison(list: Vec<(EvalRun, Vec<PromptResult>)>) -> impl IntoView {
                         <td>{pct(r.overall.good)}</td>
                         <td>{pct(r.overall.balanced)}</td>
                         <td>{pct(r.bert_f1)}</td>
+                        <td>{share(r.naming.named)}</td>
                         <td>{r.distinct_2.map(|d| format!("{d:.3}")).unwrap_or_else(|| "n/a".into())}</td>
                         <td>{r.images}</td>
                     </tr>

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 
 use super::job::{JobActions, JobControls, JobPage};
-use crate::api::evaluations::{evaluation, Accuracies, EvalDetail, PromptResult};
+use crate::api::evaluations::{evaluation, Accuracies, EvalDetail, Naming, PromptResult};
 use crate::live::follow_job;
 use store::{JobEvent, JobState};
 
@@ -15,6 +15,15 @@ pub fn pct(v: Option<f64>) -> String {
 
 fn ratio(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into())
+}
+
+/// A share with its counts, "62.5 (5/8)", or "n/a" when nothing was counted.
+pub fn share((part, of): (usize, usize)) -> String {
+    if of == 0 {
+        "n/a".into()
+    } else {
+        format!("{} ({part}/{of})", pct(Some(part as f64 / of as f64)))
+    }
 }
 
 /// One evaluation run: progress while it runs; Table 1 and Table 2 layouts, the Figure-3 bar
@@ -75,6 +84,7 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
         <BarChart results=results.clone()/>
         <h2>"Table 2: BERTScore of explanations (correctly detected anomalies)"</h2>
         <Table2 results=results.clone()/>
+        <p class="muted" id="naming-note">"Names defect: explanations that name the annotated defect (its words or their synonyms), of those whose QA annotation names one. Location agrees: explanations whose location words (left, top, centre, corner…) fit the annotated region, of those with a region and such words."</p>
         <p class="muted" id="bertscore-hash">{run.bertscore.clone().unwrap_or_else(|| "BERTScore: computed when the run ends".into())}</p>
         <h2>"Confusion counts"</h2>
         <Confusion results=results.clone()/>
@@ -111,12 +121,13 @@ pub fn Table1(results: Vec<PromptResult>) -> impl IntoView {
     }
 }
 
-/// Table 2's layout (F1 × 100), with P, R, how many explanations were scored, and diversity.
+/// Table 2's layout (F1 × 100), with P, R, how many explanations were scored, diversity, and
+/// whether the explanations name the defect and place it where its region is.
 #[component]
 pub fn Table2(results: Vec<PromptResult>) -> impl IntoView {
     view! {
         <table class="grid numbers" id="table2">
-            <thead><tr><th>"Method"</th><th>"BERTScore"</th><th>"P"</th><th>"R"</th><th>"Scored"</th><th>"Distinct-1"</th><th>"Distinct-2"</th><th>"Self-BLEU"</th></tr></thead>
+            <thead><tr><th>"Method"</th><th>"BERTScore"</th><th>"P"</th><th>"R"</th><th>"Scored"</th><th>"Distinct-1"</th><th>"Distinct-2"</th><th>"Self-BLEU"</th><th>"Names defect"</th><th>"Location agrees"</th></tr></thead>
             <tbody>
                 {results.into_iter().map(|r| view! {
                     <tr data-prompt=r.prompt.clone()>
@@ -128,6 +139,8 @@ pub fn Table2(results: Vec<PromptResult>) -> impl IntoView {
                         <td>{ratio(r.distinct_1)}</td>
                         <td>{ratio(r.distinct_2)}</td>
                         <td>{ratio(r.self_bleu)}</td>
+                        <td data-col="named">{share(r.naming.named)}</td>
+                        <td data-col="location">{share(r.naming.location)}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
@@ -218,20 +231,27 @@ fn counted(v: Option<f64>, (c, t): (usize, usize)) -> String {
 fn PerCategory(results: Vec<PromptResult>) -> impl IntoView {
     view! {
         <table class="grid numbers" id="per-category">
-            <thead><tr><th>"Prompt"</th><th>"Category"</th><th>"Logical-Acc"</th><th>"Struct-Acc"</th><th>"Average"</th><th>"Good-Acc"</th><th>"Balanced"</th></tr></thead>
+            <thead><tr><th>"Prompt"</th><th>"Category"</th><th>"Logical-Acc"</th><th>"Struct-Acc"</th><th>"Average"</th><th>"Good-Acc"</th><th>"Balanced"</th><th>"Names defect"</th><th>"Location agrees"</th></tr></thead>
             <tbody>
                 {results.into_iter().flat_map(|r| {
                     let prompt = r.prompt.clone();
-                    r.per_category.into_iter().map(move |(cat, a): (String, Accuracies)| view! {
-                        <tr>
-                            <td>{prompt.clone()}</td>
-                            <td>{cat}</td>
-                            <td>{counted(a.logical, a.counts[0])}</td>
-                            <td>{counted(a.structural, a.counts[1])}</td>
-                            <td>{pct(a.average)}</td>
-                            <td>{counted(a.good, a.counts[2])}</td>
-                            <td>{pct(a.balanced)}</td>
-                        </tr>
+                    let naming: HashMap<String, Naming> = r.naming_per_category.into_iter().collect();
+                    r.per_category.into_iter().map(move |(cat, a): (String, Accuracies)| {
+                        let n = naming.get(&cat).copied().unwrap_or_default();
+                        let key = cat.clone();
+                        view! {
+                            <tr data-prompt=prompt.clone() data-category=key>
+                                <td>{prompt.clone()}</td>
+                                <td>{cat}</td>
+                                <td>{counted(a.logical, a.counts[0])}</td>
+                                <td>{counted(a.structural, a.counts[1])}</td>
+                                <td>{pct(a.average)}</td>
+                                <td>{counted(a.good, a.counts[2])}</td>
+                                <td>{pct(a.balanced)}</td>
+                                <td data-col="named">{share(n.named)}</td>
+                                <td data-col="location">{share(n.location)}</td>
+                            </tr>
+                        }
                     })
                 }).collect_view()}
             </tbody>
@@ -266,7 +286,7 @@ fn Browser(d: EvalDetail) -> impl IntoView {
             </select></label>
         </div>
         <table class="grid" id="predictions">
-            <thead><tr><th>"Images (template, test)"</th><th>"Truth"</th><th>"Prompt"</th><th>"Verdict"</th><th>"Explanation"</th><th>"Reference answers"</th><th>"BERTScore F1"</th></tr></thead>
+            <thead><tr><th>"Images (template, test)"</th><th>"Truth"</th><th>"Prompt"</th><th>"Verdict"</th><th>"Explanation"</th><th>"Reference answers"</th><th>"BERTScore F1"</th><th>"Against the annotation"</th></tr></thead>
             <tbody>
                 {preds.into_iter().map(|p| {
                     let ok = correct(&p);
@@ -293,11 +313,27 @@ fn Browser(d: EvalDetail) -> impl IntoView {
                             </td>
                             <td><ul class="plain">{answers.into_iter().map(|a| view! { <li>{a}</li> }).collect_view()}</ul></td>
                             <td>{pct(p.bert_f1)}</td>
+                            <td class="check">{p.check.map(check_lines)}</td>
                         </tr>
                     }
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// A checked explanation's lines: whether it names the defect, and how its location words
+/// compare with the annotated region.
+fn check_lines(c: store::ExplanationCheck) -> impl IntoView {
+    view! {
+        <ul class="plain">
+            {c.names_defect.map(|n| view! {
+                <li data-named=n.to_string()>{format!("names the defect: {}", if n { "yes" } else { "no" })}</li>
+            })}
+            {c.location.map(|l| view! {
+                <li data-location=l.describe()>{format!("location: {}", l.describe())}</li>
+            })}
+        </ul>
     }
 }
 

@@ -51,6 +51,34 @@ pub enum ModelCommand {
     /// SmolLM2-135M-Instruct) and a vision tower initialised from a seed, ready for stage-1
     /// training; registered under --name when given.
     Compose(ComposeArgs),
+    /// Pretrain a LLaVA model's vision tower alone on a dataset's masks and defect names (per
+    /// patch: normal or which defect; per image: which defect and which product), before any
+    /// stage trains the language side. Writes OUT/tower.safetensors for `compose
+    /// --tower-weights` and OUT/tower-pretrain.json (curve, scores on the split's test side).
+    PretrainTower(PretrainTowerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PretrainTowerArgs {
+    /// The LLaVA model whose tower starts the run (a registered name or a folder).
+    #[arg(long)]
+    pub base: String,
+    #[arg(long)]
+    pub dataset: String,
+    /// The split whose training side trains (its test side is scored, never trained on).
+    #[arg(long)]
+    pub split: String,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Settings as TOML (vlm::train::tower::TowerOptions: epochs, learning_rate, batch_size,
+    /// warmup_ratio, weight_decay, max_grad_norm, seed, defect_patch_weight).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// cpu, wgpu[:N] or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[command(flatten)]
+    pub data: DataDir,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +108,10 @@ pub struct ComposeArgs {
     pub mlp: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A pretrained tower (`model pretrain-tower`'s tower.safetensors) instead of fresh
+    /// weights; its shapes must match the tower's.
+    #[arg(long)]
+    pub tower_weights: Option<PathBuf>,
     /// Register the folder as a model under this name.
     #[arg(long)]
     pub name: Option<String>,
@@ -261,6 +293,7 @@ pub async fn run(cmd: ModelCommand) -> anyhow::Result<()> {
             println!("removed {name}");
         }
         ModelCommand::Compose(args) => compose(args).await?,
+        ModelCommand::PretrainTower(args) => pretrain_tower(args).await?,
     }
     Ok(())
 }
@@ -285,9 +318,11 @@ async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
         }
     };
     let out = args.out.clone();
-    let made =
-        tokio::task::spawn_blocking(move || vlm::llava::compose::compose(&lm, &spec, seed, &out))
-            .await??;
+    let weights = args.tower_weights.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        vlm::llava::compose::compose(&lm, &spec, seed, weights.as_deref(), &out)
+    })
+    .await??;
     println!(
         "composed {}: vision tower {} parameters, projector {}, language model {} (<image> = {})",
         args.out.display(),
@@ -304,5 +339,87 @@ async fn compose(args: ComposeArgs) -> anyhow::Result<()> {
         println!("registered {name} ({KIND_LLAVA})");
     }
     store.close().await;
+    Ok(())
+}
+
+async fn pretrain_tower(args: PretrainTowerArgs) -> anyhow::Result<()> {
+    use std::ops::ControlFlow;
+    let options: vlm::train::tower::TowerOptions = match &args.config {
+        Some(file) => toml::from_str(&std::fs::read_to_string(file)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+        None => Default::default(),
+    };
+    options.validate()?;
+    let device: vlm::DeviceSpec = args.device.parse()?;
+    let store = args.data.open().await?;
+    let prepared = jobs::tower::prepare(
+        &store,
+        &args.data.data_dir,
+        &args.base,
+        &args.dataset,
+        &args.split,
+    )
+    .await?;
+    store.close().await;
+    println!(
+        "pretraining the tower of {} on {} images ({} kinds, {} products), scoring {} held-out images",
+        prepared.base.display(),
+        prepared.train.len(),
+        prepared.vocabulary.kinds.len() - 1,
+        prepared.vocabulary.groups.len(),
+        prepared.heldout.len()
+    );
+    let header = jobs::tower::PretrainHeader {
+        dataset: args.dataset.clone(),
+        split: args.split.clone(),
+    };
+    let data_dir = args.data.data_dir.clone();
+    let out = args.out.clone();
+    let record = tokio::task::spawn_blocking(move || {
+        let mut line = super::progress_line::ProgressLine::default();
+        let r = jobs::tower::run(
+            &prepared,
+            header,
+            &options,
+            device,
+            &data_dir,
+            &out,
+            &mut |s| {
+                if s.step % 10 == 0 || s.step == s.total_steps {
+                    line.show(&format!(
+                        "tower step {}/{} (epoch {}/{})  loss {:.4}  lr {:.2e}  {:.0} img/s  eta {:.0} s",
+                        s.step, s.total_steps, s.epoch, s.epochs, s.loss, s.lr, s.images_per_s, s.eta_s
+                    ));
+                }
+                ControlFlow::Continue(())
+            },
+        );
+        line.line("");
+        r
+    })
+    .await??;
+    let (t, h) = (&record.train_scores, &record.heldout_scores);
+    println!(
+        "done in {:.0} s: epoch losses {:?}",
+        record.summary.seconds,
+        record
+            .summary
+            .epoch_losses
+            .iter()
+            .map(|l| (l * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    );
+    for (side, s) in [("training side", t), ("held out", h)] {
+        println!(
+            "{side} ({} images): detection {:.1} %, kind {:.1} %, product {:.1} %, defect patches found {:.1} %, normal patches flagged {:.1} %",
+            s.images,
+            100.0 * s.detection,
+            100.0 * s.kind,
+            100.0 * s.group,
+            100.0 * s.defect_patch_recall,
+            100.0 * s.normal_patch_false_alarms
+        );
+    }
+    println!("wrote {}", args.out.join("tower.safetensors").display());
     Ok(())
 }

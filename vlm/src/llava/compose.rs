@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::rng::Rng;
 use crate::tokenizer::Tokenizer;
 use crate::weights::gguf::GgufLlama;
-use crate::weights::{HostTensor, TensorSource, WeightError};
+use crate::weights::{HostTensor, MemorySource, SafeTensors, TensorSource, Tracker, WeightError};
 use crate::FieldError;
 
 /// The image token added to the language model's vocabulary.
@@ -208,11 +208,77 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), WeightError> {
     std::fs::write(path, text).map_err(|e| WeightError::io(path, e))
 }
 
-/// Writes a LLaVA folder at `out` from the LLaMA GGUF `lm` and a fresh tower of shape `spec`.
+/// The tower tensors of `file` (a pretrained tower, e.g. `vlm-inspect model pretrain-tower`'s
+/// `tower.safetensors`) in place of the fresh ones in `tower`: every name must be there with
+/// the same shape, and the file may hold nothing else.
+fn replace_tower(tower: &mut Named, file: &Path) -> Result<(), WeightError> {
+    let mut st = SafeTensors::open(file)?;
+    let bad = |reason: String| WeightError::Config {
+        path: file.display().to_string(),
+        reason,
+    };
+    let wanted: std::collections::BTreeSet<&str> = tower.iter().map(|(n, _)| n.as_str()).collect();
+    let extra: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter(|n| !wanted.contains(n.as_str()))
+        .take(5)
+        .collect();
+    if !extra.is_empty() {
+        return Err(bad(format!(
+            "tensors that are not part of this tower shape: {}",
+            extra.join(", ")
+        )));
+    }
+    for (name, t) in tower.iter_mut() {
+        let Some(new) = st.read(name)? else {
+            return Err(bad(format!("tensor {name:?} is missing")));
+        };
+        if new.shape != t.shape {
+            return Err(WeightError::Shape {
+                name: name.clone(),
+                got: new.shape,
+                expected: t.shape.clone(),
+            });
+        }
+        *t = new;
+    }
+    Ok(())
+}
+
+/// A tower of shape `spec` with fresh weights from `seed`, as [`compose`] initialises it.
+pub fn fresh_tower<B: burn::tensor::backend::Backend>(
+    spec: &TowerSpec,
+    seed: u64,
+    device: &B::Device,
+) -> Result<crate::clip::ClipVision<B>, WeightError> {
+    let (tower, _) = fresh_vision(spec, 8, seed);
+    let mut source = MemorySource(tower.into_iter().collect());
+    let mut tr = Tracker::new(&mut source);
+    let cfg = crate::clip::config::ClipVisionConfig {
+        hidden_size: spec.hidden_size,
+        intermediate_size: spec.intermediate_size,
+        num_hidden_layers: spec.layers,
+        num_attention_heads: spec.heads,
+        num_channels: 3,
+        image_size: spec.image_size,
+        patch_size: spec.patch_size,
+        hidden_act: crate::clip::config::Activation::Gelu,
+        layer_norm_eps: 1e-5,
+    };
+    let tower =
+        crate::clip::load::build(&cfg, "model.vision_tower.vision_model.", &mut tr, device)?;
+    tr.finish(|_| false)?;
+    Ok(tower)
+}
+
+/// Writes a LLaVA folder at `out` from the LLaMA GGUF `lm` and a tower of shape `spec`: fresh
+/// from `seed`, or the pretrained one in `tower_weights`.
 pub fn compose(
     lm: &Path,
     spec: &TowerSpec,
     seed: u64,
+    tower_weights: Option<&Path>,
     out: &Path,
 ) -> Result<Composed, WeightError> {
     let bad = |reason: String| WeightError::Config {
@@ -266,7 +332,10 @@ pub fn compose(
         }
         language.push((key, t));
     }
-    let (tower, projector) = fresh_vision(spec, text.hidden_size, seed);
+    let (mut tower, projector) = fresh_vision(spec, text.hidden_size, seed);
+    if let Some(file) = tower_weights {
+        replace_tower(&mut tower, file)?;
+    }
     let composed = Composed {
         image_token_id,
         vision_parameters: count(&tower),

@@ -12,6 +12,7 @@ pub mod options;
 pub mod progress;
 pub mod run;
 pub mod schedule;
+pub mod tower;
 pub mod trainee;
 
 pub use batch::{Batch, Example};

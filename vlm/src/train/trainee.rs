@@ -28,7 +28,7 @@ const VISION_KEY: &str = "base_model.model.model.vision_tower.";
 
 /// How a vision tensor is laid out in Hugging Face files relative to ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
+pub(crate) enum Layout {
     Same,
     /// A linear weight: ours `[in, out]`, theirs `[out, in]`.
     Linear,
@@ -37,7 +37,9 @@ enum Layout {
 }
 
 /// Every tensor of the vision tower, by its name under `vision_model.`.
-fn vision_params<B: Backend>(v: &mut ClipVision<B>) -> Vec<(String, Layout, ParamMut<'_, B>)> {
+pub(crate) fn vision_params<B: Backend>(
+    v: &mut ClipVision<B>,
+) -> Vec<(String, Layout, ParamMut<'_, B>)> {
     fn norm<'a, B: Backend>(
         out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
         name: String,
@@ -100,7 +102,7 @@ fn vision_params<B: Backend>(v: &mut ClipVision<B>) -> Vec<(String, Layout, Para
 }
 
 impl<B: Backend> ParamMut<'_, B> {
-    fn require_grad(&mut self, on: bool) {
+    pub(crate) fn require_grad(&mut self, on: bool) {
         match self {
             ParamMut::One(p) => **p = Param::initialized(p.id, p.val().set_require_grad(on)),
             ParamMut::Two(p) => **p = Param::initialized(p.id, p.val().set_require_grad(on)),
@@ -115,7 +117,7 @@ impl<B: Backend> ParamMut<'_, B> {
     }
 
     /// The value in Hugging Face's layout.
-    fn export(&self, layout: Layout, patch: usize) -> Result<HostTensor, WeightError> {
+    pub(crate) fn export(&self, layout: Layout, patch: usize) -> Result<HostTensor, WeightError> {
         match (self, layout) {
             (ParamMut::One(p), _) => HostTensor::from_tensor(p.val()),
             (ParamMut::Two(p), Layout::Same) => HostTensor::from_tensor(p.val()),

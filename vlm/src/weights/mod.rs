@@ -4,7 +4,7 @@
 pub mod gguf;
 pub mod safetensors;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -127,6 +127,19 @@ pub trait TensorSource {
     /// never held twice while a model loads.
     fn read_transposed(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
         Ok(self.read(name)?.map(HostTensor::transposed))
+    }
+}
+
+/// Tensors already in memory, by name (a freshly initialised part of a model).
+pub struct MemorySource(pub BTreeMap<String, HostTensor>);
+
+impl TensorSource for MemorySource {
+    fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    fn read(&mut self, name: &str) -> Result<Option<HostTensor>, WeightError> {
+        Ok(self.0.get(name).cloned())
     }
 }
 
