@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints the numbers of docs/models/default.md from what scripts/train-default.sh left in
-models/default/ (trainer_state.json of both stages, the evaluation JSON files), and draws the
-training curves as docs/models/default-loss.svg. Standard library only.
+models/default/ (tower-pretrain.json, trainer_state.json of both stages, the evaluation JSON
+files under eval/), and draws the training curves as docs/models/default-loss.svg. Standard
+library only.
 Usage: python3 scripts/model-card.py"""
 import glob
 import json
@@ -36,7 +37,7 @@ def svg(curves, path):
              f'<text x="{pad-4}" y="16" text-anchor="end">{hi:.2f}</text>',
              f'<text x="{pad-4}" y="{hgt-30}" text-anchor="end">{lo:.2f}</text>']
     start = 0
-    for (name, pts), colour in zip(curves, ["#2563eb", "#dc2626"]):
+    for (name, pts), colour in zip(curves, ["#16a34a", "#2563eb", "#dc2626"]):
         line = " ".join(f"{x(start + i):.1f},{y(v):.1f}" for i, v in enumerate(pts))
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
         parts.append(f'<text x="{x(start) + 4:.1f}" y="{hgt-14}" fill="{colour}">{name} ({len(pts)} steps)</text>')
@@ -46,6 +47,17 @@ def svg(curves, path):
 
 
 curves = []
+tower = json.load(open(os.path.join(MODELS, "tower-pretrain.json")))
+# One point per 10 steps: the tower takes thousands of small steps.
+losses = tower["losses"]
+curves.append(("tower", [sum(losses[i:i + 10]) / len(losses[i:i + 10]) for i in range(0, len(losses), 10)]))
+print(f"## tower: {tower['summary']['steps']} steps in {tower['summary']['seconds']:.0f} s on {tower['train_images']} images, options {json.dumps(tower['options'])}")
+print("epoch losses:", ", ".join(f"{v:.3f}" for v in tower["summary"]["epoch_losses"]))
+print("| images | n | detection | kind | product | defect patches found | normal patches flagged |\n|---|---|---|---|---|---|---|")
+for side, key in (("training side", "train_scores"), ("held out", "heldout_scores")):
+    sc = tower[key]
+    print(f"| {side} | {sc['images']} | {100*sc['detection']:.1f} | {100*sc['kind']:.1f} | {100*sc['group']:.1f} | {100*sc['defect_patch_recall']:.1f} | {100*sc['normal_patch_false_alarms']:.1f} |")
+print()
 for stage in ("stage1", "stage2"):
     h, state = history(stage)
     curves.append((stage, [p["loss"] for p in h]))
@@ -55,7 +67,7 @@ for stage in ("stage1", "stage2"):
         print(f"| {e} | {v:.3f} |")
     print()
 svg(curves, os.path.join(ROOT, "docs", "models", "default-loss.svg"))
-for f in sorted(glob.glob(os.path.join(MODELS, "evaluation-*.json"))):
+for f in sorted(glob.glob(os.path.join(MODELS, "eval", "*.json"))):
     doc = json.load(open(f))
     print(f"## {os.path.basename(f)}: {doc['config']['model']}, prompts {doc['config']['prompts']}")
     print(doc["table1"])
