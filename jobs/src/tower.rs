@@ -267,12 +267,11 @@ fn run_on<B: Backend>(
         summary,
     };
     std::fs::create_dir_all(out)?;
-    let tensors = trainer.tower_tensors()?;
-    let all: Vec<(&str, &[usize], &[f32])> = tensors
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
-        .collect();
-    vlm::weights::safetensors::write(&out.join("tower.safetensors"), &all, &[])?;
+    let tensors = vlm::train::tower::tower_tensors(&trainer.tower)?;
+    vlm::weights::safetensors::write_named(
+        &out.join("tower.safetensors"),
+        tensors.iter().map(|(k, t)| (k, t)),
+    )?;
     std::fs::write(
         out.join("tower-pretrain.json"),
         serde_json::to_string_pretty(&record)?,

@@ -166,11 +166,7 @@ fn a_composed_smollm2_llava_keeps_the_decoder_exact_and_takes_images() {
     let tensors = vlm::train::tower::tower_tensors(&tower).unwrap();
     let file = dir.path().join("tower.safetensors");
     let write = |tensors: &[(String, vlm::weights::HostTensor)], file: &std::path::Path| {
-        let all: Vec<(&str, &[usize], &[f32])> = tensors
-            .iter()
-            .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
-            .collect();
-        vlm::weights::safetensors::write(file, &all, &[]).unwrap();
+        vlm::weights::safetensors::write_named(file, tensors.iter().map(|(k, t)| (k, t))).unwrap();
     };
     write(&tensors, &file);
     let pretrained = dir.path().join("pretrained");

@@ -342,13 +342,11 @@ pub fn compose(
         projector_parameters: count(&projector),
         language_parameters: count(&language),
     };
-    let all: Vec<(&str, &[usize], &[f32])> = tower
-        .iter()
-        .chain(&projector)
-        .chain(&language)
-        .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
-        .collect();
-    crate::weights::safetensors::write(&out.join("model.safetensors"), &all, &[])?;
+    let all = tower.iter().chain(&projector).chain(&language);
+    crate::weights::safetensors::write_named(
+        &out.join("model.safetensors"),
+        all.map(|(k, t)| (k, t)),
+    )?;
 
     let eos: Vec<u32> = text.eos_token_ids.clone();
     let config = serde_json::json!({

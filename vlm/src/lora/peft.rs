@@ -89,13 +89,8 @@ pub fn write_adapter(
     let path = dir.join("adapter_config.json");
     let text = serde_json::to_string_pretty(&config).unwrap_or_default();
     write_atomic(&path, text.as_bytes())?;
-    let list: Vec<(&str, &[usize], &[f32])> = files
-        .tensors
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
-        .collect();
     let tmp = dir.join("adapter_model.safetensors.tmp");
-    safetensors::write(&tmp, &list, &[])?;
+    safetensors::write_named(&tmp, &files.tensors)?;
     rename(&tmp, &dir.join("adapter_model.safetensors"))
 }
 

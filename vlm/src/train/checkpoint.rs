@@ -56,11 +56,10 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(|e| WeightError::io(&tmp, e))?;
     }
     write_adapter(&tmp, adapter, &state.base_model)?;
-    let list: Vec<(&str, &[usize], &[f32])> = optimizer
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.shape.as_slice(), t.data.as_slice()))
-        .collect();
-    safetensors::write(&tmp.join("optimizer.safetensors"), &list, &[])?;
+    safetensors::write_named(
+        &tmp.join("optimizer.safetensors"),
+        optimizer.iter().map(|(k, t)| (k, t)),
+    )?;
     let json = serde_json::to_string_pretty(state).unwrap_or_default();
     std::fs::write(tmp.join("trainer_state.json"), json).map_err(|e| WeightError::io(&tmp, e))?;
     if dir.exists() {

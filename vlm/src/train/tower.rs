@@ -534,12 +534,6 @@ impl<B: AutodiffBackend> TowerTrainer<B> {
             normal_patch_false_alarms: share(alarms, normal_patches),
         }
     }
-
-    /// The tower's tensors under [`TOWER_PREFIX`] in transformers' layout, as a composed LLaVA
-    /// folder stores them.
-    pub fn tower_tensors(&self) -> Result<Vec<(String, HostTensor)>, WeightError> {
-        tower_tensors(&self.tower)
-    }
 }
 
 /// Every tensor of `tower` under [`TOWER_PREFIX`] in transformers' layout.
@@ -634,7 +628,7 @@ mod tests {
         let s = t.score(&examples(20), &device);
         assert!(s.detection > 0.95 && s.defect_patch_recall > 0.9, "{s:?}");
         assert!(s.normal_patch_false_alarms < 0.1, "{s:?}");
-        let tensors = t.tower_tensors().unwrap();
+        let tensors = tower_tensors(&t.tower).unwrap();
         assert!(tensors.iter().any(|(n, t)| n
             == "model.vision_tower.vision_model.embeddings.patch_embedding.weight"
             && t.shape == [16, 3, 4, 4]));

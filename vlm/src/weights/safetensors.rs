@@ -278,6 +278,18 @@ impl TensorSource for ShardedSafeTensors {
     }
 }
 
+/// Writes named f32 tensors (the common case of [`write`]).
+pub fn write_named<'a, K: AsRef<str> + 'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (&'a K, &'a HostTensor)>,
+) -> Result<(), WeightError> {
+    let list: Vec<(&str, &[usize], &[f32])> = tensors
+        .into_iter()
+        .map(|(k, t)| (k.as_ref(), t.shape.as_slice(), t.data.as_slice()))
+        .collect();
+    write(path, &list, &[])
+}
+
 /// Writes f32 tensors (and i64 ones) as a safetensors file, for `forward --out` and tests.
 pub fn write(
     path: &Path,
