@@ -25,6 +25,62 @@ pub struct AppState {
     pub jobs: jobs::JobHub,
     /// The interactive lane's turn, which `/v1` requests share with inspections.
     pub interactive: jobs::runner::Interactive,
+    /// The address users reach the server at (`--public-url`), when given.
+    pub public_url: Option<PublicUrl>,
+}
+
+impl AppState {
+    /// Whether cookies carry the `Secure` flag: when users reach the server over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_ref().is_some_and(PublicUrl::is_https)
+    }
+}
+
+/// The origin users reach the server at (`--public-url https://inspect.example.com`): state-
+/// changing requests from browsers must come from it, and https turns on `Secure` cookies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://host[:port]`, lower-cased, the default port left out.
+    origin: String,
+}
+
+impl PublicUrl {
+    /// Reads an http(s) URL; only its origin is kept.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        origin_of(text)
+            .map(|origin| Self { origin })
+            .ok_or_else(|| format!("--public-url {text:?}: give an http:// or https:// URL"))
+    }
+
+    /// `scheme://host[:port]`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Served over https.
+    pub fn is_https(&self) -> bool {
+        self.origin.starts_with("https://")
+    }
+}
+
+/// The origin (`scheme://host[:port]`, default port dropped) of an http(s) URL, as browsers
+/// send it in `Origin` and `Referer`; None for anything else (including `null`).
+pub fn origin_of(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    // Credentials in the authority never belong to an origin a browser sends.
+    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
+    {
+        return None;
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,6 +109,26 @@ pub fn session() -> SessionUser {
     use_context::<Parts>()
         .and_then(|p| p.extensions.get::<SessionUser>().cloned())
         .unwrap_or_default()
+}
+
+/// The address the current request came from (the socket's peer), when the server knows it.
+pub fn client_ip() -> Option<std::net::IpAddr> {
+    use axum::extract::ConnectInfo;
+    use_context::<Parts>().and_then(|p| {
+        p.extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    })
+}
+
+/// Tells the client when to try again (with a 429 or 503).
+pub fn retry_after(secs: i64) {
+    if let (Some(res), Ok(v)) = (
+        use_context::<ResponseOptions>(),
+        axum::http::HeaderValue::from_str(&secs.max(1).to_string()),
+    ) {
+        res.insert_header(axum::http::header::RETRY_AFTER, v);
+    }
 }
 
 /// The guard every server function calls first: the signed-in user if `access` allows them.

@@ -118,7 +118,11 @@ async fn admin_actions_take_effect() {
         app.store.user("nia").await.unwrap().role,
         store::Role::Reviewer
     );
-    assert!(app.store.verify_login("nia", &generated).await.is_ok());
+    assert!(app
+        .store
+        .verify_login("nia", &generated, &store::throttle::ClientAddress::of(None))
+        .await
+        .is_ok());
 
     let (status, body, _) = app
         .post(

@@ -47,10 +47,10 @@ pub enum StoreError {
 pub struct StoreOptions {
     /// How long a session stays valid after sign-in.
     pub session_ttl: Duration,
-    /// Failed sign-ins for one username before it is locked.
-    pub max_failures: i64,
-    /// The window those failures are counted in, and how long the lock lasts.
-    pub lockout: Duration,
+    /// How failed sign-ins slow further attempts down.
+    pub throttle: crate::throttle::ThrottlePolicy,
+    /// Where password hashes run (off the async runtime, bounded).
+    pub hash_gate: crate::password::HashGate,
     /// Jobs one user may have waiting in the queue at once.
     pub max_queued_per_user: usize,
 }
@@ -59,8 +59,8 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
-            max_failures: 5,
-            lockout: Duration::from_secs(15 * 60),
+            throttle: Default::default(),
+            hash_gate: Default::default(),
             max_queued_per_user: 20,
         }
     }

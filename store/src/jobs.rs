@@ -2,7 +2,7 @@
 //! inspections), their progress events, cancel requests, and crash recovery.
 
 use crate::db::{now, Store, StoreError};
-use crate::records::{JobEvent, JobInfo, JobKind, JobState, SYSTEM_OWNER};
+use crate::records::{JobInfo, JobKind, JobState, SYSTEM_OWNER};
 
 /// Who queued a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +202,7 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(())
+        self.compact_job_events(id).await
     }
 
     /// One job.
@@ -320,34 +320,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Appends a progress event; returns its sequence number.
-    pub async fn add_job_event(&self, id: i64, event: &JobEvent) -> Result<i64, StoreError> {
-        let (seq,): (i64,) = sqlx::query_as(
-            "INSERT INTO job_events (job_id, seq, at, data)
-             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), ?, ?)
-             RETURNING seq",
-        )
-        .bind(id)
-        .bind(id)
-        .bind(now())
-        .bind(event.to_json())
-        .fetch_one(self.pool())
-        .await?;
-        Ok(seq)
-    }
-
-    /// Events of a job after sequence number `after`, in order, as stored (JSON). Events
-    /// this version cannot read are passed on as they are; [`JobEvent::from_json`] reads them.
-    pub async fn job_events(&self, id: i64, after: i64) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
-        )
-        .bind(id)
-        .bind(after)
-        .fetch_all(self.pool())
-        .await?)
     }
 
     /// Asks a job to stop: a queued one is cancelled at once, a running one at its next

@@ -14,6 +14,8 @@ pub mod evaluations;
 #[cfg(feature = "db")]
 pub mod import;
 #[cfg(feature = "db")]
+pub mod job_events;
+#[cfg(feature = "db")]
 pub mod jobs;
 #[cfg(feature = "db")]
 pub mod models;
@@ -21,6 +23,8 @@ pub mod models;
 pub mod password;
 #[cfg(feature = "db")]
 pub mod sessions;
+#[cfg(feature = "db")]
+pub mod throttle;
 #[cfg(feature = "db")]
 pub mod tokens;
 #[cfg(feature = "db")]

@@ -86,19 +86,21 @@ pub fn token_from_cookie_header(header: &str) -> Option<&str> {
 }
 
 /// The `Set-Cookie` value that stores a session token.
-pub fn session_cookie(token: &str, max_age_secs: u64) -> String {
-    session_cookie_with(token, max_age_secs as i64)
+/// `secure` adds the `Secure` flag (when the server is reached over https).
+pub fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
+    session_cookie_with(token, max_age_secs as i64, secure)
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_session_cookie() -> String {
-    session_cookie_with("", 0)
+pub fn clear_session_cookie(secure: bool) -> String {
+    session_cookie_with("", 0, secure)
 }
 
-fn session_cookie_with(token: &str, max_age_secs: i64) -> String {
+fn session_cookie_with(token: &str, max_age_secs: i64, secure: bool) -> String {
     cookie::Cookie::build((SESSION_COOKIE, token))
         .path("/")
         .http_only(true)
+        .secure(secure)
         .same_site(cookie::SameSite::Strict)
         .max_age(cookie::time::Duration::seconds(max_age_secs))
         .build()
@@ -136,14 +138,17 @@ mod tests {
         );
         assert_eq!(token_from_cookie_header("vlm_session"), None);
         assert_eq!(
-            clear_session_cookie().split(';').next(),
+            clear_session_cookie(false).split(';').next(),
             Some("vlm_session=")
         );
-        assert!(clear_session_cookie().contains("Max-Age=0"));
-        let c = session_cookie("t", 60);
+        assert!(clear_session_cookie(false).contains("Max-Age=0"));
+        let c = session_cookie("t", 60, false);
         assert!(
             c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Max-Age=60")
         );
+        assert!(!c.contains("Secure"));
+        assert!(session_cookie("t", 60, true).contains("Secure"));
+        assert!(clear_session_cookie(true).contains("Secure"));
     }
 
     #[tokio::test]

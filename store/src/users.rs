@@ -3,14 +3,17 @@
 use crate::db::{now, Store, StoreError};
 use crate::password;
 use crate::records::{Role, UserInfo};
+use crate::throttle::ClientAddress;
 
 /// Why a sign-in failed. Wrong user and wrong password read the same on purpose.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("wrong username or password")]
     BadCredentials,
-    #[error("too many failed sign-ins for this user: try again in {retry_after_secs} s")]
+    #[error("too many failed sign-ins from here: try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
+    #[error(transparent)]
+    Busy(#[from] password::Busy),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -63,7 +66,7 @@ impl Store {
     ) -> Result<UserInfo, StoreError> {
         check_username(username)?;
         password::check_strength(pw)?;
-        let hash = password::hash(pw)?;
+        let hash = hash_off_runtime(pw).await?;
         let result = sqlx::query(
             "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
         )
@@ -107,7 +110,7 @@ impl Store {
     /// Sets a new password and signs the user out everywhere.
     pub async fn set_password(&self, username: &str, pw: &str) -> Result<(), StoreError> {
         password::check_strength(pw)?;
-        let hash = password::hash(pw)?;
+        let hash = hash_off_runtime(pw).await?;
         let user = self.user(username).await?;
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
@@ -119,12 +122,8 @@ impl Store {
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM login_failures WHERE username = ?")
-            .bind(user.username.to_lowercase())
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(())
+        self.clear_login_throttle(&user.username).await
     }
 
     /// Changes a user's role. The last enabled admin cannot be demoted.
@@ -183,75 +182,53 @@ impl Store {
         Ok(())
     }
 
-    /// Checks a username and password, counting failures per username. After
-    /// `max_failures` failures within `lockout`, sign-ins for that name are refused
-    /// (even with the right password) until the lock expires.
-    pub async fn verify_login(&self, username: &str, pw: &str) -> Result<UserInfo, LoginError> {
-        let key = username.trim().to_lowercase();
-        let t = now();
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM login_failures WHERE username = ?",
-        )
-        .bind(&key)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(StoreError::from)?;
-        if let Some((_, _, locked_until)) = row {
-            if locked_until > t {
-                return Err(LoginError::Throttled {
-                    retry_after_secs: locked_until - t,
-                });
-            }
+    /// Checks a username and password from `address`. The attempt is counted first (see
+    /// [`crate::throttle`]) and refused without a hash while one of its counts must wait; the
+    /// hash runs on the blocking pool behind the store's [`password::HashGate`].
+    pub async fn verify_login(
+        &self,
+        username: &str,
+        pw: &str,
+        address: &ClientAddress,
+    ) -> Result<UserInfo, LoginError> {
+        let name = username.trim();
+        if let Err(t) = self.reserve_login_attempt(name, address).await? {
+            return Err(LoginError::Throttled {
+                retry_after_secs: t.retry_after_secs,
+            });
         }
-
         let stored: Option<(String, i64)> =
             sqlx::query_as("SELECT password_hash, disabled FROM users WHERE username = ?")
-                .bind(username.trim())
+                .bind(name)
                 .fetch_optional(self.pool())
                 .await
                 .map_err(StoreError::from)?;
         // Unknown users cost a hash too, so timing does not reveal which names exist.
-        let ok = match &stored {
-            Some((hash, disabled)) => password::verify(pw, hash) && *disabled == 0,
-            None => {
-                let _ = password::verify(pw, dummy_hash());
-                false
-            }
+        let (hash, enabled) = match stored {
+            Some((hash, disabled)) => (hash, disabled == 0),
+            None => (dummy_hash().to_string(), false),
         };
-        if ok {
-            sqlx::query("DELETE FROM login_failures WHERE username = ?")
-                .bind(&key)
-                .execute(self.pool())
-                .await
-                .map_err(StoreError::from)?;
-            return Ok(self.user(username.trim()).await?);
+        let pw = pw.to_string();
+        let matches = self
+            .options
+            .hash_gate
+            .run(move || password::verify(&pw, &hash))
+            .await
+            .map_err(LoginError::Busy)?;
+        if matches && enabled {
+            self.login_succeeded(name, address).await?;
+            return Ok(self.user(name).await?);
         }
-
-        let window = self.options.lockout.as_secs() as i64;
-        let (failures, start) = match row {
-            Some((f, start, _)) if t - start < window => (f + 1, start),
-            _ => (1, t),
-        };
-        let locked_until = if failures >= self.options.max_failures {
-            t + window
-        } else {
-            0
-        };
-        sqlx::query(
-            "INSERT INTO login_failures (username, failures, window_start, locked_until)
-             VALUES (?, ?, ?, ?)
-             ON CONFLICT(username) DO UPDATE SET failures = excluded.failures,
-                window_start = excluded.window_start, locked_until = excluded.locked_until",
-        )
-        .bind(&key)
-        .bind(failures)
-        .bind(start)
-        .bind(locked_until)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::from)?;
         Err(LoginError::BadCredentials)
     }
+}
+
+/// Hashes `pw` on the blocking pool (account changes are rare, so they skip the sign-in gate).
+async fn hash_off_runtime(pw: &str) -> Result<String, StoreError> {
+    let pw = pw.to_string();
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?
 }
 
 /// A real Argon2id hash, made once, verified against for unknown usernames.
@@ -307,6 +284,7 @@ mod tests {
     #[tokio::test]
     async fn login_checks_password_and_disabled() {
         let (_d, s) = store().await;
+        let here = ClientAddress::of(None);
         s.create_user("ada", "password1", Role::Admin)
             .await
             .unwrap();
@@ -314,45 +292,123 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            s.verify_login("ada", "password1").await.unwrap().username,
+            s.verify_login("ada", "password1", &here)
+                .await
+                .unwrap()
+                .username,
             "ada"
         );
         assert!(matches!(
-            s.verify_login("ada", "nope").await,
+            s.verify_login("ada", "nope", &here).await,
             Err(LoginError::BadCredentials)
         ));
         assert!(matches!(
-            s.verify_login("zed", "password1").await,
+            s.verify_login("zed", "password1", &here).await,
             Err(LoginError::BadCredentials)
         ));
         s.set_disabled("bob", true).await.unwrap();
         assert!(matches!(
-            s.verify_login("bob", "password2").await,
+            s.verify_login("bob", "password2", &here).await,
             Err(LoginError::BadCredentials)
         ));
         s.set_disabled("bob", false).await.unwrap();
-        assert!(s.verify_login("bob", "password2").await.is_ok());
+        assert!(s.verify_login("bob", "password2", &here).await.is_ok());
+    }
+
+    fn at(ip: &str) -> ClientAddress {
+        ClientAddress::of(Some(ip.parse().unwrap()))
     }
 
     #[tokio::test]
-    async fn throttles_after_repeated_failures_even_with_right_password() {
+    async fn a_guesser_slows_only_their_own_address() {
         let (_d, s) = store().await;
         s.create_user("ada", "password1", Role::Admin)
             .await
             .unwrap();
+        let (stranger, ada) = (at("203.0.113.9"), at("198.51.100.4"));
         for _ in 0..5 {
             assert!(matches!(
-                s.verify_login("ada", "wrong").await,
+                s.verify_login("ada", "wrong", &stranger).await,
                 Err(LoginError::BadCredentials)
             ));
         }
-        match s.verify_login("ADA", "password1").await {
-            Err(LoginError::Throttled { retry_after_secs }) => assert!(retry_after_secs > 0),
+        match s.verify_login("ADA", "password1", &stranger).await {
+            Err(LoginError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected throttling, got {other:?}"),
         }
-        // An admin's password reset lifts the lock.
+        // The real user, elsewhere, is not kept out.
+        assert_eq!(
+            s.verify_login("ada", "password1", &ada)
+                .await
+                .unwrap()
+                .username,
+            "ada"
+        );
+        // An admin's password reset lifts the account's delays everywhere.
         s.set_password("ada", "password9").await.unwrap();
-        assert!(s.verify_login("ada", "password9").await.is_ok());
+        assert!(s.verify_login("ada", "password9", &stranger).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_address_trying_many_names_is_slowed_too() {
+        let (_d, s) = store().await;
+        s.create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
+        let stranger = at("203.0.113.9");
+        for i in 0..30 {
+            let r = s
+                .verify_login(&format!("user{i}"), "wrong", &stranger)
+                .await;
+            assert!(matches!(r, Err(LoginError::BadCredentials)), "{i}: {r:?}");
+        }
+        assert!(matches!(
+            s.verify_login("ada", "password1", &stranger).await,
+            Err(LoginError::Throttled { .. })
+        ));
+        assert!(s
+            .verify_login("ada", "password1", &at("198.51.100.4"))
+            .await
+            .is_ok());
+    }
+
+    /// The count used to be read, then written back as read + 1: 300 parallel guesses counted
+    /// as a handful, and every one of them got its password checked.
+    #[tokio::test]
+    async fn parallel_guesses_are_counted_before_any_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = StoreOptions::default();
+        // Long enough that no delay runs out during the test.
+        options.throttle.first_delay = std::time::Duration::from_secs(3600);
+        options.hash_gate = password::HashGate::new(2, 400);
+        let s = Store::open(&dir.path().join("db"), options).await.unwrap();
+        s.create_user("ada", "password1", Role::Admin)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..300)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(
+                    async move { s.verify_login("ada", "wrong", &at("203.0.113.9")).await },
+                )
+            })
+            .collect();
+        let (mut checked, mut throttled) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Err(LoginError::BadCredentials) => checked += 1,
+                Err(LoginError::Throttled { .. }) => throttled += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((checked, throttled), (5, 295));
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT failures FROM login_throttle WHERE username = 'ada' AND address = '203.0.113.9'",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(n, 5);
     }
 
     #[tokio::test]

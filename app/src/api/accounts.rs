@@ -38,15 +38,21 @@ pub async fn login(
             "enter a username and a password".into(),
         )));
     }
-    let user = match st.store.verify_login(&username, &password).await {
+    let address = store::throttle::ClientAddress::of(crate::ssr::client_ip());
+    let user = match st.store.verify_login(&username, &password, &address).await {
         Ok(u) => u,
         Err(LoginError::BadCredentials) => {
             return Err(fail(ApiError::Unauthorized(
                 "wrong username or password".into(),
             )))
         }
-        Err(e @ LoginError::Throttled { .. }) => {
-            return Err(fail(ApiError::TooManyRequests(e.to_string())))
+        Err(e @ LoginError::Throttled { retry_after_secs }) => {
+            crate::ssr::retry_after(retry_after_secs);
+            return Err(fail(ApiError::TooManyRequests(e.to_string())));
+        }
+        Err(e @ LoginError::Busy(_)) => {
+            crate::ssr::retry_after(1);
+            return Err(fail(ApiError::TooManyRequests(e.to_string())));
         }
         Err(LoginError::Store(e)) => return Err(store_error(e)),
     };
@@ -55,7 +61,8 @@ pub async fn login(
         .create_session(user.id)
         .await
         .map_err(store_error)?;
-    let cookie = store::sessions::session_cookie(&token, st.store.session_ttl_secs());
+    let cookie =
+        store::sessions::session_cookie(&token, st.store.session_ttl_secs(), st.secure_cookies());
     if let (Some(res), Ok(v)) = (
         use_context::<leptos_axum::ResponseOptions>(),
         HeaderValue::from_str(&cookie),
@@ -65,11 +72,19 @@ pub async fn login(
     Ok(safe_next(next.as_deref()))
 }
 
-/// Only same-site paths are followed after sign-in (no open redirects).
+/// Only same-origin paths are followed after sign-in (no open redirects). Browsers drop tabs
+/// and line breaks from URLs and read `\` as `/`, so `/\t/example.com` would become
+/// `//example.com`, another site: a path holding any control character, whitespace or
+/// backslash is refused whole rather than cleaned.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
+    let Some(n) = next else {
+        return "/".to_string();
+    };
+    let odd = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    if n.starts_with('/') && !n.starts_with("//") && !n.chars().any(odd) {
+        n.to_string()
+    } else {
+        "/".to_string()
     }
 }
 
@@ -83,7 +98,7 @@ pub async fn logout() -> Result<(), ApiError> {
         st.store.end_session(&token).await.map_err(store_error)?;
     }
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-        let clear = store::sessions::clear_session_cookie();
+        let clear = store::sessions::clear_session_cookie(st.secure_cookies());
         if let Ok(v) = HeaderValue::from_str(&clear) {
             res.append_header(SET_COOKIE, v);
         }
@@ -221,6 +236,14 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
+        // What `/login?next=/%09/example.com` decodes to: browsers drop the tab.
+        assert_eq!(safe_next(Some("/\t/example.com")), "/");
+        assert_eq!(safe_next(Some("/\n/example.com")), "/");
+        assert_eq!(safe_next(Some("/\r\n/example.com")), "/");
+        assert_eq!(safe_next(Some("/ /example.com")), "/");
+        assert_eq!(safe_next(Some("/\u{a0}/example.com")), "/");
+        assert_eq!(safe_next(Some("\t//example.com")), "/");
+        assert_eq!(safe_next(Some("/jobs/3?tab=events")), "/jobs/3?tab=events");
     }
 }
 

@@ -41,9 +41,99 @@ pub fn access_for(path: &str) -> Access {
 }
 
 /// Axum middleware; see the module docs.
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut response = check(state, req, next).await;
+    add_security_headers(&mut response);
+    response
+}
+
+/// The policy of responses that set none themselves (pages set theirs with a script nonce,
+/// in `app::shell`): nothing runs, nothing frames us.
+const BASELINE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn add_security_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(BASELINE_CSP),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+/// Whether a request's method changes state (and so must not come from another site).
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Where a browser says a request comes from: `Origin`, else `Referer`'s origin. Some("null")
+/// and unreadable values count as foreign; None when neither header is sent (not a browser,
+/// or one that sends no referrer: such requests carry no ambient credentials of another site
+/// anyway, since SameSite=Strict keeps the cookie off cross-site ones).
+fn claimed_origin(headers: &axum::http::HeaderMap) -> Option<Option<String>> {
+    let value = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))?;
+    Some(value.to_str().ok().and_then(app::ssr::origin_of))
+}
+
+/// True when a state-changing request plainly comes from another origin than the server's:
+/// `--public-url`'s when given, else the one its `Host` header names (any scheme, as a proxy
+/// may end TLS). Ports and subdomains of the same host are other origins, though same-site
+/// for the cookie.
+pub fn cross_origin(headers: &axum::http::HeaderMap, public: Option<&app::ssr::PublicUrl>) -> bool {
+    let Some(claimed) = claimed_origin(headers) else {
+        return false;
+    };
+    let Some(claimed) = claimed else {
+        return true;
+    };
+    match public {
+        Some(p) => claimed != p.origin(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_ascii_lowercase);
+            let authority = claimed.split_once("://").map(|(_, a)| a.to_string());
+            let with_default = |scheme: &str, port: &str| {
+                claimed.starts_with(scheme)
+                    && host.as_deref().and_then(|h| h.strip_suffix(port)) == authority.as_deref()
+            };
+            !(host.is_some() && host == authority
+                || with_default("http://", ":80")
+                || with_default("https://", ":443"))
+        }
+    }
+}
+
+async fn check(state: AppState, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let is_api = path.starts_with("/api/");
+
+    // `/v1` takes bearer tokens, never cookies: another site gains nothing by calling it.
+    if changes_state(req.method())
+        && !path.starts_with("/v1/")
+        && cross_origin(req.headers(), state.public_url.as_ref())
+    {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            is_api,
+            ApiError::Forbidden(
+                "cross-site request refused: send it from this server's own pages".into(),
+            ),
+        );
+    }
 
     let limit = body_limit(&path);
     let too_big = req
@@ -109,13 +199,13 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         ),
     };
     if stale_cookie {
-        return with_cleared_cookie(response);
+        return with_cleared_cookie(response, state.secure_cookies());
     }
     response
 }
 
-fn with_cleared_cookie(mut response: Response) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&clear_session_cookie()) {
+fn with_cleared_cookie(mut response: Response, secure: bool) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&clear_session_cookie(secure)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
@@ -174,6 +264,72 @@ mod tests {
         assert_eq!(access_for("/admin/users"), Access::ADMIN);
         assert_eq!(access_for("/api/admin/add_user"), Access::ADMIN);
         assert_eq!(access_for("/administrator"), Access::AnyUser);
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn requests_from_other_origins_are_recognised() {
+        use header::{HOST, ORIGIN, REFERER};
+        let host = (HOST, "inspect.local:3000");
+        let same = [
+            vec![host.clone(), (ORIGIN, "http://inspect.local:3000")],
+            vec![host.clone(), (ORIGIN, "HTTPS://Inspect.Local:3000")],
+            vec![
+                host.clone(),
+                (REFERER, "http://inspect.local:3000/jobs/4?x=1"),
+            ],
+            vec![
+                (HOST, "inspect.local"),
+                (ORIGIN, "https://inspect.local:443"),
+            ],
+            vec![(HOST, "inspect.local:80"), (ORIGIN, "http://inspect.local")],
+            // No Origin and no Referer: not a browser's cross-site request.
+            vec![host.clone()],
+        ];
+        for h in same {
+            assert!(!cross_origin(&headers(&h), None), "{h:?}");
+        }
+        let foreign = [
+            // Another port and a subdomain of the same host are same-site, not same-origin.
+            vec![host.clone(), (ORIGIN, "http://inspect.local:8080")],
+            vec![host.clone(), (ORIGIN, "http://evil.inspect.local:3000")],
+            vec![host.clone(), (ORIGIN, "null")],
+            vec![host.clone(), (ORIGIN, "http://user@inspect.local:3000")],
+            vec![
+                host.clone(),
+                (REFERER, "http://evil.example/inspect.local:3000"),
+            ],
+            vec![(ORIGIN, "http://inspect.local:3000")],
+            // Origin wins over a matching Referer.
+            vec![
+                host.clone(),
+                (ORIGIN, "http://evil.example"),
+                (REFERER, "http://inspect.local:3000/"),
+            ],
+        ];
+        for h in foreign {
+            assert!(cross_origin(&headers(&h), None), "{h:?}");
+        }
+        let public = app::ssr::PublicUrl::parse("https://inspect.example.com/").unwrap();
+        let behind_proxy = [
+            (HOST, "127.0.0.1:3000"),
+            (ORIGIN, "https://inspect.example.com"),
+        ];
+        assert!(!cross_origin(&headers(&behind_proxy), Some(&public)));
+        let plain = [
+            (HOST, "127.0.0.1:3000"),
+            (ORIGIN, "http://inspect.example.com"),
+        ];
+        assert!(cross_origin(&headers(&plain), Some(&public)));
+        assert!(app::ssr::PublicUrl::parse("ftp://x").is_err());
+        assert!(public.is_https());
     }
 
     #[test]

@@ -46,9 +46,18 @@ pub struct ServeArgs {
     /// scripts/run.sh does on a first start, so the results pages fill within minutes).
     #[arg(long)]
     pub first_evaluation: bool,
+    /// The address users reach the server at, e.g. https://inspect.example.com behind a
+    /// proxy: browsers' state-changing requests must come from that origin, and https makes
+    /// the session cookie `Secure`. Without it, requests must come from the `Host` they name.
+    #[arg(long, env = "VLM_INSPECT_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<app::ssr::PublicUrl>,
     /// Jobs one user may have waiting in the queue at once (more are refused with 429).
     #[arg(long, env = "VLM_INSPECT_MAX_QUEUED", default_value_t = 20)]
     pub max_queued_per_user: usize,
+}
+
+fn parse_public_url(text: &str) -> Result<app::ssr::PublicUrl, String> {
+    app::ssr::PublicUrl::parse(text)
 }
 
 /// Leptos options for a server listening on `addr` with the built site under `site_root`.
@@ -108,8 +117,8 @@ pub(crate) fn encode_query_path(s: &str) -> String {
     utf8_percent_encode(s, PATH_IN_QUERY).to_string()
 }
 
-/// How often expired sessions are deleted.
-const SESSION_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often expired sessions and forgotten sign-in counts are deleted.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `vlm-inspect serve`: take the data folder, make sure an admin exists, recover interrupted
 /// jobs, start the job lanes, listen.
@@ -150,7 +159,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         spec,
     )
     .await?;
-    spawn_session_purge(store.clone());
+    spawn_housekeeping(store.clone());
 
     let device = vlm::device::probe(spec)?;
     tracing::info!("compute device: {}", device.description);
@@ -161,13 +170,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let state = app_state(
+    let mut state = app_state(
         store.clone(),
         args.data.data_dir.clone(),
         leptos_options(args.addr, &args.site_root),
         spec,
         device.description,
     );
+    state.public_url = args.public_url.clone();
     jobs::runner::start(
         store.clone(),
         args.data.data_dir.clone(),
@@ -190,7 +200,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, router(state))
+    // The peer's address reaches handlers as `ConnectInfo` (sign-in throttling counts by it).
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server stopped with an error")?;
@@ -214,19 +226,26 @@ pub fn app_state(
         data_dir,
         jobs: jobs::JobHub::default(),
         interactive: jobs::runner::Interactive::default(),
+        public_url: None,
     }
 }
 
-/// Deletes expired sessions now and every [`SESSION_PURGE_EVERY`].
-pub fn spawn_session_purge(store: Store) -> tokio::task::JoinHandle<()> {
+/// Deletes expired sessions and forgotten sign-in counts now and every
+/// [`HOUSEKEEPING_EVERY`] (the tables' bounds are in docs/reliability.md).
+pub fn spawn_housekeeping(store: Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(SESSION_PURGE_EVERY);
+        let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
         loop {
             every.tick().await;
             match store.purge_expired_sessions().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("deleted {n} expired session(s)"),
                 Err(e) => tracing::warn!("cannot delete expired sessions: {e}"),
+            }
+            match store.purge_login_throttle().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("forgot {n} old sign-in count(s)"),
+                Err(e) => tracing::warn!("cannot delete old sign-in counts: {e}"),
             }
         }
     })

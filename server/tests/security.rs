@@ -1,0 +1,163 @@
+//! The weaknesses of the security review (docs/reliability.md), each tried as an attacker
+//! would, through the real router.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use common::{enc, split, TestApp, PASSWORD};
+
+/// POSTs a sign-in from `peer`, as the server sees a browser at that address.
+async fn login_from(
+    app: &TestApp,
+    peer: &str,
+    user: &str,
+    password: &str,
+) -> (StatusCode, String, axum::http::Response<()>) {
+    let form = format!("username={user}&password={}", enc(password));
+    let mut req = Request::post("/api/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let peer: SocketAddr = peer.parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
+    split(app.send(req).await).await
+}
+
+#[tokio::test]
+async fn a_stranger_guessing_cannot_lock_the_admin_out() {
+    let app = TestApp::new().await;
+    for _ in 0..8 {
+        let (status, _, _) = login_from(&app, "203.0.113.9:5000", "ada", "wrong-guess").await;
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+    }
+    let (status, body, head) = login_from(&app, "203.0.113.9:5001", "ada", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let retry: u64 = head.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{retry}");
+    // The admin, from her own address, signs in at once.
+    let (status, body, _) = login_from(&app, "198.51.100.4:6000", "ada", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_sign_in_flood_gets_429_not_a_stalled_server() {
+    let options = store::StoreOptions {
+        hash_gate: store::password::HashGate::new(1, 2),
+        ..Default::default()
+    };
+    let app = TestApp::with(vlm::DeviceSpec::Cpu, options, false).await;
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let peer = format!("10.0.{}.{}:4000", i / 200, i % 200 + 1);
+                login_from(&app, &peer, "mel", "wrong-guess").await.0
+            })
+        })
+        .collect();
+    let health = {
+        let app = app.clone();
+        tokio::spawn(async move { app.get("/healthz", None).await.0 })
+    };
+    let mut busy = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => busy += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert!(busy > 0, "a gate of 1 + 2 let 40 parallel hashes through");
+    assert_eq!(health.await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tab_in_next_does_not_leave_the_site() {
+    let app = TestApp::new().await;
+    // `/login?next=/%09/example.com` reaches the form as "/\t/example.com".
+    let (status, body, _) = app
+        .post(
+            "/api/login",
+            &format!(
+                "username=ada&password={}&next=%2F%09%2Fexample.com",
+                enc(PASSWORD)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "\"/\"");
+}
+
+#[tokio::test]
+async fn state_changing_requests_from_other_origins_are_refused() {
+    let app = TestApp::new().await;
+    let cookie = app.login("ada").await;
+    let post = |origin: Option<&str>| {
+        let mut req = Request::post("/api/admin/set_disabled")
+            .header(header::HOST, "inspect.local:3000")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, &cookie);
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        req.body(Body::from("username=mel&disabled=true")).unwrap()
+    };
+    // Another port of the same host is same-site (the cookie goes along) but not same-origin.
+    for foreign in [
+        "http://inspect.local:8080",
+        "http://evil.inspect.local:3000",
+        "null",
+    ] {
+        let (status, body, _) = split(app.send(post(Some(foreign))).await).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{foreign}: {body}");
+        assert!(body.contains("cross-site"), "{body}");
+    }
+    assert!(!app.store.user("mel").await.unwrap().disabled);
+    let (status, body, _) = split(app.send(post(Some("http://inspect.local:3000"))).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(app.store.user("mel").await.unwrap().disabled);
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::new().await;
+    let cookie = app.login("mel").await;
+    for path in [
+        "/",
+        "/healthz",
+        "/login",
+        "/no/such/page",
+        "/files/images/999",
+    ] {
+        let (_, body, head) = app.get(path, Some(&cookie)).await;
+        let h = head.headers();
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin", "{path}");
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        // Pages allow exactly the scripts they carry the nonce of.
+        if ["/", "/login"].contains(&path) {
+            let nonce = csp
+                .split("'nonce-")
+                .nth(1)
+                .and_then(|r| r.split('\'').next())
+                .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"));
+            assert!(body.contains(&format!("nonce=\"{nonce}\"")), "{path}");
+            assert!(!csp.contains("script-src 'self'"), "{path}: {csp}");
+        }
+    }
+}
