@@ -116,6 +116,37 @@ impl ResolvedModel {
     }
 }
 
+/// Checks a model named by a web user: a registered model or one of the built-in names, never
+/// a server path (registering paths is for admins, with `vlm-inspect model register`). The
+/// answer is the same whether or not a path of that name exists, so it reveals nothing of the
+/// server's files.
+pub async fn check_web_model(store: &Store, model: &str) -> Result<(), String> {
+    use crate::default_model::{DEFAULT_NAME, STAGE1_NAME};
+    let builtin = [EMBEDDED_ALIAS, EMBEDDED_NAME, DEFAULT_NAME, STAGE1_NAME];
+    if builtin.contains(&model) {
+        return Ok(());
+    }
+    match store.model_named(model).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            let names: Vec<String> = store
+                .models()
+                .await
+                .map(|m| m.into_iter().map(|m| m.name).collect())
+                .unwrap_or_default();
+            Err(format!(
+                "no registered model named {model:?} (registered: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// [`resolve_in`], and registered remote models.
 pub async fn resolve_model(
     store: &Store,

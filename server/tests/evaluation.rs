@@ -335,34 +335,6 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-fn multipart(file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "XyZzY0123456789";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(bytes);
-    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn upload(
-    app: &TestApp,
-    cookie: &str,
-    name: &str,
-    bytes: &[u8],
-    query: &str,
-) -> (StatusCode, String, axum::http::Response<()>) {
-    let (content_type, body) = multipart(name, bytes);
-    let req = Request::post(format!("/api/uploads{query}"))
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_LENGTH, body.len())
-        .header(header::COOKIE, cookie)
-        .body(Body::from(body))
-        .unwrap();
-    common::split(app.send(req).await).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_refuse_bad_images_and_an_inspection_streams_a_verdict() {
     let app = TestApp::new().await;
@@ -374,33 +346,36 @@ async fn uploads_refuse_bad_images_and_an_inspection_streams_a_verdict() {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
 
-    let (status, _, _) = upload(&app, &reviewer, "a.png", &png, "").await;
+    let (status, _, _) = common::upload(&app, &reviewer, "a.png", &png, "").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body, _) = upload(&app, &member, "notes.txt", b"hello, not an image", "").await;
+    let (status, body, _) =
+        common::upload(&app, &member, "notes.txt", b"hello, not an image", "").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert!(body.contains("PNG or JPEG"), "{body}");
     let (status, body, _) =
-        upload(&app, &member, "bomb.png", &png_header(60_000, 60_000), "").await;
+        common::upload(&app, &member, "bomb.png", &png_header(60_000, 60_000), "").await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(body.contains("60000×60000"), "{body}");
-    let (status, body, _) = upload(&app, &member, "cut.png", &png[..png.len() / 2], "").await;
+    let (status, body, _) =
+        common::upload(&app, &member, "cut.png", &png[..png.len() / 2], "").await;
     assert_eq!(
         status,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "a truncated file: {body}"
     );
-    let (status, body, _) = upload(&app, &member, "empty.png", b"", "").await;
+    let (status, body, _) = common::upload(&app, &member, "empty.png", b"", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let huge = vec![0u8; 21 << 20];
-    let (status, _, _) = upload(&app, &member, "huge.png", &huge, "").await;
+    let (status, _, _) = common::upload(&app, &member, "huge.png", &huge, "").await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // The page's form gets a redirect with the message instead.
-    let (status, _, head) = upload(&app, &member, "notes.txt", b"nope", "?redirect=1").await;
+    let (status, _, head) =
+        common::upload(&app, &member, "notes.txt", b"nope", "?redirect=1").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = head.headers()[header::LOCATION].to_str().unwrap();
     assert!(location.starts_with("/inspect?upload_error="), "{location}");
 
-    let (status, body, _) = upload(&app, &member, "good.png", &png, "").await;
+    let (status, body, _) = common::upload(&app, &member, "good.png", &png, "").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
         .as_i64()

@@ -142,7 +142,9 @@ async fn every_response_carries_the_security_headers() {
         "/no/such/page",
         "/files/images/999",
     ] {
-        let (_, body, head) = app.get(path, Some(&cookie)).await;
+        // Signed in, /login is a redirect home: fetch it signed out.
+        let who = (path != "/login").then_some(cookie.as_str());
+        let (_, body, head) = app.get(path, who).await;
         let h = head.headers();
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{path}");
@@ -160,4 +162,161 @@ async fn every_response_carries_the_security_headers() {
             assert!(!csp.contains("script-src 'self'"), "{path}: {csp}");
         }
     }
+}
+
+fn small_png() -> Vec<u8> {
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 70]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+/// Upload ids are sequential: every other signed-in user used to be able to fetch any upload,
+/// read any inspection and follow its stream, and inspect another member's upload.
+#[tokio::test]
+async fn uploads_and_inspections_belong_to_their_owner() {
+    let app = TestApp::with(vlm::DeviceSpec::Cpu, Default::default(), false).await;
+    common::tiny_dataset_and_llava(
+        &app,
+        3,
+        anomaly::synth::Counts {
+            train: 1,
+            validation: 0,
+            good: 1,
+            logical: 1,
+            structural: 1,
+        },
+        &["pushpins"],
+        0.0,
+    )
+    .await;
+    let (mel, other, rex, ada) = (
+        app.login("mel").await,
+        app.login("target").await,
+        app.login("rex").await,
+        app.login("ada").await,
+    );
+    let (status, body, _) = common::upload(&app, &mel, "mine.png", &small_png(), "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let upload = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let file = format!("/files/uploads/{upload}");
+    let inspect = format!(
+        "form[model]=tiny-llava&form[prompt]=plain&form[upload]={upload}&form[max_new_tokens]=2"
+    );
+    let (status, body, _) = app.post("/api/inspect/start", &inspect, Some(&mel)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let job: i64 = body.trim().parse().unwrap();
+    let one = format!("id={job}");
+    let events = format!("/api/jobs/{job}/events");
+
+    // The owner and admins see everything.
+    for who in [&mel, &ada] {
+        assert_eq!(app.get(&file, Some(who)).await.0, StatusCode::OK);
+        assert_eq!(
+            app.post("/api/inspect/one", &one, Some(who)).await.0,
+            StatusCode::OK
+        );
+    }
+    // Another member and a reviewer: as if it did not exist.
+    for who in [&other, &rex] {
+        assert_eq!(app.get(&file, Some(who)).await.0, StatusCode::NOT_FOUND);
+        let (status, body, _) = app.post("/api/inspect/one", &one, Some(who)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(app.get(&events, Some(who)).await.0, StatusCode::NOT_FOUND);
+        let (status, body, _) = app
+            .post(
+                "/api/inspect/share",
+                &format!("id={job}&username=target&share=true"),
+                Some(who),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    let (status, body, _) = app.post("/api/inspect/start", &inspect, Some(&other)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains(&format!("no upload {upload}")), "{body}");
+    let (_, home, _) = app.post("/api/home", "", Some(&other)).await;
+    assert!(!home.contains("\"inspect\""), "{home}");
+
+    // Shared, the other member sees it and its image, but may not share it on.
+    let (status, body, _) = app
+        .post(
+            "/api/inspect/share",
+            &format!("id={job}&username=target&share=true"),
+            Some(&mel),
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "[\"target\"]"));
+    assert_eq!(app.get(&file, Some(&other)).await.0, StatusCode::OK);
+    assert_eq!(
+        app.post("/api/inspect/one", &one, Some(&other)).await.0,
+        StatusCode::OK
+    );
+    let (status, _, _) = app
+        .post(
+            "/api/inspect/share",
+            &format!("id={job}&username=rex&share=true"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&file, Some(&rex)).await.0, StatusCode::NOT_FOUND);
+    // Taken back, it is gone again.
+    app.post(
+        "/api/inspect/share",
+        &format!("id={job}&username=target&share=false"),
+        Some(&mel),
+    )
+    .await;
+    assert_eq!(app.get(&file, Some(&other)).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Inspection and evaluation forms used to take any server path as the model, and their
+/// errors told whether the path existed.
+#[tokio::test]
+async fn web_forms_take_registered_models_only() {
+    let app = TestApp::with(vlm::DeviceSpec::Cpu, Default::default(), false).await;
+    common::tiny_dataset_and_llava(
+        &app,
+        3,
+        anomaly::synth::Counts {
+            train: 1,
+            validation: 0,
+            good: 1,
+            logical: 1,
+            structural: 1,
+        },
+        &["pushpins"],
+        0.0,
+    )
+    .await;
+    let mel = app.login("mel").await;
+    let existing = app._dir.path().join("llava");
+    assert!(existing.is_dir());
+    let mut answers = Vec::new();
+    for model in [existing.to_str().unwrap(), "/no/such/folder"] {
+        let form = format!("form[model]={model}&form[prompt]=plain&form[image]=1");
+        let (status, body, _) = app.post("/api/inspect/start", &form, Some(&mel)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("no registered model named"), "{body}");
+        let form =
+            format!("form[model]={model}&form[dataset]=tiny&form[split]=x&form[prompts]=plain");
+        let (status, eval, _) = app.post("/api/eval/launch", &form, Some(&mel)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{eval}");
+        answers.push(body.replace(model, "MODEL"));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the answer depends on whether the path exists"
+    );
+    // Model paths reach admins only.
+    let (_, models, _) = app.post("/api/models", "", Some(&mel)).await;
+    assert!(!models.contains(existing.to_str().unwrap()), "{models}");
+    let (_, models, _) = app
+        .post("/api/models", "", Some(&app.login("ada").await))
+        .await;
+    assert!(models.contains(existing.to_str().unwrap()), "{models}");
 }

@@ -24,6 +24,8 @@ pub mod password;
 #[cfg(feature = "db")]
 pub mod sessions;
 #[cfg(feature = "db")]
+pub mod shares;
+#[cfg(feature = "db")]
 pub mod throttle;
 #[cfg(feature = "db")]
 pub mod tokens;

@@ -115,14 +115,30 @@ pub async fn me() -> Result<UserInfo, ApiError> {
 /// Device, models, datasets and recent jobs for the home page.
 #[server(prefix = "/api", endpoint = "home")]
 pub async fn home_summary() -> Result<Overview, ApiError> {
-    require_user(Access::AnyUser)?;
+    let me = require_user(Access::AnyUser)?;
     let st = state()?;
+    // Others' inspections are private; server paths of models are for admins.
+    let jobs = st
+        .store
+        .recent_jobs(40)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|j| j.kind != store::JobKind::Inspect || crate::ssr::owns_or_admin(&me, &j.owner))
+        .take(20)
+        .collect();
+    let mut models = st.store.models().await.map_err(store_error)?;
+    if me.role != store::Role::Admin {
+        for m in &mut models {
+            m.path.clear();
+        }
+    }
     Ok(Overview {
         version: env!("CARGO_PKG_VERSION").to_string(),
         device: st.device.clone(),
-        models: st.store.models().await.map_err(store_error)?,
+        models,
         datasets: st.store.datasets().await.map_err(store_error)?,
-        jobs: st.store.recent_jobs(20).await.map_err(store_error)?,
+        jobs,
     })
 }
 

@@ -38,6 +38,9 @@ pub struct EvalForm {
 pub async fn launch_evaluation(form: EvalForm) -> Result<i64, ApiError> {
     let me = require_user(Access::MEMBER)?;
     let st = state()?;
+    jobs::models::check_web_model(&st.store, form.model.trim())
+        .await
+        .map_err(|e| fail(ApiError::BadRequest(format!("model: {e}"))))?;
     let prompts: Vec<&str> = form
         .prompts
         .split(',')

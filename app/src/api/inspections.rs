@@ -45,6 +45,9 @@ pub async fn start_inspection(form: InspectForm) -> Result<i64, ApiError> {
     if form.model.trim().is_empty() {
         return Err(bad("model: required".into()));
     }
+    jobs::models::check_web_model(&st.store, form.model.trim())
+        .await
+        .map_err(|e| bad(format!("model: {e}")))?;
     let prompt = form.prompt.trim().to_string();
     if anomaly::prompts::builtin(&prompt).is_none()
         && st
@@ -68,10 +71,15 @@ pub async fn start_inspection(form: InspectForm) -> Result<i64, ApiError> {
             ImageRef::Dataset(id)
         }
         (None, Some(id)) => {
-            st.store
-                .upload(id)
+            // Someone else's upload is as absent as a missing one.
+            if !st
+                .store
+                .may_see_upload(&me, id)
                 .await
-                .map_err(|e| bad(format!("upload: {e}")))?;
+                .map_err(store_error)?
+            {
+                return Err(bad(format!("upload: no upload {id}")));
+            }
             ImageRef::Upload(id)
         }
         (None, None) => {
@@ -128,6 +136,8 @@ pub struct InspectionView {
     pub explanation: Option<String>,
     pub new_tokens: Option<i64>,
     pub latency_ms: Option<i64>,
+    /// Who besides its owner and the admins may see it.
+    pub shared_with: Vec<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -171,16 +181,84 @@ async fn inspection_view(
         explanation: result.as_ref().map(|r| r.explanation.clone()),
         new_tokens: result.as_ref().map(|r| r.new_tokens as i64),
         latency_ms: result.as_ref().map(|r| r.latency_ms as i64),
+        shared_with: st
+            .store
+            .inspection_shares(job.id)
+            .await
+            .map_err(store_error)?,
         job,
     })
 }
 
+/// Inspection `id` when `me` may see it; otherwise as absent as a missing one (404).
+#[cfg(feature = "ssr")]
+async fn visible_inspection(
+    st: &crate::ssr::AppState,
+    me: &store::UserInfo,
+    id: i64,
+) -> Result<JobInfo, ApiError> {
+    let job = crate::ssr::job_of(st, id, Some(JobKind::Inspect), "inspection").await?;
+    if !st
+        .store
+        .may_see_inspection(me, id)
+        .await
+        .map_err(store_error)?
+    {
+        return Err(fail(ApiError::NotFound(format!("no inspection {id}"))));
+    }
+    Ok(job)
+}
+
 #[server(prefix = "/api", endpoint = "inspect/one")]
 pub async fn inspection(id: i64) -> Result<InspectionView, ApiError> {
-    require_user(Access::AnyUser)?;
+    let me = require_user(Access::AnyUser)?;
     let st = state()?;
-    let job = crate::ssr::job_of(&st, id, Some(JobKind::Inspect), "inspection").await?;
+    let job = visible_inspection(&st, &me, id).await?;
     inspection_view(&st, job).await
+}
+
+/// Shares inspection `id` with `username` (or takes the share back with `share` false): its
+/// owner or an admin only. The user then sees the inspection, its reply and its images.
+#[server(prefix = "/api", endpoint = "inspect/share")]
+pub async fn share_inspection(
+    id: i64,
+    username: String,
+    share: bool,
+) -> Result<Vec<String>, ApiError> {
+    use anomaly::evaluation::{ImageRef, InspectConfig};
+    let me = require_user(Access::AnyUser)?;
+    let st = state()?;
+    let job = visible_inspection(&st, &me, id).await?;
+    if !crate::ssr::owns_or_admin(&me, &job.owner) {
+        return Err(fail(ApiError::Forbidden(
+            "only its owner or an admin may share an inspection".into(),
+        )));
+    }
+    let other = st.store.user(username.trim()).await.map_err(|_| {
+        fail(ApiError::BadRequest(format!(
+            "username: no user named {:?}",
+            username.trim()
+        )))
+    })?;
+    if share {
+        let (config, _) = st.store.job_config(id).await.map_err(store_error)?;
+        let upload = JobConfig::<InspectConfig>::decode(&config)
+            .ok()
+            .and_then(|c| match c.image {
+                ImageRef::Upload(u) => Some(u),
+                ImageRef::Dataset(_) => None,
+            });
+        st.store
+            .share_inspection(id, other.id, upload)
+            .await
+            .map_err(store_error)?;
+    } else {
+        st.store
+            .unshare_inspection(id, other.id)
+            .await
+            .map_err(store_error)?;
+    }
+    st.store.inspection_shares(id).await.map_err(store_error)
 }
 
 /// The signed-in user's inspections, newest first.

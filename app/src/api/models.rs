@@ -40,7 +40,8 @@ pub struct RemoteRow {
 /// Every registered model.
 #[server(prefix = "/api", endpoint = "models")]
 pub async fn list_models() -> Result<Vec<ModelRow>, ApiError> {
-    require_user(Access::AnyUser)?;
+    let me = require_user(Access::AnyUser)?;
+    let admin = me.role == store::Role::Admin;
     let st = state()?;
     let models = st.store.models().await.map_err(store_error)?;
     Ok(models
@@ -69,7 +70,12 @@ pub async fn list_models() -> Result<Vec<ModelRow>, ApiError> {
             ModelRow {
                 name: m.name,
                 kind: m.kind,
-                location: m.path,
+                // The server's file-system paths are for admins only.
+                location: if admin || m.remote.is_some() {
+                    m.path
+                } else {
+                    String::new()
+                },
                 remote,
             }
         })

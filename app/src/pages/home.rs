@@ -33,7 +33,10 @@ fn Summary(s: Overview) -> impl IntoView {
         view! {
             <ul class="plain">
                 {s.models.into_iter().map(|m| view! {
-                    <li><strong>{m.name}</strong>" · "{m.kind}" · "<code>{m.path}</code></li>
+                    <li><strong>{m.name}</strong>" · "{m.kind}
+                        // Paths reach admins only (the server blanks them for others).
+                        {(!m.path.is_empty()).then(|| view! { " · "<code>{m.path}</code> })}
+                    </li>
                 }).collect_view()}
             </ul>
         }

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::api::inspections::{inspection, InspectionView};
+use crate::api::inspections::{inspection, InspectionView, ShareInspection};
 use crate::layout::Frame;
 use crate::live::follow_job;
 use store::{JobEvent, JobState};
@@ -63,5 +63,52 @@ fn Inspection(v: InspectionView, ended: RwSignal<u32>) -> impl IntoView {
             </p>
         })}
         {v.job.error.clone().map(|e| view! { <p class="error" role="alert" id="inspect-job-error">{e}</p> })}
+        <Sharing id shared=v.shared_with.clone()/>
+    }
+}
+
+/// Who else sees this inspection (its owner and admins always do); the owner adds and removes
+/// people here.
+#[component]
+fn Sharing(id: i64, shared: Vec<String>) -> impl IntoView {
+    let share = ServerAction::<ShareInspection>::new();
+    let names = RwSignal::new(shared);
+    Effect::new(move || {
+        if let Some(Ok(list)) = share.value().get() {
+            names.set(list);
+        }
+    });
+    view! {
+        <section class="card" id="sharing">
+            <h2>"Shared with"</h2>
+            {move || {
+                let list = names.get();
+                if list.is_empty() {
+                    view! { <p class="empty">"Nobody else: only you and the admins see it."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="plain" id="shared-with">
+                            {list.into_iter().map(|name| {
+                                let who = name.clone();
+                                view! {
+                                    <li>{name}" "
+                                        <button class="unshare" on:click=move |_| {
+                                            share.dispatch(ShareInspection { id, username: who.clone(), share: false });
+                                        }>"Remove"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }
+            }}
+            <ActionForm action=share attr:class="inline" attr:id="share-form">
+                <input type="hidden" name="id" value=id/>
+                <input type="hidden" name="share" value="true"/>
+                <label>"Username " <input type="text" name="username" required maxlength="64"/></label>
+                <button type="submit" disabled=move || share.pending().get()>"Share"</button>
+            </ActionForm>
+            {move || share.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+        </section>
     }
 }

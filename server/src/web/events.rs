@@ -4,11 +4,12 @@
 
 use std::convert::Infallible;
 
-use app::ssr::AppState;
+use app::ssr::{AppState, SessionUser};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::stream::{self, Stream, StreamExt};
 use jobs::LiveEvent;
 use serde::Deserialize;
@@ -32,6 +33,7 @@ fn event(seq: i64, data: &str) -> Event {
 
 pub async fn job_events(
     State(state): State<AppState>,
+    Extension(session): Extension<SessionUser>,
     Path(id): Path<i64>,
     Query(q): Query<After>,
     headers: HeaderMap,
@@ -43,10 +45,25 @@ pub async fn job_events(
         .unwrap_or(q.after);
     // Subscribe before reading what is stored, so nothing falls between the two.
     let live = state.jobs.events.subscribe();
+    let missing = || (StatusCode::NOT_FOUND, format!("no job with id {id}")).into_response();
     let job = match state.store.job(id).await {
         Ok(j) => j,
-        Err(_) => return (StatusCode::NOT_FOUND, format!("no job with id {id}")).into_response(),
+        Err(_) => return missing(),
     };
+    // An inspection's reply is its owner's (and whoever it is shared with).
+    if job.kind == store::JobKind::Inspect {
+        let visible = match &session.user {
+            Some(user) => state
+                .store
+                .may_see_inspection(user, id)
+                .await
+                .unwrap_or(false),
+            None => false,
+        };
+        if !visible {
+            return missing();
+        }
+    }
     let stored = match state.store.job_events(id, after).await {
         Ok(e) => e,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

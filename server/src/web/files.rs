@@ -1,18 +1,29 @@
-//! `GET /files/{images|masks|thumbs|uploads}/{id}`: stored dataset files and uploads, for signed-in users only
-//! (the guard applies as to every route).
+//! `GET /files/{images|masks|thumbs|uploads}/{id}`: stored dataset files for signed-in users
+//! (the guard applies as to every route), and uploads for those who may see them (their
+//! owner, admins, and users an inspection showing them is shared with).
 
-use app::ssr::AppState;
+use app::ssr::{AppState, SessionUser};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use store::datasets::ImageFile;
 
 /// Serves one stored file of an image.
 pub async fn image_file(
     State(state): State<AppState>,
+    Extension(session): Extension<SessionUser>,
     Path((kind, id)): Path<(String, i64)>,
 ) -> Response {
     if kind == "uploads" {
+        // Someone else's upload is as absent as a missing one.
+        let visible = match &session.user {
+            Some(user) => state.store.may_see_upload(user, id).await.unwrap_or(false),
+            None => false,
+        };
+        if !visible {
+            return (StatusCode::NOT_FOUND, format!("no upload {id}")).into_response();
+        }
         return match state.store.upload(id).await {
             Ok(u) => send(&state.data_dir.join(u.file)).await,
             Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),

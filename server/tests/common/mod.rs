@@ -221,3 +221,33 @@ pub async fn tiny_dataset_and_llava(
         .unwrap();
     split.key
 }
+
+/// A multipart body with `bytes` as its `image` file field, and its content type.
+pub fn multipart(file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "XyZzY0123456789";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(bytes);
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// POSTs `bytes` as the `image` field of a multipart form to `/api/uploads{query}`.
+pub async fn upload(
+    app: &TestApp,
+    cookie: &str,
+    name: &str,
+    bytes: &[u8],
+    query: &str,
+) -> (StatusCode, String, axum::http::Response<()>) {
+    let (content_type, body) = multipart(name, bytes);
+    let req = Request::post(format!("/api/uploads{query}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap();
+    split(app.send(req).await).await
+}
