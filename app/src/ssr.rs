@@ -271,9 +271,9 @@ pub fn store_error(e: StoreError) -> ApiError {
     fail(match e {
         StoreError::Invalid(m) => ApiError::BadRequest(m),
         StoreError::NoSuchUser(_) => ApiError::NotFound(e.to_string()),
-        StoreError::UserExists(_) | StoreError::DatasetExists(_) => {
-            ApiError::Conflict(e.to_string())
-        }
+        StoreError::UserExists(_)
+        | StoreError::DatasetExists(_)
+        | StoreError::DatasetInUse { .. } => ApiError::Conflict(e.to_string()),
         StoreError::NoSuchDataset(_) | StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
         StoreError::QueueFull(_) => ApiError::TooManyRequests(e.to_string()),
         StoreError::Dataset(_) | StoreError::QaFile(_) | StoreError::File { .. } => {

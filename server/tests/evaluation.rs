@@ -519,6 +519,25 @@ async fn a_remote_run_and_a_local_run_compare_side_by_side() {
             "plain and P1 rows: {run}"
         );
     }
+    // Repeats are read once; past the cap is a clear 400 (each id used to cost a full report).
+    let again = post_json(
+        &app,
+        "/api/eval/compare",
+        &format!("ids={0},{1},{0},{1},{0}", ids[0], ids[1]),
+        &member,
+    )
+    .await;
+    assert_eq!(again, both);
+    let many: Vec<String> = (1..=9).map(|i| i.to_string()).collect();
+    let (status, body, _) = app
+        .post(
+            "/api/eval/compare",
+            &format!("ids={}", many.join(",")),
+            Some(&member),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("at most 8"), "{body}");
     // The compare page draws exactly this server function's answer in the browser.
     let (status, _, _) = app
         .get(

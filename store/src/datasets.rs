@@ -455,17 +455,52 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid("the split was not stored".into()))
     }
 
-    /// Deletes a dataset's rows, then its files.
-    pub async fn delete_dataset(&self, files_root: &Path, name: &str) -> Result<(), StoreError> {
+    /// The jobs (evaluation runs) holding predictions on images of dataset `name`, by id.
+    pub async fn runs_using_dataset(&self, name: &str) -> Result<Vec<i64>, StoreError> {
         let dataset = self.dataset(name).await?;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT p.job_id FROM predictions p JOIN images i ON i.id = p.image_id
+             WHERE i.dataset_id = ? ORDER BY p.job_id",
+        )
+        .bind(dataset.id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Deletes a dataset's rows, then its files. Evaluation runs with predictions on it would
+    /// lose them (the rows cascade), so such a dataset is refused with the runs' ids, unless
+    /// `with_evaluations` says to delete those runs too.
+    pub async fn delete_dataset(
+        &self,
+        files_root: &Path,
+        name: &str,
+        with_evaluations: bool,
+    ) -> Result<(), StoreError> {
+        let dataset = self.dataset(name).await?;
+        let runs = self.runs_using_dataset(name).await?;
+        if !runs.is_empty() && !with_evaluations {
+            return Err(StoreError::DatasetInUse {
+                name: name.to_string(),
+                runs,
+            });
+        }
         let (root,): (String,) = sqlx::query_as("SELECT root FROM datasets WHERE id = ?")
             .bind(dataset.id)
             .fetch_one(self.pool())
             .await?;
+        let mut tx = self.pool().begin().await?;
+        for run in &runs {
+            sqlx::query("DELETE FROM jobs WHERE id = ?")
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM datasets WHERE id = ?")
             .bind(dataset.id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         if !root.is_empty() {
             let dir = files_root.join(root);
             if dir.exists() {

@@ -32,6 +32,11 @@ pub enum StoreError {
     QaFile(Vec<String>),
     #[error("a dataset named {0:?} exists already")]
     DatasetExists(String),
+    #[error(
+        "dataset {name:?} holds the predictions of evaluation run(s) {}: delete those runs first, or delete them with it (`--with-evaluations`)",
+        runs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    DatasetInUse { name: String, runs: Vec<i64> },
     #[error("no dataset named {0:?}")]
     NoSuchDataset(String),
     #[error("no {0}")]
@@ -72,6 +77,7 @@ pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
     pub(crate) options: StoreOptions,
+    pub(crate) reports: std::sync::Arc<crate::report_cache::ReportCache>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -107,6 +113,7 @@ impl Store {
             pool,
             path: path.to_path_buf(),
             options,
+            reports: Default::default(),
         })
     }
 

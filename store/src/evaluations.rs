@@ -191,19 +191,47 @@ impl Store {
         job: i64,
         prompts: &[String],
     ) -> Result<(Vec<PredictionRecord>, Vec<PromptReport>), StoreError> {
+        let (predictions_rev,): (i64,) =
+            sqlx::query_as("SELECT predictions_rev FROM jobs WHERE id = ?")
+                .bind(job)
+                .fetch_optional(self.pool())
+                .await?
+                .unwrap_or((-1,));
+        let (qa,): (i64,) = sqlx::query_as("SELECT rev FROM revisions WHERE name = 'qa'")
+            .fetch_one(self.pool())
+            .await?;
+        let key = crate::report_cache::ReportKey {
+            job,
+            prompts: prompts.to_vec(),
+            predictions_rev,
+            qa,
+        };
+        if let Some(hit) = self.reports.get(&key) {
+            return Ok((*hit).clone());
+        }
         let mut records = self.predictions(job).await?;
         let annotations = self.defect_annotations(job).await?;
-        for r in records.iter_mut().filter(|r| detected_anomaly(r)) {
-            if let Some(a) = annotations.get(&r.image_id) {
-                let c = anomaly::naming::check(&r.explanation, &a.names, &a.regions);
-                r.check = (!c.is_empty()).then(|| c.into());
+        let prompts = prompts.to_vec();
+        // The naming checks and the report's self-BLEU are CPU work: off the async runtime.
+        let computed = tokio::task::spawn_blocking(move || {
+            for r in records.iter_mut().filter(|r| detected_anomaly(r)) {
+                if let Some(a) = annotations.get(&r.image_id) {
+                    let c = anomaly::naming::check(&r.explanation, &a.names, &a.regions);
+                    r.check = (!c.is_empty()).then(|| c.into());
+                }
             }
-        }
-        let predictions = records
-            .iter()
-            .map(as_prediction)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((records, report(prompts, &predictions)))
+            let predictions = records
+                .iter()
+                .map(as_prediction)
+                .collect::<Result<Vec<_>, _>>()?;
+            let tables = report(&prompts, &predictions);
+            Ok::<_, StoreError>((records, tables))
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("the report worker failed: {e}")))??;
+        let computed = std::sync::Arc::new(computed);
+        self.reports.put(key, computed.clone());
+        Ok((*computed).clone())
     }
 
     /// Stores a user's prompt. Names are unique (ignoring case) and may not shadow a
@@ -672,6 +700,39 @@ mod tests {
             .unwrap();
         let err = s.eval_report(job, &["plain".into()]).await.unwrap_err();
         assert!(err.to_string().contains("is not a region"), "{err}");
+    }
+
+    /// Reports are cached; any write to the run's predictions or to the QA table recomputes.
+    #[tokio::test]
+    async fn cached_reports_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, job, records, reports) =
+            judged(dir.path(), |_, answer| (answer.to_string(), "anomalous")).await;
+        let plain = ["plain".to_string()];
+        assert_eq!(s.eval_report(job, &plain).await.unwrap().1, reports);
+        // A verdict replaced (what a resumed run does).
+        let first = &records[0];
+        sqlx::query("UPDATE predictions SET verdict = 'normal' WHERE job_id = ? AND image_id = ?")
+            .bind(job)
+            .bind(first.image_id)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let after = s.eval_report(job, &plain).await.unwrap();
+        assert_ne!(after.1[0].scores, reports[0].scores);
+        // BERTScore arriving later.
+        s.set_prediction_bertscore(job, records[1].image_id, "plain", (0.5, 0.5, 0.5))
+            .await
+            .unwrap();
+        let scored = s.eval_report(job, &plain).await.unwrap();
+        assert!(scored.1[0].bertscore.is_some(), "{:?}", scored.1[0]);
+        // The annotations changing.
+        sqlx::query("DELETE FROM qa")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let unnamed = s.eval_report(job, &plain).await.unwrap();
+        assert_eq!(unnamed.1[0].naming.judged, 0);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Importing a dataset folder: check everything first, then insert rows and copy files in one
-//! transaction, so a failed import leaves nothing behind.
+//! Importing a dataset folder: check everything first, then copy the files into a working
+//! folder with no database lock held, then insert the rows in one short transaction that
+//! renames the folder into place before it commits, so a failed import leaves nothing behind
+//! and other writers never wait on the copy.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -223,6 +225,32 @@ fn check_all(req: &ImportRequest, progress: &ProgressFn) -> Result<CheckedSet, S
     })
 }
 
+/// Working folders of imports that crashed: any a day old (no import takes that long).
+fn remove_stale_work(files_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(files_root.join("datasets")) else {
+        return;
+    };
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(".importing-")
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > day);
+        if stale {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
 /// The blocking last phase: copy images and write masks and thumbnails into `dir`.
 fn write_files(
     dir: &Path,
@@ -282,10 +310,67 @@ impl Store {
             .await
             .map_err(|e| StoreError::Invalid(format!("import worker failed: {e}")))??;
 
+        remove_stale_work(files_root);
+        // Files are written first, to a folder of their own, with no lock held: a LOCO-sized
+        // copy must not keep sign-ins and job updates waiting on the database's write lock.
+        let tmp_dir = files_root.join(format!(
+            "datasets/.importing-{}-{}",
+            std::process::id(),
+            now_nanos()
+        ));
+        let (tmp2, scan2, p) = (tmp_dir.clone(), scan.clone(), progress.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(&tmp2);
+            write_files(&tmp2, &scan2, &checked, &p).map(|()| checked)
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("import worker failed: {e}")))?;
+        let checked = match written {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp_dir);
+                return Err(e);
+            }
+        };
+        // Then the rows, in one short transaction, and the folder renamed into place before
+        // the commit: all or nothing still.
+        let stored = self
+            .insert_dataset(&name, &scan, &checked, &qa, files_root, &tmp_dir)
+            .await;
+        if stored.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp_dir);
+        }
+        stored?;
+        // Stored: too late to stop.
+        let _ = progress(ImportProgress {
+            phase: "done",
+            done: scan.images.len(),
+            total: scan.images.len(),
+        });
+        Ok(ImportReport {
+            dataset: self.dataset(&name).await?,
+            images: scan.images.len(),
+            qa: qa.len(),
+            qa_file,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Inserts the dataset's rows and renames the written folder `files` into place as
+    /// `datasets/<id>`, committing only when both worked.
+    async fn insert_dataset(
+        &self,
+        name: &str,
+        scan: &DatasetScan,
+        checked: &[Checked],
+        qa: &[QaRecord],
+        files_root: &Path,
+        files: &Path,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let layout = scan.layout;
         let inserted = sqlx::query("INSERT INTO datasets (name, layout, root, image_count, created_at) VALUES (?, ?, '', ?, ?)")
-            .bind(&name)
+            .bind(name)
             .bind(layout)
             .bind(scan.images.len() as i64)
             .bind(now())
@@ -293,7 +378,7 @@ impl Store {
             .await;
         let dataset_id = match inserted {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::DatasetExists(name))
+                return Err(StoreError::DatasetExists(name.to_string()))
             }
             other => other?.last_insert_rowid(),
         };
@@ -304,7 +389,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let mut image_ids = std::collections::HashMap::new();
-        for (i, (entry, c)) in scan.images.iter().zip(&checked).enumerate() {
+        for (i, (entry, c)) in scan.images.iter().zip(checked).enumerate() {
             let id = sqlx::query(
                 "INSERT INTO images (dataset_id, category, split, label, rel_path, file, sha256, width, height, has_mask)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -324,7 +409,7 @@ impl Store {
             .last_insert_rowid();
             image_ids.insert(entry.rel_path.as_str(), id);
         }
-        for q in &qa {
+        for q in qa {
             let region = q
                 .region
                 .map(|r| serde_json::to_string(&r).unwrap_or_default());
@@ -339,41 +424,14 @@ impl Store {
                 .await?;
         }
 
-        // Files go to a temporary folder first, renamed into place only when all are written.
         let final_dir = files_root.join(&root);
-        let tmp_dir = files_root.join(format!("datasets/.importing-{dataset_id}"));
-        let (tmp2, scan2, p) = (tmp_dir.clone(), scan.clone(), progress.clone());
-        let written = tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_dir_all(&tmp2);
-            write_files(&tmp2, &scan2, &checked, &p)
-        })
-        .await
-        .map_err(|e| StoreError::Invalid(format!("import worker failed: {e}")))?;
-        let placed = written.and_then(|()| {
-            // A folder with this id can only be a leftover of a crashed import: no row uses it.
-            let _ = std::fs::remove_dir_all(&final_dir);
-            std::fs::rename(&tmp_dir, &final_dir).map_err(|e| encode_err(&final_dir, e))
-        });
-        if let Err(e) = placed {
-            let _ = std::fs::remove_dir_all(&tmp_dir);
-            return Err(e);
-        }
+        // A folder with this id can only be a leftover of a crashed import: no row uses it.
+        let _ = std::fs::remove_dir_all(&final_dir);
+        std::fs::rename(files, &final_dir).map_err(|e| encode_err(&final_dir, e))?;
         if let Err(e) = tx.commit().await {
             let _ = std::fs::remove_dir_all(&final_dir);
             return Err(e.into());
         }
-        // Stored: too late to stop.
-        let _ = progress(ImportProgress {
-            phase: "done",
-            done: scan.images.len(),
-            total: scan.images.len(),
-        });
-        Ok(ImportReport {
-            dataset: self.dataset(&name).await?,
-            images: scan.images.len(),
-            qa: qa.len(),
-            qa_file,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        Ok(())
     }
 }

@@ -22,6 +22,8 @@ pub mod models;
 #[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
+mod report_cache;
+#[cfg(feature = "db")]
 pub mod sessions;
 #[cfg(feature = "db")]
 pub mod shares;

@@ -120,13 +120,17 @@ pub async fn job_status(id: i64) -> Result<JobInfo, ApiError> {
     crate::ssr::job_of(&state()?, id, None, "job").await
 }
 
-/// Deletes a dataset and its files.
+/// Deletes a dataset and its files; refused (409, naming the runs) while evaluation runs hold
+/// predictions on it, unless `with_evaluations` deletes them too.
 #[server(prefix = "/api", endpoint = "admin/datasets/delete")]
-pub async fn delete_dataset(name: String) -> Result<(), ApiError> {
+pub async fn delete_dataset(
+    name: String,
+    #[server(default)] with_evaluations: bool,
+) -> Result<(), ApiError> {
     require_user(Access::ADMIN)?;
     let st = state()?;
     st.store
-        .delete_dataset(&st.data_dir, &name)
+        .delete_dataset(&st.data_dir, &name, with_evaluations)
         .await
         .map_err(store_error)
 }

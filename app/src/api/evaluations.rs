@@ -315,19 +315,35 @@ pub async fn evaluation(id: i64) -> Result<EvalDetail, ApiError> {
 }
 
 /// Several runs' results side by side (ids comma-separated).
+/// The most runs one comparison reads (each report is cached, but a first one costs an
+/// O(n²) self-BLEU per prompt).
+pub const MAX_COMPARED: usize = 8;
+
 #[server(prefix = "/api", endpoint = "eval/compare")]
 pub async fn compare_evaluations(
     ids: String,
 ) -> Result<Vec<(EvalRun, Vec<PromptResult>)>, ApiError> {
     require_user(Access::AnyUser)?;
     let st = state()?;
-    let mut out = Vec::new();
+    let mut wanted: Vec<i64> = Vec::new();
     for part in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let id: i64 = part.parse().map_err(|_| {
             fail(ApiError::BadRequest(format!(
                 "ids: {part:?} is not a run id"
             )))
         })?;
+        // Repeats add nothing but work.
+        if !wanted.contains(&id) {
+            wanted.push(id);
+        }
+        if wanted.len() > MAX_COMPARED {
+            return Err(fail(ApiError::BadRequest(format!(
+                "ids: compare at most {MAX_COMPARED} runs at once"
+            ))));
+        }
+    }
+    let mut out = Vec::new();
+    for id in wanted {
         let job = eval_job(&st, id).await?;
         let (run, cfg) = eval_run(&st, job).await?;
         let (results, _) = results_of(&st, id, &cfg).await?;

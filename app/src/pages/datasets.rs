@@ -67,7 +67,7 @@ fn DatasetTable(
                                             .confirm_with_message(&format!("Delete the dataset {del_name:?} and its files?"))
                                             .unwrap_or(false);
                                         if ok {
-                                            delete.dispatch(DeleteDataset { name: del_name.clone() });
+                                            delete.dispatch(DeleteDataset { name: del_name.clone(), with_evaluations: false });
                                         }
                                     }>"Delete"</button>
                                 })}

@@ -81,9 +81,13 @@ pub enum DatasetCommand {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Delete a dataset and its stored files.
+    /// Delete a dataset and its stored files (refused while evaluation runs hold predictions
+    /// on it, which would go with it).
     Delete {
         name: String,
+        /// Delete the evaluation runs with predictions on it too.
+        #[arg(long)]
+        with_evaluations: bool,
         #[command(flatten)]
         data: DataDir,
     },
@@ -235,10 +239,21 @@ pub async fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                 None => std::io::stdout().lock().write_all(text.as_bytes())?,
             }
         }
-        DatasetCommand::Delete { name, data } => {
+        DatasetCommand::Delete {
+            name,
+            with_evaluations,
+            data,
+        } => {
             let store = data.open().await?;
-            store.delete_dataset(&data.data_dir, &name).await?;
-            println!("deleted {name:?}");
+            let runs = store.runs_using_dataset(&name).await?;
+            store
+                .delete_dataset(&data.data_dir, &name, with_evaluations)
+                .await?;
+            if runs.is_empty() {
+                println!("deleted {name:?}");
+            } else {
+                println!("deleted {name:?} and evaluation run(s) {runs:?}");
+            }
             store.close().await;
         }
     }

@@ -89,6 +89,49 @@ async fn a_cancelled_import_stores_nothing_in_either_phase() {
     assert_eq!(report.images, 2 * 26);
 }
 
+/// Imports used to copy their files inside the write transaction: every other write (sign-ins,
+/// job updates) waited the busy timeout out and failed with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writes_go_on_while_an_import_copies_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    synth(&src);
+    let files = dir.path().join("data");
+    let s = store(dir.path()).await;
+    let other = s.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let waited = Arc::new(Mutex::new(None::<(std::time::Duration, bool)>));
+    let sink = waited.clone();
+    let progress: ProgressFn = Arc::new(move |p| {
+        let mut slot = sink.lock().unwrap();
+        if p.phase == "storing" && slot.is_none() {
+            let t = std::time::Instant::now();
+            let wrote = runtime
+                .block_on(other.register_model("during-import", "llama", "/x"))
+                .is_ok();
+            *slot = Some((t.elapsed(), wrote));
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    s.import_dataset(&files, request(&src, "demo"), progress)
+        .await
+        .unwrap();
+    let (took, wrote) = waited.lock().unwrap().expect("a storing phase");
+    assert!(wrote, "a write during the copy failed");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "a write waited {took:?}"
+    );
+    assert!(s.model_named("during-import").await.unwrap().is_some());
+    // Nothing of the import's working folder is left beside the dataset.
+    let left: Vec<String> = std::fs::read_dir(files.join("datasets"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["1"]);
+}
+
 #[tokio::test]
 async fn imports_browses_exports_and_deletes_a_synthetic_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,8 +246,54 @@ async fn imports_browses_exports_and_deletes_a_synthetic_set() {
         .unwrap_err();
     assert!(matches!(again, StoreError::DatasetExists(_)), "{again}");
 
-    s.delete_dataset(&files, "demo").await.unwrap();
+    s.delete_dataset(&files, "demo", false).await.unwrap();
     assert_untouched(&s, &files).await;
+}
+
+/// Deleting a dataset used to erase every evaluation's predictions on it through the cascade,
+/// silently.
+#[tokio::test]
+async fn a_dataset_with_predictions_is_deleted_only_when_asked_with_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    synth(&src);
+    let files = dir.path().join("data");
+    let s = store(dir.path()).await;
+    s.import_dataset(&files, request(&src, "demo"), quiet())
+        .await
+        .unwrap();
+    let run = s
+        .create_job(crate::JobKind::Eval, "{}", crate::JobOwner::System)
+        .await
+        .unwrap();
+    let (image,): (i64,) = sqlx::query_as("SELECT MIN(id) FROM images")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    let p = crate::evaluations::NewPrediction {
+        image_id: image,
+        prompt: "plain",
+        template_id: None,
+        verdict: "normal",
+        explanation: "fine",
+        raw: "Normal. fine",
+        prompt_tokens: 1,
+        new_tokens: 1,
+        latency_ms: 1,
+        served: None,
+    };
+    s.save_prediction(run, &p).await.unwrap();
+    let err = s.delete_dataset(&files, "demo", false).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DatasetInUse { runs, .. } if runs == &[run]),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("run(s) {run}")), "{err}");
+    assert_eq!(s.predictions(run).await.unwrap().len(), 1, "nothing lost");
+    assert!(s.dataset("demo").await.is_ok());
+    s.delete_dataset(&files, "demo", true).await.unwrap();
+    assert_untouched(&s, &files).await;
+    assert!(s.job(run).await.is_err(), "the run went with it, as asked");
 }
 
 #[tokio::test]
