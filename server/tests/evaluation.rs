@@ -303,38 +303,6 @@ async fn a_cancelled_evaluation_resumes_from_its_stored_predictions() {
     }
 }
 
-/// A PNG whose header declares `w`×`h` pixels (valid CRCs) followed by a few bytes of image
-/// data: what a decompression bomb looks like before it is inflated.
-fn png_header(w: u32, h: u32) -> Vec<u8> {
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut c = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            c ^= b as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        !c
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend(w.to_be_bytes());
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    out.extend(13u32.to_be_bytes());
-    out.extend(&ihdr);
-    out.extend(crc32(&ihdr).to_be_bytes());
-    let idat = b"IDAT\x78\x9c\x63\x00\x00\x00\x01\x00\x01".to_vec();
-    out.extend(((idat.len() - 4) as u32).to_be_bytes());
-    out.extend(&idat);
-    out.extend(crc32(&idat).to_be_bytes());
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_refuse_bad_images_and_an_inspection_streams_a_verdict() {
     let app = TestApp::new().await;
@@ -352,8 +320,14 @@ async fn uploads_refuse_bad_images_and_an_inspection_streams_a_verdict() {
         common::upload(&app, &member, "notes.txt", b"hello, not an image", "").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert!(body.contains("PNG or JPEG"), "{body}");
-    let (status, body, _) =
-        common::upload(&app, &member, "bomb.png", &png_header(60_000, 60_000), "").await;
+    let (status, body, _) = common::upload(
+        &app,
+        &member,
+        "bomb.png",
+        &common::png_header(60_000, 60_000, 8, 2),
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(body.contains("60000×60000"), "{body}");
     let (status, body, _) =

@@ -312,3 +312,56 @@ async fn web_forms_take_registered_models_only() {
         .await;
     assert!(models.contains(existing.to_str().unwrap()), "{models}");
 }
+
+/// A few-hundred-byte PNG declaring 40 MP of 16-bit RGBA used to pass the pixel check and
+/// decode to 320 MB; parallel uploads decoded without limit.
+#[tokio::test]
+async fn uploads_are_bounded_by_decoded_bytes_and_concurrency() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let mel = app.login("mel").await;
+    let bomb = common::png_header(7900, 5000, 16, 6);
+    assert!(bomb.len() < 1000);
+    let (status, body, _) = common::upload(&app, &mel, "deep.png", &bomb, "").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body.contains("decode to 301 MB"), "{body}");
+    // 8-bit RGB of the same size passes this check (and fails later: its data is cut short).
+    let (status, body, _) = common::upload(
+        &app,
+        &mel,
+        "flat.png",
+        &common::png_header(7900, 5000, 8, 2),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+
+    // Many real uploads at once: each is stored or told to come back, never anything else.
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(1500, 1500, |x, y| {
+        image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+    })
+    .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+    .unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let (app, mel, png) = (app.clone(), mel.clone(), png.clone());
+            tokio::spawn(async move {
+                let (status, _, head) =
+                    common::upload(&app, &mel, &format!("p{i}.png"), &png, "").await;
+                (status, head.headers().get(header::RETRY_AFTER).cloned())
+            })
+        })
+        .collect();
+    let (mut stored, mut later) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (StatusCode::CREATED, _) => stored += 1,
+            (StatusCode::SERVICE_UNAVAILABLE, Some(retry)) => {
+                assert_eq!(retry, "2");
+                later += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(stored >= 1, "{stored} stored, {later} refused");
+}

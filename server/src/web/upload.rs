@@ -18,6 +18,13 @@ use store::{authorize, Access};
 /// Largest upload side and pixel count: bigger files are refused before decoding.
 pub const MAX_UPLOAD_SIDE: u32 = 8192;
 pub const MAX_UPLOAD_PIXELS: u64 = 40_000_000;
+/// Most bytes one upload may decode to (its colour type counted: a 40 MP 16-bit RGBA PNG of a
+/// few hundred KB decodes to 320 MB), checked before decoding.
+pub const MAX_UPLOAD_DECODED_BYTES: u64 = 160 << 20;
+/// Uploads decoded at once; more get 503 with `Retry-After` rather than memory.
+pub const MAX_CONCURRENT_DECODES: usize = 2;
+
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_DECODES);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct UploadQuery {
@@ -54,7 +61,12 @@ pub async fn upload(
         }
         (Ok(id), true) => see_other(&format!("/inspect?upload={id}")),
         (Err(Refused(status, msg)), false) => {
-            (status, Json(serde_json::json!({ "error": msg }))).into_response()
+            let mut res = (status, Json(serde_json::json!({ "error": msg }))).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+            }
+            res
         }
         (Err(Refused(_, msg)), true) => see_other(&format!(
             "/inspect?upload_error={}",
@@ -109,6 +121,12 @@ async fn store_upload(
         return Err(bad(format!("{name}: the file is empty")));
     }
     let name_for_task = name.clone();
+    let Ok(_decoding) = DECODES.try_acquire() else {
+        return Err(Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is decoding other uploads: try again in a moment".into(),
+        ));
+    };
     let checked = tokio::task::spawn_blocking(move || check_and_encode(&bytes, &name_for_task))
         .await
         .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -166,6 +184,23 @@ fn check_and_encode(bytes: &[u8], name: &str) -> Result<Checked, Refused> {
             format!(
                 "{name}: {w}×{h} pixels is too large (at most {MAX_UPLOAD_SIDE} a side and {} megapixels)",
                 MAX_UPLOAD_PIXELS / 1_000_000
+            ),
+        ));
+    }
+    let decoder = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unsupported(e.to_string()))?
+        .into_decoder()
+        .map_err(|e| unsupported(e.to_string()))?;
+    let color = image::ImageDecoder::color_type(&decoder);
+    let decoded = w as u64 * h as u64 * color.bytes_per_pixel() as u64;
+    if decoded > MAX_UPLOAD_DECODED_BYTES {
+        return Err(Refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{name}: {w}×{h} pixels of {color:?} decode to {} MB (at most {} MB): save it as 8-bit RGB or smaller",
+                decoded >> 20,
+                MAX_UPLOAD_DECODED_BYTES >> 20
             ),
         ));
     }

@@ -251,3 +251,35 @@ pub async fn upload(
         .unwrap();
     split(app.send(req).await).await
 }
+
+/// A PNG whose header declares `w`×`h` pixels of `bit_depth` and `color_type` (2 RGB, 6 RGBA; valid CRCs) followed by a few bytes of image
+/// data: what a decompression bomb looks like before it is inflated.
+pub fn png_header(w: u32, h: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([bit_depth, color_type, 0, 0, 0]);
+    out.extend(13u32.to_be_bytes());
+    out.extend(&ihdr);
+    out.extend(crc32(&ihdr).to_be_bytes());
+    let idat = b"IDAT\x78\x9c\x63\x00\x00\x00\x01\x00\x01".to_vec();
+    out.extend(((idat.len() - 4) as u32).to_be_bytes());
+    out.extend(&idat);
+    out.extend(crc32(&idat).to_be_bytes());
+    out
+}
