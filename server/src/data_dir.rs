@@ -21,7 +21,7 @@ pub struct DataDir {
 impl DataDir {
     /// The SQLite file inside the data folder.
     pub fn database(&self) -> PathBuf {
-        self.data_dir.join("vlm-inspect.db")
+        self.data_dir.join(store::DATABASE_FILE)
     }
 
     /// Opens the database, creating the folder and running migrations.

@@ -6,6 +6,10 @@ mod job_protocol;
 pub mod records;
 
 #[cfg(feature = "db")]
+pub mod backup;
+#[cfg(feature = "db")]
+pub mod check;
+#[cfg(feature = "db")]
 pub mod datasets;
 #[cfg(feature = "db")]
 pub mod db;
@@ -20,7 +24,11 @@ pub mod models;
 #[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
+pub mod restore;
+#[cfg(feature = "db")]
 pub mod sessions;
+#[cfg(all(test, feature = "db"))]
+mod testing;
 #[cfg(feature = "db")]
 pub mod tokens;
 #[cfg(feature = "db")]
@@ -32,4 +40,4 @@ pub use jobs::{ClaimedJob, JobOwner};
 pub use records::*;
 
 #[cfg(feature = "db")]
-pub use db::{Store, StoreError, StoreOptions};
+pub use db::{Store, StoreError, StoreOptions, DATABASE_FILE};
