@@ -21,7 +21,7 @@ pub use archive::{
     data_files, hash_file, is_excluded, DataFile, FileEntry, Manifest, DATABASE_ENTRY,
     FILES_PREFIX, FORMAT, MANIFEST_ENTRY,
 };
-pub(crate) use archive::{parse_manifest, write_hashed};
+pub(crate) use archive::{parse_manifest, tar_failure, write_hashed};
 
 /// What went wrong in a backup or a restore, worded for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -14,8 +14,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
 use crate::backup::{
-    absolute_new, data_files, io_err, is_excluded, parse_manifest, write_hashed, BackupError,
-    FileEntry, Manifest, DATABASE_ENTRY, FILES_PREFIX, FORMAT, MANIFEST_ENTRY,
+    absolute_new, data_files, io_err, is_excluded, parse_manifest, tar_failure, write_hashed,
+    BackupError, FileEntry, Manifest, DATABASE_ENTRY, FILES_PREFIX, FORMAT, MANIFEST_ENTRY,
 };
 use crate::db::DATABASE_FILE;
 use crate::JobKind;
@@ -99,8 +99,9 @@ fn unpack(archive: &Path, dir: &Path) -> Result<Manifest, BackupError> {
     let mut manifest = None;
     let mut database = None;
     let mut files = BTreeMap::new();
-    for entry in tar.entries().map_err(|e| bad(e.to_string()))? {
-        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+    let entries = tar.entries().map_err(|e| bad(tar_failure(0, &e)))?;
+    for (read, entry) in entries.enumerate() {
+        let mut entry = entry.map_err(|e| bad(tar_failure(read, &e)))?;
         let name = entry
             .path()
             .ok()
@@ -109,11 +110,18 @@ fn unpack(archive: &Path, dir: &Path) -> Result<Manifest, BackupError> {
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(bad(format!("{name} is not a regular file")));
         }
+        // The tar reader ends an entry cut short without an error.
+        let expected = entry.size();
+        let short = |got: u64| bad(format!("it ends inside {name} ({got} of {expected} bytes)"));
         if name == MANIFEST_ENTRY {
             manifest = Some(parse_manifest(&mut entry).map_err(bad)?);
         } else if name == DATABASE_ENTRY {
             let dest = dir.join(DATABASE_FILE);
-            database = Some(write_hashed(&mut entry, archive, &dest)?);
+            let written = write_hashed(&mut entry, archive, &dest)?;
+            if written.0 != expected {
+                return Err(short(written.0));
+            }
+            database = Some(written);
         } else if let Some(rel) = name.strip_prefix(FILES_PREFIX) {
             if !is_safe(rel) {
                 return Err(bad(format!("{name} is not a path inside a data folder")));
@@ -124,6 +132,9 @@ fn unpack(archive: &Path, dir: &Path) -> Result<Manifest, BackupError> {
             }
             let mode = entry.header().mode().unwrap_or(0o600) & 0o777;
             let written = write_hashed(&mut entry, archive, &dest)?;
+            if written.0 != expected {
+                return Err(short(written.0));
+            }
             set_mode(&dest, mode)?;
             files.insert(rel.to_string(), written);
         } else {

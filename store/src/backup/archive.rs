@@ -67,13 +67,26 @@ impl Manifest {
         }
         let file = File::open(path).map_err(io_err(path))?;
         let mut archive = tar::Archive::new(BufReader::new(file));
-        for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-            let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let entries = archive.entries().map_err(|e| bad(tar_failure(0, &e)))?;
+        for (read, entry) in entries.enumerate() {
+            let mut entry = entry.map_err(|e| bad(tar_failure(read, &e)))?;
             if entry.path().ok().as_deref() == Some(Path::new(MANIFEST_ENTRY)) {
                 return parse_manifest(&mut entry).map_err(bad);
             }
         }
         Err(bad(format!("it holds no {MANIFEST_ENTRY}")))
+    }
+}
+
+/// Why the entry after `read` good ones cannot be read, without the tar reader's own
+/// message (which may quote the file's bytes) unless it is an I/O failure.
+pub(crate) fn tar_failure(read: usize, e: &io::Error) -> String {
+    match (read, e.kind()) {
+        (0, io::ErrorKind::Other | io::ErrorKind::InvalidData) => "it is not a tar archive".into(),
+        (_, io::ErrorKind::Other | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof) => {
+            format!("it is damaged or cut short after {read} entries")
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -220,12 +220,26 @@ async fn a_damaged_archive_restores_nothing_and_a_used_folder_is_refused() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 
-    // Cut short: also refused.
+    // Cut short, or not an archive at all: also refused, in plain words.
     let truncated = fx.beside("short.tar");
     std::fs::write(&truncated, &std::fs::read(&out).unwrap()[..4096]).unwrap();
-    assert!(restore(&truncated, &target).await.is_err());
+    let err = restore(&truncated, &target).await.unwrap_err().to_string();
+    assert!(err.contains("it ends inside db.sqlite (3584 of "), "{err}");
     assert!(!target.exists());
     assert!(report.archive_bytes > 4096);
+    let text = fx.beside("notes.txt");
+    std::fs::write(
+        &text,
+        "a text file that is long enough to fill a tar header block ".repeat(20),
+    )
+    .unwrap();
+    let err = restore(&text, &target).await.unwrap_err().to_string();
+    assert!(
+        err.ends_with("is not a usable vlm-inspect backup: it is not a tar archive"),
+        "{err}"
+    );
+    let err = Manifest::read(&text).unwrap_err().to_string();
+    assert!(err.ends_with("it is not a tar archive"), "{err}");
 }
 
 #[tokio::test]
