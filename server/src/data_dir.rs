@@ -161,6 +161,13 @@ mod tests {
     }
 
     #[test]
+    fn backups_leave_the_locks_out() {
+        assert!(store::backup::is_excluded(LOCK_FILE));
+        let job = JobLock::path(Path::new(""), 1);
+        assert!(store::backup::is_excluded(job.to_str().unwrap()));
+    }
+
+    #[test]
     fn a_second_lock_names_the_first_holder_and_a_released_lock_can_be_taken() {
         let dir = tempfile::tempdir().unwrap();
         let first = ServerLock::acquire(dir.path()).unwrap();
