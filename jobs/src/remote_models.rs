@@ -31,7 +31,7 @@ pub const KIND_OPENAI: &str = "openai";
 /// Where an API key entered in the UI is kept: `<data>/keys/model-<id>.key` (by id, so no
 /// model name can reach outside the folder).
 pub fn key_file(data_dir: &Path, model_id: i64) -> PathBuf {
-    data_dir.join("keys").join(format!("model-{model_id}.key"))
+    data_dir.join(store::models::key_file(model_id))
 }
 
 /// Writes a key file only the server's user can read (0600, in a 0700 folder), replacing the

@@ -21,7 +21,7 @@ pub struct DataDir {
 impl DataDir {
     /// The SQLite file inside the data folder.
     pub fn database(&self) -> PathBuf {
-        self.data_dir.join("vlm-inspect.db")
+        self.data_dir.join(store::DATABASE_FILE)
     }
 
     /// Opens the database, creating the folder and running migrations.
@@ -158,6 +158,13 @@ mod tests {
         assert!(err.contains("another vlm-inspect process"), "{err}");
         drop(lock);
         assert!(!JobLock::is_held(dir.path(), 7));
+    }
+
+    #[test]
+    fn backups_leave_the_locks_out() {
+        assert!(store::backup::is_excluded(LOCK_FILE));
+        let job = JobLock::path(Path::new(""), 1);
+        assert!(store::backup::is_excluded(job.to_str().unwrap()));
     }
 
     #[test]

@@ -33,6 +33,21 @@ pub enum ImageFile {
     Thumbnail,
 }
 
+/// Where `which` file of an image stored as `file` lies inside its dataset's folder; None for
+/// the mask of an image without one.
+pub fn stored_file(file: &str, has_mask: bool, which: ImageFile) -> Option<String> {
+    let stem = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match which {
+        ImageFile::Original => Some(file.to_string()),
+        ImageFile::Mask if !has_mask => None,
+        ImageFile::Mask => Some(format!("masks/{stem}.png")),
+        ImageFile::Thumbnail => Some(format!("thumbs/{stem}.jpg")),
+    }
+}
+
 type SummaryRow = (i64, String, String, String, String);
 /// id, category, split, label, rel_path, dataset, width, height, has_mask, sha256.
 type DetailRow = (
@@ -176,7 +191,7 @@ impl Store {
         .bind(&filter.label)
         .bind(&filter.qa_source)
         .bind(per_page)
-        .bind((page - 1) * per_page)
+        .bind((page - 1).saturating_mul(per_page))
         .fetch_all(self.pool())
         .await?;
         Ok(ImagePage {
@@ -245,17 +260,7 @@ impl Store {
         let Some((root, file, has_mask)) = row else {
             return Ok(None);
         };
-        let stem = Path::new(&file)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let rel = match which {
-            ImageFile::Original => file,
-            ImageFile::Mask if has_mask == 0 => return Ok(None),
-            ImageFile::Mask => format!("masks/{stem}.png"),
-            ImageFile::Thumbnail => format!("thumbs/{stem}.jpg"),
-        };
-        Ok(Some(files_root.join(root).join(rel)))
+        Ok(stored_file(&file, has_mask != 0, which).map(|rel| files_root.join(root).join(rel)))
     }
 
     /// The id of split `split_key` of dataset `name`.

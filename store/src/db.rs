@@ -82,6 +82,46 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// The database's file name inside the data folder.
+pub const DATABASE_FILE: &str = "vlm-inspect.db";
+
+/// Opens an existing database read-only and without migrating it, for commands that look at a
+/// data folder a server may be using (backup, check): they never write to it or wait for a
+/// lock of the server's.
+pub(crate) async fn open_read_only(path: &Path) -> Result<SqlitePool, StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(open_err("there is no database file there".into()));
+    }
+    let url = format!("sqlite://{}", path.display());
+    let connect = SqliteConnectOptions::from_str(&url)
+        .map_err(|e| open_err(e.to_string()))?
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(5));
+    SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(connect)
+        .await
+        .map_err(|e| open_err(describe_sqlx(&e)))
+}
+
+/// The newest migration this build knows.
+pub(crate) fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// The newest migration applied to the database behind `pool` (0 for none).
+pub(crate) async fn applied_migration(pool: &SqlitePool) -> Result<i64, StoreError> {
+    let (v,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+            .fetch_one(pool)
+            .await?;
+    Ok(v.unwrap_or(0))
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     pub async fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {

@@ -6,6 +6,10 @@ mod job_protocol;
 pub mod records;
 
 #[cfg(feature = "db")]
+pub mod backup;
+#[cfg(feature = "db")]
+pub mod check;
+#[cfg(feature = "db")]
 pub mod datasets;
 #[cfg(feature = "db")]
 pub mod db;
@@ -24,9 +28,13 @@ pub mod password;
 #[cfg(feature = "db")]
 mod report_cache;
 #[cfg(feature = "db")]
+pub mod restore;
+#[cfg(feature = "db")]
 pub mod sessions;
 #[cfg(feature = "db")]
 pub mod shares;
+#[cfg(all(test, feature = "db"))]
+mod testing;
 #[cfg(feature = "db")]
 pub mod throttle;
 #[cfg(feature = "db")]
@@ -40,4 +48,4 @@ pub use jobs::{ClaimedJob, JobOwner};
 pub use records::*;
 
 #[cfg(feature = "db")]
-pub use db::{Store, StoreError, StoreOptions};
+pub use db::{Store, StoreError, StoreOptions, DATABASE_FILE};

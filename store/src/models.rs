@@ -4,6 +4,12 @@
 use crate::db::{now, Store, StoreError};
 use crate::records::{ModelInfo, RemoteSpec};
 
+/// Where the API key of remote model `model_id` entered in the UI is kept, relative to the
+/// data folder (by id, so no model name can reach outside the folder).
+pub fn key_file(model_id: i64) -> String {
+    format!("keys/model-{model_id}.key")
+}
+
 type ModelRow = (i64, String, String, String, Option<String>);
 
 fn model_info((id, name, kind, path, remote): ModelRow) -> Result<ModelInfo, StoreError> {

@@ -2,9 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod backup;
 pub mod bench_remote;
 pub mod bench_train;
 pub mod bertscore;
+pub mod check;
 pub mod dataset;
 pub mod eval;
 pub mod forward;
@@ -12,6 +14,7 @@ pub mod generate;
 pub mod model;
 pub mod models;
 pub mod progress_line;
+pub mod restore;
 pub mod tokens;
 pub mod train;
 pub mod users;
@@ -57,6 +60,13 @@ pub enum Command {
     /// Part B and the paper's scoring: judge a split's test images with each prompt, print
     /// Table 1 and Table 2, write JSON and CSV.
     Eval(eval::EvalArgs),
+    /// Back up the database and the data folder's files into one archive (safe beside a
+    /// running server).
+    Backup(backup::BackupArgs),
+    /// Restore a backup archive into a new or empty data folder.
+    Restore(restore::RestoreArgs),
+    /// Check the database and every file it refers to; fails when anything is wrong.
+    Check(check::CheckArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
     BenchTrain(bench_train::BenchTrainArgs),
     /// Time sequential requests through the remote-model client (for bench/remote_overhead.mjs).
@@ -80,6 +90,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bertscore(args)) => {
             tokio::task::spawn_blocking(move || bertscore::run(args)).await?
         }
+        Some(Command::Backup(args)) => backup::run(args).await,
+        Some(Command::Restore(args)) => restore::run(args).await,
+        Some(Command::Check(args)) => check::run(args).await,
         Some(Command::BenchRemote(args)) => bench_remote::run(args).await,
         Some(Command::BenchTrain(args)) => {
             let model = models::resolve(&args.model, &args.data.data_dir).await?;

@@ -184,6 +184,9 @@ async fn imports_browses_exports_and_deletes_a_synthetic_set() {
     };
     let page = s.images_page("demo", &filter, 2, 4).await.unwrap();
     assert_eq!((page.total, page.images.len()), (10, 4));
+    // A hostile page number used to overflow `(page - 1) * per_page` (a panic in debug builds).
+    let far = s.images_page("demo", &filter, i64::MAX, 200).await.unwrap();
+    assert_eq!((far.total, far.images.len()), (10, 0));
     assert!(page
         .images
         .iter()
