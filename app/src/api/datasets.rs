@@ -116,8 +116,20 @@ pub async fn start_import(form: ImportForm) -> Result<i64, ApiError> {
 /// A job's state, for progress displays.
 #[server(prefix = "/api", endpoint = "job")]
 pub async fn job_status(id: i64) -> Result<JobInfo, ApiError> {
-    require_user(Access::AnyUser)?;
-    crate::ssr::job_of(&state()?, id, None, "job").await
+    let me = require_user(Access::AnyUser)?;
+    let st = state()?;
+    let job = crate::ssr::job_of(&st, id, None, "job").await?;
+    // Someone else's inspection is as absent as a missing job.
+    if job.kind == store::JobKind::Inspect
+        && !st
+            .store
+            .may_see_inspection(&me, id)
+            .await
+            .map_err(crate::ssr::store_error)?
+    {
+        return Err(crate::ssr::fail(ApiError::NotFound(format!("no job {id}"))));
+    }
+    Ok(job)
 }
 
 /// Deletes a dataset and its files; refused (409, naming the runs) while evaluation runs hold
