@@ -277,21 +277,7 @@ fn check(exp: Exp, who: &str, r: &Row, status: StatusCode, body: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_role_and_owner() {
     // No job lanes: queued jobs stay queued, so every row meets the same state.
-    let app = TestApp::with(vlm::DeviceSpec::Cpu, Default::default(), false).await;
-    let split = common::tiny_dataset_and_llava(
-        &app,
-        3,
-        anomaly::synth::Counts {
-            train: 1,
-            validation: 0,
-            good: 1,
-            logical: 1,
-            structural: 1,
-        },
-        &["pushpins"],
-        0.0,
-    )
-    .await;
+    let (app, split) = common::tiny_app().await;
     app.store
         .create_user("spare", common::PASSWORD, store::Role::Member)
         .await

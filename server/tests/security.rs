@@ -164,26 +164,6 @@ async fn every_response_carries_the_security_headers() {
     }
 }
 
-/// A server without job lanes (queued jobs stay queued), with the tiny dataset and LLaVA.
-async fn tiny_app() -> TestApp {
-    let app = TestApp::with(vlm::DeviceSpec::Cpu, Default::default(), false).await;
-    common::tiny_dataset_and_llava(
-        &app,
-        3,
-        anomaly::synth::Counts {
-            train: 1,
-            validation: 0,
-            good: 1,
-            logical: 1,
-            structural: 1,
-        },
-        &["pushpins"],
-        0.0,
-    )
-    .await;
-    app
-}
-
 fn small_png() -> Vec<u8> {
     let mut png = Vec::new();
     image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 70]))
@@ -196,7 +176,7 @@ fn small_png() -> Vec<u8> {
 /// read any inspection and follow its stream, and inspect another member's upload.
 #[tokio::test]
 async fn uploads_and_inspections_belong_to_their_owner() {
-    let app = tiny_app().await;
+    let (app, _) = common::tiny_app().await;
     let (mel, other, rex, ada) = (
         app.login("mel").await,
         app.login("target").await,
@@ -284,7 +264,7 @@ async fn uploads_and_inspections_belong_to_their_owner() {
 /// errors told whether the path existed.
 #[tokio::test]
 async fn web_forms_take_registered_models_only() {
-    let app = tiny_app().await;
+    let (app, _) = common::tiny_app().await;
     let mel = app.login("mel").await;
     let existing = app._dir.path().join("llava");
     assert!(existing.is_dir());

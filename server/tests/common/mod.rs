@@ -283,3 +283,24 @@ pub fn png_header(w: u32, h: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
     out.extend(crc32(&idat).to_be_bytes());
     out
 }
+
+/// A server without job lanes (queued jobs stay queued), with the tiny dataset (seed 3, one
+/// image of each kind of pushpins) and its split's key and LLaVA.
+pub async fn tiny_app() -> (TestApp, String) {
+    let app = TestApp::with(vlm::DeviceSpec::Cpu, Default::default(), false).await;
+    let split = tiny_dataset_and_llava(
+        &app,
+        3,
+        anomaly::synth::Counts {
+            train: 1,
+            validation: 0,
+            good: 1,
+            logical: 1,
+            structural: 1,
+        },
+        &["pushpins"],
+        0.0,
+    )
+    .await;
+    (app, split)
+}
