@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use common::TestApp;
 
 /// What one caller must get.
 #[derive(Clone, Copy, Debug, PartialEq)]
