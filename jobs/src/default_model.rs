@@ -70,6 +70,10 @@ fn base_identity(shipped: &Path) -> anyhow::Result<String> {
 /// Installs and registers the default model; returns its name, or None (with a warning) when
 /// its parts or the embedded language model are not on this machine.
 pub async fn ensure_default_vlm(store: &Store, data_dir: &Path) -> anyhow::Result<Option<String>> {
+    // One install at a time: the first start installs in the background while a request may
+    // name the model, and a second composer would delete the first one's half-written folder.
+    static INSTALLING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = INSTALLING.lock().await;
     let shipped = shipped_dir();
     if !shipped.join("stage2/adapter_model.safetensors").is_file() {
         tracing::warn!(

@@ -1172,3 +1172,29 @@ fn eval_installs_the_default_model_on_a_fresh_data_folder() {
         assert!(models.contains(name), "{models}");
     }
 }
+
+/// Two installs of the default model at once (the first start's in the background, and a
+/// request naming the model) used to break each other: the second deleted the first one's
+/// half-composed base folder, and the request failed naming a missing `base.part/config.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs VLM_INSPECT_SMOLLM2_GGUF (scripts/setup.sh fetches it; scripts/test.sh runs it)"]
+async fn two_installs_of_the_default_model_at_once_both_succeed() {
+    if std::env::var_os("VLM_INSPECT_SMOLLM2_GGUF").is_none() {
+        panic!(
+            "set VLM_INSPECT_SMOLLM2_GGUF (scripts/setup.sh fetches it; scripts/test.sh sets it)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let store = store::Store::open(&data.join("vlm-inspect.db"), Default::default())
+        .await
+        .unwrap();
+    let install = || {
+        let (store, data) = (store.clone(), data.clone());
+        tokio::spawn(async move { jobs::default_model::ensure_default_vlm(&store, &data).await })
+    };
+    let (a, b) = (install(), install());
+    for got in [a.await.unwrap(), b.await.unwrap()] {
+        assert_eq!(got.unwrap().as_deref(), Some("vlm-default"));
+    }
+}

@@ -2,7 +2,7 @@
 //! inspections), their progress events, cancel requests, and crash recovery.
 
 use crate::db::{now, Store, StoreError};
-use crate::records::{JobInfo, JobKind, JobState, SYSTEM_OWNER};
+use crate::records::{JobEvent, JobInfo, JobKind, JobState, SYSTEM_OWNER};
 
 /// Who queued a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +42,9 @@ pub struct ClaimedJob {
     pub attempt: u32,
 }
 
-/// After this many runs interrupted by a crash, a job fails for good instead of being queued
-/// again (so a job that kills the process cannot crash-loop the server).
+/// After this many runs in a row interrupted by a crash with no durable progress (no checkpoint,
+/// no stored prediction), a job fails for good instead of being queued again, so a job that
+/// kills the process cannot crash-loop the server; one that moves on is always resumed.
 pub const MAX_INTERRUPTED_ATTEMPTS: u32 = 3;
 
 /// The columns of a [`JobRow`] (a literal, so sqlx sees static SQL).
@@ -360,7 +361,7 @@ impl Store {
     pub async fn requeue_job(&self, id: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished_at = NULL,
-                attempts = 0
+                attempts = 0, stalls = 0
              WHERE id = ? AND state IN ('failed', 'cancelled')",
         )
         .bind(id)
@@ -371,7 +372,8 @@ impl Store {
 
     /// Jobs a previous process left running (it crashed or was killed) go back to the queue
     /// and resume from their last checkpoint or stored predictions, except those interrupted
-    /// [`MAX_INTERRUPTED_ATTEMPTS`] times, which fail for good. Returns (re-queued, failed).
+    /// [`MAX_INTERRUPTED_ATTEMPTS`] times in a row without progress, which fail for good.
+    /// Returns (re-queued, failed).
     /// `still_running` says which `running` jobs a live process still runs (a command-line
     /// evaluation beside the server): those are left alone. Call it only while no runner of
     /// this server is alive.
@@ -381,30 +383,51 @@ impl Store {
     ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let mut tx = self.pool().begin().await?;
         let running: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT id, attempts FROM jobs WHERE state = 'running' ORDER BY id")
+            sqlx::query_as("SELECT id, stalls FROM jobs WHERE state = 'running' ORDER BY id")
                 .fetch_all(&mut *tx)
                 .await?;
         let (mut requeued, mut failed) = (Vec::new(), Vec::new());
-        for (id, attempts) in running {
+        for (id, stalls) in running {
             if still_running(id) {
                 continue;
             }
-            if attempts >= MAX_INTERRUPTED_ATTEMPTS as i64 {
+            // Durable progress in the interrupted attempt: a checkpoint or a stored prediction
+            // after its Started event.
+            let since_start: Vec<(String,)> = sqlx::query_as(
+                "SELECT data FROM job_events WHERE job_id = ?1 AND seq >= COALESCE(
+                    (SELECT MAX(seq) FROM job_events WHERE job_id = ?1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let progressed = since_start.iter().any(|(e,)| {
+                matches!(
+                    JobEvent::from_json(e),
+                    Some(JobEvent::Checkpoint { .. } | JobEvent::Prediction(_))
+                )
+            });
+            let stalls = if progressed { 0 } else { stalls + 1 };
+            if stalls >= MAX_INTERRUPTED_ATTEMPTS as i64 {
                 sqlx::query(
-                    "UPDATE jobs SET state = 'failed', finished_at = ?,
-                        error = 'interrupted ' || attempts || ' times (the server stopped while it ran); resume it to try again'
+                    "UPDATE jobs SET state = 'failed', finished_at = ?, stalls = ?,
+                        error = 'interrupted ' || ? || ' times in a row without progress (the server stopped while it ran); resume it to try again'
                      WHERE id = ?",
                 )
                 .bind(now())
+                .bind(stalls)
+                .bind(stalls)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
                 failed.push(id);
             } else {
-                sqlx::query("UPDATE jobs SET state = 'queued', cancel_requested = 0 WHERE id = ?")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE jobs SET state = 'queued', cancel_requested = 0, stalls = ? WHERE id = ?",
+                )
+                .bind(stalls)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 requeued.push(id);
             }
         }
@@ -518,6 +541,49 @@ mod tests {
         );
     }
 
+    /// A job killed again and again while it keeps storing progress is always resumed: the
+    /// kill -9 trials (bench/kill_trials.sh) interrupt one run twenty times.
+    #[tokio::test]
+    async fn interruptions_with_progress_in_between_never_fail_a_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, StoreOptions::default()).await;
+        let a = s
+            .create_job(JobKind::Train, "{}", JobOwner::System)
+            .await
+            .unwrap();
+        let started = |attempt| JobEvent::Started {
+            device: "cpu".into(),
+            attempt,
+        };
+        for attempt in 1..=10u32 {
+            let c = s.claim_next(&[JobKind::Train]).await.unwrap().unwrap();
+            assert_eq!(c.attempt, attempt);
+            s.add_job_event(a, &started(attempt)).await.unwrap();
+            s.add_job_event(
+                a,
+                &JobEvent::Checkpoint {
+                    dir: format!("step-{attempt}"),
+                },
+            )
+            .await
+            .unwrap();
+            let (requeued, failed) = s.recover_interrupted_jobs(&|_| false).await.unwrap();
+            assert_eq!((requeued, failed), (vec![a], vec![]), "attempt {attempt}");
+        }
+        // Then three without a checkpoint: the last checkpoint before them does not count.
+        for attempt in 11..=13u32 {
+            s.claim_next(&[JobKind::Train]).await.unwrap().unwrap();
+            s.add_job_event(a, &started(attempt)).await.unwrap();
+            let (_, failed) = s.recover_interrupted_jobs(&|_| false).await.unwrap();
+            assert_eq!(failed.is_empty(), attempt < 13, "attempt {attempt}");
+        }
+        let j = s.job(a).await.unwrap();
+        assert!(j
+            .error
+            .unwrap()
+            .contains("3 times in a row without progress"));
+    }
+
     #[tokio::test]
     async fn interrupted_jobs_are_requeued_until_the_third_interruption() {
         let dir = tempfile::tempdir().unwrap();
@@ -538,7 +604,7 @@ mod tests {
                 assert_eq!((requeued, failed), (vec![], vec![a]));
                 let j = s.job(a).await.unwrap();
                 assert_eq!(j.state, JobState::Failed);
-                assert!(j.error.unwrap().contains("interrupted 3 times"));
+                assert!(j.error.unwrap().contains("interrupted 3 times in a row"));
             }
         }
         // A resume by hand gets three fresh attempts.
