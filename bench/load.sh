@@ -36,7 +36,7 @@ print(runs[0]["job"]["id"] if runs else "")')
   sleep 1
 done
 [ -n "$run" ] || { echo "no evaluation started"; exit 1; }
-image=$(curl -sf -b "$cookie" -X POST -d "name=loco-synth&page=1" "$url/api/dataset/images" |
+image=$(curl -sf -b "$cookie" -X POST -d "name=loco-synth&page=1&filter[category]=&filter[split]=&filter[label]=&filter[qa_source]=" "$url/api/dataset/images" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["images"][0]["id"])')
 grep -m1 "model name" /proc/cpuinfo
 echo "server pid $server, evaluation $run running, image $image"

@@ -15,7 +15,7 @@ function init(args)
     requests[#requests + 1] = wrk.format("GET", path, { Cookie = cookie })
   end
   local form = { Cookie = cookie, ["Content-Type"] = "application/x-www-form-urlencoded" }
-  local posts = { { "/api/dataset/images", "name=" .. dataset .. "&page=1" },
+  local posts = { { "/api/dataset/images", "name=" .. dataset .. "&page=1&filter[category]=&filter[split]=&filter[label]=&filter[qa_source]=" },
     { "/api/eval/run", "id=" .. run }, { "/api/home", "" }, { "/api/eval/runs", "" } }
   for _, p in ipairs(posts) do
     requests[#requests + 1] = wrk.format("POST", p[1], form, p[2])

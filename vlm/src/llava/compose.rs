@@ -448,9 +448,7 @@ mod tests {
             Err(WeightError::Io { .. })
         ));
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default/tower.json");
-        assert!(
-            TowerSpec::from_file(&shipped).is_ok(),
-            "the shipped recipe's tower"
-        );
+        let got = TowerSpec::from_file(&shipped);
+        assert!(got.is_ok(), "the shipped recipe's tower: {got:?}");
     }
 }
