@@ -127,7 +127,12 @@ fn rows(o: &Objects) -> Vec<Row> {
         row("POST", "/api/me/tokens", "", ANY),
         row("POST", "/api/datasets", "", ANY),
         row("POST", "/api/dataset", "name=tiny", TEAM),
-        row("POST", "/api/dataset/images", "name=tiny&page=1&filter[category]=&filter[split]=&filter[label]=&filter[qa_source]=", TEAM),
+        row(
+            "POST",
+            "/api/dataset/images",
+            "name=tiny&page=1&filter[category]=&filter[split]=&filter[label]=&filter[qa_source]=",
+            TEAM,
+        ),
         row("POST", "/api/image", format!("id={image}"), TEAM),
         row("POST", "/api/job", format!("id={run}"), TEAM),
         row("POST", "/api/job", format!("id={inspection}"), OWNED),
