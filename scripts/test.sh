@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite: formatting, lints, unit and integration
-# tests, the release build (with the wasm size), and the browser tests.
+# tests, a short run of each fuzz target, the release build (with the wasm size), and the
+# browser tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SETUP_BROWSER=1
@@ -19,6 +20,7 @@ step() { printf '\n\033[1;34m[test]\033[0m %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 # The browser crate is checked for its own target: built for the host together with the
 # server, cargo would unify app's "hydrate" and "ssr" features into one library.
 step "cargo clippy (all targets, warnings are errors)"
@@ -38,6 +40,8 @@ cargo test -p vlm --features wgpu --test llama_parity --test lora_train -- --ign
 # Jobs launched from the web on a server started with --device wgpu run on wgpu.
 cargo test -p vlm-inspect --features wgpu --test devices -- --ignored
 cargo clippy -p vlm-inspect -p vlm --features wgpu,cuda --all-targets -- -D warnings
+step "fuzz targets: each for 20 s (scripts/fuzz.sh; the 10^6-run figures are in docs/fuzzing.md)"
+bash scripts/fuzz.sh 20
 step "release build (server + wasm bundle)"
 bash scripts/build.sh
 step "browser tests (headless Chromium)"

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageReader, Limits};
 
-use super::resize::bicubic_resize;
+use super::resize::bicubic_resize_window;
 
 /// OpenAI CLIP's normalisation, written as LLaVA-1.5's `preprocessor_config.json` has it.
 #[allow(clippy::excessive_precision)]
@@ -159,14 +159,18 @@ impl Preprocessor {
         } else {
             (self.shortest_edge * w / h, self.shortest_edge)
         };
-        let data = bicubic_resize(&data, (w, h), 3, (nw, nh));
         let c = self.crop;
         let (top, left) = (nh.saturating_sub(c) / 2, nw.saturating_sub(c) / 2);
+        let (crop_w, crop_h) = (c.min(nw), c.min(nh));
+        // Only the crop is resized: at 336 pixels an 8192×1 upload would otherwise become a
+        // 2,752,512×336 strip (2.8 GB) of which all but the centre square is thrown away.
+        let window = (left..left + crop_w, top..top + crop_h);
+        let data = bicubic_resize_window(&data, (w, h), 3, (nw, nh), window);
         let mut out = vec![0.0f32; 3 * c * c];
-        for y in 0..c.min(nh) {
-            for x in 0..c.min(nw) {
+        for y in 0..crop_h {
+            for x in 0..crop_w {
                 for ch in 0..3 {
-                    let v = data[((top + y) * nw + left + x) * 3 + ch] as f32 * (1.0 / 255.0);
+                    let v = data[(y * crop_w + x) * 3 + ch] as f32 * (1.0 / 255.0);
                     out[(ch * c + y) * c + x] = (v - self.mean[ch]) / self.std[ch];
                 }
             }
@@ -253,6 +257,31 @@ mod tests {
         huge[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = Preprocessor::decode(&huge, "huge.png").unwrap_err();
         assert!(matches!(err, ImageError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_thin_image_costs_its_crop_not_its_resize() {
+        // Found by fuzz/fuzz_targets/upload_image.rs: its 1×40 seed took a second per run (the
+        // whole 336×13440 resize was computed, then cropped); the uploads' 8192×1 limit case
+        // would have allocated 2.8 GB. Only the crop is computed now, equal to the crop of
+        // the whole resize.
+        let tall: Vec<u8> = (0..40 * 3).map(|i| (i * 13 % 256) as u8).collect();
+        let p = Preprocessor::clip(24);
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_raw(1, 40, tall.clone()).unwrap());
+        let whole = super::super::resize::bicubic_resize(&tall, (1, 40), 3, (24, 960));
+        let px = p.process(&img);
+        let top = (960 - 24) / 2;
+        for (y, x, ch) in [(0, 0, 0), (5, 23, 1), (23, 11, 2)] {
+            let v = whole[((top + y) * 24 + x) * 3 + ch] as f32 * (1.0 / 255.0);
+            assert_eq!(
+                px[(ch * 24 + y) * 24 + x],
+                (v - CLIP_MEAN[ch]) / CLIP_STD[ch]
+            );
+        }
+        let strip = DynamicImage::ImageRgb8(ImageBuffer::from_pixel(8192, 1, image::Rgb([9u8; 3])));
+        let started = std::time::Instant::now();
+        assert_eq!(Preprocessor::clip(336).process(&strip).len(), 3 * 336 * 336);
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 
     #[test]

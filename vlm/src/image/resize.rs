@@ -3,6 +3,8 @@
 //! coefficients normalised then fixed-point with 22 fractional bits, the horizontal pass first,
 //! each pass rounded and clipped to 8 bits.
 
+use std::ops::Range;
+
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
 fn bicubic(x: f64) -> f64 {
@@ -17,12 +19,13 @@ fn bicubic(x: f64) -> f64 {
     }
 }
 
-/// For each output index: the first input index and the fixed-point weights.
-fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+/// For each output index in `range` (of `out_size`): the first input index and the fixed-point
+/// weights.
+fn coefficients(in_size: usize, out_size: usize, range: Range<usize>) -> Vec<(usize, Vec<i32>)> {
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = 2.0 * filter_scale;
-    (0..out_size)
+    range
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
             // C's (int) truncates toward zero; then clamp to the image.
@@ -55,21 +58,19 @@ fn clip8(acc: i64) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// One pass along rows (`horizontal`) or columns of an interleaved `channels`-byte image.
+/// One pass along rows (`horizontal`) or columns of an interleaved `channels`-byte image, to
+/// `out_len` pixels of which only those in `keep` are computed (and returned).
 fn pass(
     src: &[u8],
     (w, h): (usize, usize),
     channels: usize,
-    out_len: usize,
+    (out_len, keep): (usize, Range<usize>),
     horizontal: bool,
 ) -> Vec<u8> {
     let in_len = if horizontal { w } else { h };
-    let coeffs = coefficients(in_len, out_len);
-    let (ow, oh) = if horizontal {
-        (out_len, h)
-    } else {
-        (w, out_len)
-    };
+    let kept = keep.len();
+    let coeffs = coefficients(in_len, out_len, keep);
+    let (ow, oh) = if horizontal { (kept, h) } else { (w, kept) };
     let mut out = vec![0u8; ow * oh * channels];
     for y in 0..oh {
         for x in 0..ow {
@@ -99,16 +100,31 @@ pub fn bicubic_resize(
     channels: usize,
     (new_w, new_h): (usize, usize),
 ) -> Vec<u8> {
-    let mut data = src.to_vec();
-    let mut width = w;
-    if new_w != w {
-        data = pass(&data, (w, h), channels, new_w, true);
-        width = new_w;
-    }
+    bicubic_resize_window(src, (w, h), channels, (new_w, new_h), (0..new_w, 0..new_h))
+}
+
+/// The `columns` × `rows` window of [`bicubic_resize`]'s result, computing only those pixels:
+/// a centre crop of a very wide or tall image costs the crop, not the whole resized image.
+pub fn bicubic_resize_window(
+    src: &[u8],
+    (w, h): (usize, usize),
+    channels: usize,
+    (new_w, new_h): (usize, usize),
+    (columns, rows): (Range<usize>, Range<usize>),
+) -> Vec<u8> {
+    let width = columns.len();
+    let data = if new_w != w {
+        pass(src, (w, h), channels, (new_w, columns), true)
+    } else {
+        // No horizontal pass: the window's columns as they are.
+        let row = |y: usize| &src[(y * w + columns.start) * channels..][..width * channels];
+        (0..h).flat_map(row).copied().collect()
+    };
     if new_h != h {
-        data = pass(&data, (width, h), channels, new_h, false);
+        pass(&data, (width, h), channels, (new_h, rows), false)
+    } else {
+        data[rows.start * width * channels..rows.end * width * channels].to_vec()
     }
-    data
 }
 
 #[cfg(test)]
@@ -126,14 +142,32 @@ mod tests {
     }
 
     #[test]
+    fn a_window_is_that_part_of_the_whole_resize() {
+        let img: Vec<u8> = (0..7 * 5 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        for new in [(7, 5), (7, 11), (16, 5), (3, 9), (12, 2)] {
+            let whole = bicubic_resize(&img, (7, 5), 3, new);
+            let (cols, rows) = (new.0 / 3..new.0 - new.0 / 4, new.1 / 4..new.1 - new.1 / 3);
+            let window = bicubic_resize_window(&img, (7, 5), 3, new, (cols.clone(), rows.clone()));
+            let want: Vec<u8> = rows
+                .flat_map(|y| {
+                    whole[(y * new.0 + cols.start) * 3..(y * new.0 + cols.end) * 3].to_vec()
+                })
+                .collect();
+            assert_eq!(window, want, "{new:?}");
+        }
+    }
+
+    #[test]
     fn weights_sum_to_one_and_widen_when_shrinking() {
         let one = 1i64 << PRECISION_BITS;
         for (i, o) in [(100, 33), (33, 100), (336, 336)] {
-            for (_, k) in coefficients(i, o) {
+            for (_, k) in coefficients(i, o, 0..o) {
                 let s: i64 = k.iter().map(|&v| v as i64).sum();
                 assert!((s - one).abs() <= k.len() as i64, "{i}->{o}: {s}");
             }
         }
-        assert!(coefficients(100, 25)[10].1.len() > coefficients(100, 100)[10].1.len());
+        assert!(
+            coefficients(100, 25, 0..25)[10].1.len() > coefficients(100, 100, 0..100)[10].1.len()
+        );
     }
 }

@@ -99,6 +99,22 @@ fn block(kind: u32) -> Option<(usize, usize)> {
     }
 }
 
+/// Where a tensor's data ends in the file; None when its type is unsupported, its element
+/// count is not whole blocks, or its shape or offset overflow (a corrupt file, not a big one).
+fn data_end(t: &TensorInfo, data_start: u64) -> Option<u64> {
+    let (per, bytes) = block(t.kind)?;
+    let n = t
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| n.is_multiple_of(per))?;
+    let len = u64::try_from((n / per).checked_mul(bytes)?).ok()?;
+    data_start.checked_add(t.offset)?.checked_add(len)
+}
+
+/// Most items reserved up front for a metadata array (a vocabulary is tens of thousands).
+const MAX_ARRAY_RESERVE: usize = 1 << 16;
+
 fn type_name(kind: u32) -> String {
     let known = [
         (0, "F32"),
@@ -152,10 +168,12 @@ impl<R: Read> Cursor<R> {
         if n > 1 << 24 {
             return Err(self.err(format!("a string of {n} bytes is implausible")));
         }
-        let mut b = vec![0u8; n as usize];
-        self.r
-            .read_exact(&mut b)
-            .map_err(|_| self.err("the file ends inside a string"))?;
+        // Only the bytes the file holds are allocated, not the length it claims.
+        let mut b = Vec::new();
+        match (&mut self.r).take(n).read_to_end(&mut b) {
+            Ok(got) if got as u64 == n => {}
+            _ => return Err(self.err("the file ends inside a string")),
+        }
         String::from_utf8(b).map_err(|_| self.err("a string is not UTF-8"))
     }
     fn value(&mut self, kind: u32, depth: usize) -> Result<Value, WeightError> {
@@ -175,7 +193,8 @@ impl<R: Read> Cursor<R> {
                 if n > 1 << 26 {
                     return Err(self.err(format!("an array of {n} items is implausible")));
                 }
-                let mut v = Vec::with_capacity(n as usize);
+                // The count is the file's word: reserve a little, grow with what is read.
+                let mut v = Vec::with_capacity((n as usize).min(MAX_ARRAY_RESERVE));
                 for _ in 0..n {
                     v.push(self.value(item, depth + 1)?);
                 }
@@ -252,15 +271,12 @@ impl Gguf {
         let file = c.r.into_inner();
         let data_start = pos.div_ceil(alignment) * alignment;
         for (name, t) in &tensors {
-            let n: usize = t.shape.iter().product();
-            if let Some((per, bytes)) = block(t.kind) {
-                let len = (n / per * bytes) as u64;
-                if !n.is_multiple_of(per) || data_start + t.offset + len > size {
-                    return Err(WeightError::Gguf {
-                        path: path.to_path_buf(),
-                        reason: format!("tensor {name:?} does not fit in the file (truncated?)"),
-                    });
-                }
+            // Unsupported types are refused when read; their size is not known here.
+            if block(t.kind).is_some() && data_end(t, data_start).is_none_or(|end| end > size) {
+                return Err(WeightError::Gguf {
+                    path: path.to_path_buf(),
+                    reason: format!("tensor {name:?} does not fit in the file (truncated?)"),
+                });
             }
         }
         Ok(Gguf {
@@ -345,9 +361,18 @@ fn dequantize(kind: u32, raw: &[u8], n: usize) -> Vec<f32> {
 }
 
 /// Undoes llama.cpp's permutation of Q/K rows: within each head, rows were stored as
-/// `[half, 2]` pairs; transformers keeps them as `[2, half]`.
+/// `[half, 2]` pairs; transformers keeps them as `[2, half]`. A tensor that is not
+/// `[heads × head_dim, cols]` with an even head_dim is left as it is, for the loader's shape
+/// check to report.
 fn unpermute(t: &mut HostTensor, heads: usize) {
-    let (rows, cols) = (t.shape[0], t.shape.get(1).copied().unwrap_or(1));
+    let (rows, cols) = match t.shape[..] {
+        [rows] => (rows, 1),
+        [rows, cols] => (rows, cols),
+        _ => return,
+    };
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+        return;
+    }
     let hd = rows / heads;
     let half = hd / 2;
     let src = t.data.clone();
@@ -548,6 +573,97 @@ mod tests {
         };
         unpermute(&mut t, 2);
         assert_eq!(t.data, original);
+    }
+
+    /// A version-3 GGUF header with these counts, then `body` (metadata and tensor infos).
+    fn gguf_bytes(n_tensors: u64, n_kv: u64, body: &[u8]) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(n_tensors.to_le_bytes());
+        b.extend(n_kv.to_le_bytes());
+        b.extend(body);
+        b
+    }
+
+    fn open_bytes(bytes: &[u8]) -> Result<Gguf, WeightError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuzz.gguf");
+        std::fs::write(&path, bytes).unwrap();
+        Gguf::open(&path)
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_does_not_fit() {
+        // Found by fuzz/fuzz_targets/gguf_header.rs: an F32 tensor of 2^32 × 2^32 elements. The
+        // product overflowed (a panic with overflow checks; in release a wrapped size of 0 that
+        // passed the fit check and left a tensor whose shape its data does not match).
+        let mut info = 1u64.to_le_bytes().to_vec();
+        info.push(b'x');
+        info.extend(2u32.to_le_bytes());
+        info.extend((1u64 << 32).to_le_bytes());
+        info.extend((1u64 << 32).to_le_bytes());
+        info.extend(GGML_F32.to_le_bytes());
+        info.extend(0u64.to_le_bytes());
+        let err = open_bytes(&gguf_bytes(1, 0, &info))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("does not fit"), "{err}");
+        // An offset at the end of u64's range overflows the same way.
+        let mut info = 1u64.to_le_bytes().to_vec();
+        info.push(b'x');
+        info.extend(1u32.to_le_bytes());
+        info.extend(1u64.to_le_bytes());
+        info.extend(GGML_F32.to_le_bytes());
+        info.extend(u64::MAX.to_le_bytes());
+        let err = open_bytes(&gguf_bytes(1, 0, &info))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn counts_in_the_file_are_not_allocations() {
+        // The fuzzer's 69-byte file: a string array claiming 2^26 items (the most accepted),
+        // whose first string is cut off. `open` reserved 2 GiB for the items before reading
+        // one (libFuzzer's malloc limit caught it); now it reserves at most MAX_ARRAY_RESERVE.
+        let mut kv = 20u64.to_le_bytes().to_vec();
+        kv.extend(b"llamation._co.merges");
+        kv.extend(9u32.to_le_bytes());
+        kv.extend(8u32.to_le_bytes());
+        kv.extend((1u64 << 26).to_le_bytes());
+        kv.push(0x40);
+        let err = open_bytes(&gguf_bytes(7, 20, &kv))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("ends inside its header"), "{err}");
+        // A string claiming 16 MiB in a file of a few bytes: an error, read as far as it goes.
+        let mut kv = (1u64 << 24).to_le_bytes().to_vec();
+        kv.extend(b"short");
+        let err = open_bytes(&gguf_bytes(0, 1, &kv))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("ends inside a string"), "{err}");
+    }
+
+    #[test]
+    fn unpermute_leaves_tensors_it_cannot_split_into_heads() {
+        // Found by fuzz/fuzz_targets/gguf_header.rs: llama.attention.head_count = 0 divided by
+        // zero when blk.0.attn_q.weight was read. Seen while fixing it: a Q with no dimensions
+        // indexed past its shape. Such tensors are left for the loader's shape check.
+        for (shape, heads) in [(vec![8, 2], 0), (vec![], 2), (vec![6, 1], 4), (vec![6], 3)] {
+            let n = shape.iter().product();
+            let mut t = HostTensor {
+                shape: shape.clone(),
+                data: (0..n).map(|v| v as f32).collect(),
+            };
+            let before = t.data.clone();
+            unpermute(&mut t, heads);
+            assert_eq!((t.shape, t.data), (shape, before));
+        }
     }
 
     #[test]
