@@ -128,23 +128,22 @@ pub async fn check_web_model(store: &Store, model: &str) -> Result<(), String> {
     }
     match store.model_named(model).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => {
-            let names: Vec<String> = store
-                .models()
-                .await
-                .map(|m| m.into_iter().map(|m| m.name).collect())
-                .unwrap_or_default();
-            Err(format!(
-                "no registered model named {model:?} (registered: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ))
-        }
+        Ok(None) => Err(format!(
+            "no registered model named {model:?} (registered: {})",
+            registered_names(store).await.unwrap_or_default()
+        )),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The registered models' names for an error message ("none" when there are none).
+async fn registered_names(store: &Store) -> Result<String, store::StoreError> {
+    let names: Vec<String> = store.models().await?.into_iter().map(|m| m.name).collect();
+    Ok(if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    })
 }
 
 /// [`resolve_in`], and registered remote models.
@@ -187,14 +186,9 @@ pub async fn resolve_in(store: &Store, model: &str, data_dir: &Path) -> anyhow::
     } else if let Some(m) = install_default_named(store, model, data_dir).await? {
         m
     } else {
-        let names: Vec<String> = store.models().await?.into_iter().map(|m| m.name).collect();
         bail!(
             "{model:?} is neither a file, a folder nor a registered model (registered: {})",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
+            registered_names(store).await?
         );
     };
     if !found.exists() {

@@ -48,13 +48,9 @@ impl Store {
 
     /// Whether `user` may see inspection `job_id`: its owner, an admin, or someone it is
     /// shared with. False for a job that does not exist or is not an inspection.
-    pub async fn may_see_inspection(
-        &self,
-        user: &UserInfo,
-        job_id: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn may_see_job(&self, user: &UserInfo, job_id: i64) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND j.kind = 'inspect' AND (?2 OR j.owner_id = ?3
+            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND (j.kind != 'inspect' OR ?2 OR j.owner_id = ?3
                 OR EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))",
         )
         .bind(job_id)
@@ -122,7 +118,7 @@ mod tests {
             .await
             .unwrap();
         for (who, sees) in [(&ada, true), (&mel, true), (&tom, false), (&rex, false)] {
-            assert_eq!(s.may_see_inspection(who, job).await.unwrap(), sees);
+            assert_eq!(s.may_see_job(who, job).await.unwrap(), sees);
             assert_eq!(
                 s.may_see_upload(who, up).await.unwrap(),
                 sees,
@@ -132,7 +128,7 @@ mod tests {
         }
         s.share_inspection(job, rex.id, Some(up)).await.unwrap();
         s.share_inspection(job, rex.id, Some(up)).await.unwrap();
-        assert!(s.may_see_inspection(&rex, job).await.unwrap());
+        assert!(s.may_see_job(&rex, job).await.unwrap());
         assert!(s.may_see_upload(&rex, up).await.unwrap());
         assert!(!s.may_see_upload(&tom, up).await.unwrap());
         assert_eq!(s.inspection_shares(job).await.unwrap(), ["rex"]);

@@ -120,12 +120,11 @@ pub async fn job_status(id: i64) -> Result<JobInfo, ApiError> {
     let st = state()?;
     let job = crate::ssr::job_of(&st, id, None, "job").await?;
     // Someone else's inspection is as absent as a missing job.
-    if job.kind == store::JobKind::Inspect
-        && !st
-            .store
-            .may_see_inspection(&me, id)
-            .await
-            .map_err(crate::ssr::store_error)?
+    if !st
+        .store
+        .may_see_job(&me, id)
+        .await
+        .map_err(crate::ssr::store_error)?
     {
         return Err(crate::ssr::fail(ApiError::NotFound(format!("no job {id}"))));
     }

@@ -198,12 +198,7 @@ async fn visible_inspection(
     id: i64,
 ) -> Result<JobInfo, ApiError> {
     let job = crate::ssr::job_of(st, id, Some(JobKind::Inspect), "inspection").await?;
-    if !st
-        .store
-        .may_see_inspection(me, id)
-        .await
-        .map_err(store_error)?
-    {
+    if !st.store.may_see_job(me, id).await.map_err(store_error)? {
         return Err(fail(ApiError::NotFound(format!("no inspection {id}"))));
     }
     Ok(job)

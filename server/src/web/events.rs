@@ -53,11 +53,7 @@ pub async fn job_events(
     // An inspection's reply is its owner's (and whoever it is shared with).
     if job.kind == store::JobKind::Inspect {
         let visible = match &session.user {
-            Some(user) => state
-                .store
-                .may_see_inspection(user, id)
-                .await
-                .unwrap_or(false),
+            Some(user) => state.store.may_see_job(user, id).await.unwrap_or(false),
             None => false,
         };
         if !visible {
