@@ -22,6 +22,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <a href="/">"Home"</a>
                 <a href="/inspect">"Inspect"</a>
                 <a href="/evaluations">"Evaluations"</a>
+                <a href="/review">"Review"</a>
                 <a href="/training">"Training"</a>
                 <a href="/datasets">"Datasets"</a>
                 <a href="/models">"Models"</a>

@@ -84,6 +84,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/evaluations") view=pages::evaluations::EvaluationsPage/>
                 <Route path=path!("/evaluations/:id") view=pages::evaluation::EvaluationPage/>
                 <Route path=path!("/compare") view=pages::compare::ComparePage/>
+                <Route path=path!("/review") view=pages::reviews::ReviewsPage/>
+                <Route path=path!("/review/:id") view=pages::review::ReviewPage/>
             </Routes>
         </Router>
     }

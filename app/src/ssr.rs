@@ -276,6 +276,8 @@ pub fn store_error(e: StoreError) -> ApiError {
         | StoreError::DatasetInUse { .. } => ApiError::Conflict(e.to_string()),
         StoreError::NoSuchDataset(_) | StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
         StoreError::QueueFull(_) => ApiError::TooManyRequests(e.to_string()),
+        StoreError::Conflict(m) => ApiError::Conflict(m),
+        StoreError::Forbidden(m) => ApiError::Forbidden(m),
         StoreError::Dataset(_) | StoreError::QaFile(_) | StoreError::File { .. } => {
             ApiError::BadRequest(e.to_string())
         }

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod models;
 mod remote_eval;
 pub mod remote_models;
+pub mod review;
 pub mod runner;
 pub mod serving;
 pub mod tower;

@@ -62,7 +62,7 @@ type DetailRow = (
     i64,
     String,
 );
-/// rel_path, question, answer, source, anomaly, region (JSON).
+/// rel_path, question, answer, source, anomaly, region (JSON), verifier's name, verified at.
 type QaExportRow = (
     String,
     String,
@@ -70,6 +70,8 @@ type QaExportRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<i64>,
 );
 
 fn summary((id, category, split, label, rel_path): SummaryRow) -> ImageSummary {
@@ -366,25 +368,31 @@ impl Store {
     pub async fn export_qa(&self, name: &str) -> Result<Vec<QaRecord>, StoreError> {
         let dataset = self.dataset(name).await?;
         let rows: Vec<QaExportRow> = sqlx::query_as(
-            "SELECT i.rel_path, q.question, q.answer, q.source, q.anomaly, q.region
-             FROM qa q JOIN images i ON i.id = q.image_id WHERE i.dataset_id = ? ORDER BY i.rel_path, q.id",
+            "SELECT i.rel_path, q.question, q.answer, q.source, q.anomaly, q.region, u.username,
+                    q.verified_at
+             FROM qa q JOIN images i ON i.id = q.image_id LEFT JOIN users u ON u.id = q.verified_by
+             WHERE i.dataset_id = ? ORDER BY i.rel_path, q.id",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(image, question, answer, source, anomaly, region)| {
-                let source: QaSource = source.parse()?;
-                let region: Option<Region> = region.and_then(|r| serde_json::from_str(&r).ok());
-                Ok(QaRecord {
-                    image,
-                    question,
-                    answer,
-                    source,
-                    anomaly,
-                    region,
-                })
-            })
+            .map(
+                |(image, question, answer, source, anomaly, region, verified_by, verified_at)| {
+                    let source: QaSource = source.parse()?;
+                    let region: Option<Region> = region.and_then(|r| serde_json::from_str(&r).ok());
+                    Ok(QaRecord {
+                        image,
+                        question,
+                        answer,
+                        source,
+                        anomaly,
+                        region,
+                        verified_by,
+                        verified_at,
+                    })
+                },
+            )
             .collect()
     }
 

@@ -43,6 +43,12 @@ pub enum StoreError {
     NotFound(String),
     #[error("{path}: {reason}")]
     File { path: PathBuf, reason: String },
+    /// Someone else changed it first, or the queue moved on: nothing was stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller may see the object but not do this to it.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("you have {0} jobs waiting already: wait for some to start, or cancel some")]
     QueueFull(usize),
 }

@@ -413,15 +413,21 @@ impl Store {
             let region = q
                 .region
                 .map(|r| serde_json::to_string(&r).unwrap_or_default());
-            sqlx::query("INSERT INTO qa (image_id, question, answer, source, anomaly, region) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(image_ids[q.image.as_str()])
-                .bind(&q.question)
-                .bind(&q.answer)
-                .bind(q.source.as_str())
-                .bind(&q.anomaly)
-                .bind(region)
-                .execute(&mut *tx)
-                .await?;
+            // An exported file's verifier is kept when an account of that name exists here.
+            sqlx::query(
+                "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by, verified_at)
+                 VALUES (?, ?, ?, ?, ?, ?, (SELECT id FROM users WHERE username = ?), ?)",
+            )
+            .bind(image_ids[q.image.as_str()])
+            .bind(&q.question)
+            .bind(&q.answer)
+            .bind(q.source.as_str())
+            .bind(&q.anomaly)
+            .bind(region)
+            .bind(&q.verified_by)
+            .bind(q.verified_at)
+            .execute(&mut *tx)
+            .await?;
         }
 
         let final_dir = files_root.join(&root);

@@ -4,6 +4,7 @@
 pub mod access;
 mod job_protocol;
 pub mod records;
+pub mod review_records;
 
 #[cfg(feature = "db")]
 pub mod backup;
@@ -30,6 +31,8 @@ mod report_cache;
 #[cfg(feature = "db")]
 pub mod restore;
 #[cfg(feature = "db")]
+pub mod reviews;
+#[cfg(feature = "db")]
 pub mod sessions;
 #[cfg(feature = "db")]
 pub mod shares;
@@ -46,6 +49,7 @@ pub use access::{authorize, Access, Denied};
 #[cfg(feature = "db")]
 pub use jobs::{ClaimedJob, JobOwner};
 pub use records::*;
+pub use review_records::*;
 
 #[cfg(feature = "db")]
 pub use db::{Store, StoreError, StoreOptions, DATABASE_FILE};

@@ -46,19 +46,26 @@ impl Store {
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
-    /// Whether `user` may see inspection `job_id`: its owner, an admin, or someone it is
-    /// shared with. False for a job that does not exist or is not an inspection.
+    /// Whether `user` may see job `job_id`: an inspection is its owner's, the admins' and
+    /// those it is shared with; other jobs are the team's, except that reviewers see only the
+    /// evaluation runs shared with them for review. False for a job that does not exist.
     pub async fn may_see_job(&self, user: &UserInfo, job_id: i64) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND (j.kind != 'inspect' OR ?2 OR j.owner_id = ?3
-                OR EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))",
+            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND (?2 OR j.owner_id = ?3
+                OR (j.kind = 'inspect'
+                    AND EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))
+                OR (j.kind != 'inspect' AND ?4)
+                OR (j.kind = 'eval' AND (
+                    EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = ?1 AND q.open_to_all)
+                    OR EXISTS (SELECT 1 FROM review_shares r WHERE r.job_id = ?1 AND r.user_id = ?3))))",
         )
         .bind(job_id)
         .bind(user.role == Role::Admin)
         .bind(user.id)
+        .bind(user.role != Role::Reviewer)
         .fetch_one(self.pool())
         .await?;
-        Ok(n > 0)
+        Ok(n > 0 && !user.disabled)
     }
 
     /// Whether `user` may see upload `upload_id`: its owner, an admin, or someone an

@@ -73,6 +73,11 @@ pub struct QaRecord {
     pub anomaly: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Region>,
+    /// Who verified a generated answer in review, and when (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<i64>,
 }
 
 /// Parses a JSONL file's text. Every bad line is reported (file name, line number, reason);
@@ -159,6 +164,8 @@ mod tests {
                 w: 0.3,
                 h: 0.4,
             }),
+            verified_by: None,
+            verified_at: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub fn annotations(
             source: QaSource::Manual,
             anomaly: anomaly.clone(),
             region,
+            verified_by: None,
+            verified_at: None,
         },
         QaRecord {
             image: image.to_string(),
@@ -58,6 +60,8 @@ pub fn annotations(
             source: QaSource::GeneratedVerified,
             anomaly,
             region,
+            verified_by: None,
+            verified_at: None,
         },
     ]
 }

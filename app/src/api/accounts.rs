@@ -118,26 +118,45 @@ pub async fn home_summary() -> Result<Overview, ApiError> {
     let me = require_user(Access::AnyUser)?;
     let st = state()?;
     // Others' inspections are private; server paths of models are for admins.
+    let reviewer = me.role == store::Role::Reviewer;
+    // Reviewers see the runs shared with them (one query, not one per job).
+    let reviewable = if reviewer {
+        Some(st.store.reviewable_runs(&me).await.map_err(store_error)?)
+    } else {
+        None
+    };
     let jobs = st
         .store
         .recent_jobs(40)
         .await
         .map_err(store_error)?
         .into_iter()
-        .filter(|j| j.kind != store::JobKind::Inspect || crate::ssr::owns_or_admin(&me, &j.owner))
+        .filter(|j| match &reviewable {
+            Some(ids) => ids.contains(&j.id),
+            None => j.kind != store::JobKind::Inspect || crate::ssr::owns_or_admin(&me, &j.owner),
+        })
         .take(20)
         .collect();
-    let mut models = st.store.models().await.map_err(store_error)?;
+    let mut models = if reviewer {
+        Vec::new()
+    } else {
+        st.store.models().await.map_err(store_error)?
+    };
     if me.role != store::Role::Admin {
         for m in &mut models {
             m.path.clear();
         }
     }
+    let datasets = if reviewer {
+        Vec::new()
+    } else {
+        st.store.datasets().await.map_err(store_error)?
+    };
     Ok(Overview {
         version: env!("CARGO_PKG_VERSION").to_string(),
         device: st.device.clone(),
         models,
-        datasets: st.store.datasets().await.map_err(store_error)?,
+        datasets,
         jobs,
     })
 }

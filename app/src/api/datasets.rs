@@ -17,7 +17,7 @@ pub const PER_PAGE: i64 = 48;
 /// Every dataset with its counts and splits.
 #[server(prefix = "/api", endpoint = "datasets")]
 pub async fn list_datasets() -> Result<Vec<DatasetStats>, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     let st = state()?;
     let mut out = Vec::new();
     for d in st.store.datasets().await.map_err(store_error)? {
@@ -29,7 +29,7 @@ pub async fn list_datasets() -> Result<Vec<DatasetStats>, ApiError> {
 /// One dataset's counts.
 #[server(prefix = "/api", endpoint = "dataset")]
 pub async fn get_dataset_stats(name: String) -> Result<DatasetStats, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     state()?
         .store
         .dataset_stats(&name)
@@ -44,7 +44,7 @@ pub async fn dataset_images(
     filter: ImageFilter,
     page: i64,
 ) -> Result<ImagePage, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     state()?
         .store
         .images_page(&name, &filter, page, PER_PAGE)
@@ -55,9 +55,18 @@ pub async fn dataset_images(
 /// One image with its QA annotations.
 #[server(prefix = "/api", endpoint = "image")]
 pub async fn get_image(id: i64) -> Result<ImageDetail, ApiError> {
-    require_user(Access::AnyUser)?;
-    state()?
+    let me = require_user(Access::AnyUser)?;
+    let st = state()?;
+    // Reviewers see the images of the runs shared with them, and nothing else.
+    if !st
         .store
+        .may_see_image(&me, id)
+        .await
+        .map_err(crate::ssr::store_error)?
+    {
+        return Err(fail(ApiError::NotFound(format!("no image with id {id}"))));
+    }
+    st.store
         .image_detail(id)
         .await
         .map_err(|_| fail(ApiError::NotFound(format!("no image with id {id}"))))

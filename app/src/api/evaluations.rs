@@ -182,6 +182,9 @@ pub struct EvalDetail {
     /// The device its runner last opened.
     pub ran_on: Option<String>,
     pub can_manage: bool,
+    /// What reviewers' judgements of it measure (None before the first one).
+    #[serde(default)]
+    pub human: Option<review::RunReview>,
 }
 
 #[cfg(feature = "ssr")]
@@ -262,11 +265,31 @@ async fn eval_job(st: &crate::ssr::AppState, id: i64) -> Result<JobInfo, ApiErro
     crate::ssr::job_of(st, id, Some(JobKind::Eval), "evaluation").await
 }
 
+/// Run `id` when `me` may see it; otherwise as absent as a missing one (404).
+#[cfg(feature = "ssr")]
+async fn visible_eval(
+    st: &crate::ssr::AppState,
+    me: &store::UserInfo,
+    id: i64,
+) -> Result<JobInfo, ApiError> {
+    let job = eval_job(st, id).await?;
+    if !st.store.may_see_job(me, id).await.map_err(store_error)? {
+        return Err(fail(ApiError::NotFound(format!("no evaluation run {id}"))));
+    }
+    Ok(job)
+}
+
 /// Evaluation runs, newest first.
 #[server(prefix = "/api", endpoint = "eval/runs")]
 pub async fn evaluations() -> Result<Vec<EvalRun>, ApiError> {
-    require_user(Access::AnyUser)?;
+    let me = require_user(Access::AnyUser)?;
     let st = state()?;
+    // Reviewers list only the runs shared with them (one query, not one per run).
+    let reviewable = if me.role == store::Role::Reviewer {
+        Some(st.store.reviewable_runs(&me).await.map_err(store_error)?)
+    } else {
+        None
+    };
     let mut out = Vec::new();
     for job in st
         .store
@@ -274,6 +297,12 @@ pub async fn evaluations() -> Result<Vec<EvalRun>, ApiError> {
         .await
         .map_err(store_error)?
     {
+        if reviewable
+            .as_ref()
+            .is_some_and(|ids| !ids.contains(&job.id))
+        {
+            continue;
+        }
         out.push(eval_run(&st, job).await?.0);
     }
     Ok(out)
@@ -284,7 +313,7 @@ pub async fn evaluations() -> Result<Vec<EvalRun>, ApiError> {
 pub async fn evaluation(id: i64) -> Result<EvalDetail, ApiError> {
     let me = require_user(Access::AnyUser)?;
     let st = state()?;
-    let job = eval_job(&st, id).await?;
+    let job = visible_eval(&st, &me, id).await?;
     let owner = job.owner.clone();
     let (run, cfg) = eval_run(&st, job).await?;
     let (results, predictions) = results_of(&st, id, &cfg).await?;
@@ -311,6 +340,7 @@ pub async fn evaluation(id: i64) -> Result<EvalDetail, ApiError> {
         last_seq,
         ran_on,
         can_manage: owns_or_admin(&me, &owner),
+        human: st.store.run_review(id).await.map_err(store_error)?.into(),
     })
 }
 
@@ -323,7 +353,7 @@ pub const MAX_COMPARED: usize = 8;
 pub async fn compare_evaluations(
     ids: String,
 ) -> Result<Vec<(EvalRun, Vec<PromptResult>)>, ApiError> {
-    require_user(Access::AnyUser)?;
+    let me = require_user(Access::AnyUser)?;
     let st = state()?;
     let mut wanted: Vec<i64> = Vec::new();
     for part in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -344,7 +374,7 @@ pub async fn compare_evaluations(
     }
     let mut out = Vec::new();
     for id in wanted {
-        let job = eval_job(&st, id).await?;
+        let job = visible_eval(&st, &me, id).await?;
         let (run, cfg) = eval_run(&st, job).await?;
         let (results, _) = results_of(&st, id, &cfg).await?;
         out.push((run, results));

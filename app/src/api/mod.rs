@@ -10,4 +10,5 @@ pub mod inspections;
 pub mod jobs;
 pub mod models;
 pub mod prompts;
+pub mod reviews;
 pub mod training;

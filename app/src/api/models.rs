@@ -40,7 +40,7 @@ pub struct RemoteRow {
 /// Every registered model.
 #[server(prefix = "/api", endpoint = "models")]
 pub async fn list_models() -> Result<Vec<ModelRow>, ApiError> {
-    let me = require_user(Access::AnyUser)?;
+    let me = require_user(Access::MEMBER)?;
     let admin = me.role == store::Role::Admin;
     let st = state()?;
     let models = st.store.models().await.map_err(store_error)?;

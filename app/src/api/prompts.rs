@@ -61,7 +61,7 @@ async fn prompt_choices(st: &crate::ssr::AppState) -> Result<Vec<PromptChoice>, 
 
 #[server(prefix = "/api", endpoint = "eval/choices")]
 pub async fn eval_choices() -> Result<Choices, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     let st = state()?;
     let models = st
         .store
@@ -133,6 +133,6 @@ pub async fn delete_prompt(id: i64) -> Result<(), ApiError> {
 /// Every prompt, built in first.
 #[server(prefix = "/api", endpoint = "prompts")]
 pub async fn list_prompts() -> Result<Vec<PromptChoice>, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     prompt_choices(&state()?).await
 }

@@ -79,7 +79,7 @@ pub struct TrainChoices {
 
 #[server(prefix = "/api", endpoint = "training/choices")]
 pub async fn training_choices() -> Result<TrainChoices, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     let st = state()?;
     let models = st
         .store
@@ -109,7 +109,7 @@ pub async fn training_choices() -> Result<TrainChoices, ApiError> {
 /// The paper's defaults for the form (and what an empty field means).
 #[server(prefix = "/api", endpoint = "training/defaults")]
 pub async fn training_defaults() -> Result<TrainForm, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     let t = vlm::train::TrainOptions::default();
     Ok(TrainForm {
         device: state()?.compute.to_string(),
@@ -226,7 +226,7 @@ fn run_row(job: JobInfo, config: &str, result: Option<&str>) -> TrainRun {
 /// Training runs, newest first.
 #[server(prefix = "/api", endpoint = "training/runs")]
 pub async fn training_runs() -> Result<Vec<TrainRun>, ApiError> {
-    require_user(Access::AnyUser)?;
+    require_user(Access::MEMBER)?;
     let st = state()?;
     let mut out = Vec::new();
     for job in st
@@ -244,7 +244,7 @@ pub async fn training_runs() -> Result<Vec<TrainRun>, ApiError> {
 /// One run with its events.
 #[server(prefix = "/api", endpoint = "training/run")]
 pub async fn training_run(id: i64) -> Result<TrainRunDetail, ApiError> {
-    let me = require_user(Access::AnyUser)?;
+    let me = require_user(Access::MEMBER)?;
     let st = state()?;
     let job = crate::ssr::job_of(&st, id, Some(JobKind::Train), "training run").await?;
     let (config, result) = st.store.job_config(id).await.map_err(store_error)?;

@@ -3,8 +3,10 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 
 use super::job::{JobActions, JobControls, JobPage};
+use super::run_review::RunReviewCard;
 use crate::api::evaluations::{evaluation, Accuracies, EvalDetail, Naming, PromptResult};
 use crate::live::follow_job;
+use review::HumanScores;
 use store::{JobEvent, JobState};
 
 /// A percentage with one decimal, or "n/a" (no image of that kind).
@@ -15,6 +17,22 @@ pub fn pct(v: Option<f64>) -> String {
 
 fn ratio(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into())
+}
+
+/// Reviewers' figures of one prompt, if any.
+fn human_for(human: Option<&[(String, HumanScores)]>, prompt: &str) -> Option<HumanScores> {
+    human?
+        .iter()
+        .find(|(p, _)| p == prompt)
+        .map(|(_, s)| s.clone())
+}
+
+/// A human-judged share with the number of judgements behind it: "75.0 (n=8)".
+fn human_cell(v: Option<f64>, n: usize) -> String {
+    match v {
+        Some(_) => format!("{} (n={n})", pct(v)),
+        None => "n/a".into(),
+    }
 }
 
 /// A share with its counts, "62.5 (5/8)", or "n/a" when nothing was counted.
@@ -54,6 +72,11 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
     let run = d.run.clone();
     let manage = d.can_manage;
     let results = d.results.clone();
+    let human = d
+        .human
+        .as_ref()
+        .filter(|h| h.overall.judgements > 0)
+        .map(|h| h.per_prompt.clone());
     view! {
         <h1>{format!("Evaluation #{id}")}</h1>
         <p>{format!("{} on {} / {} (test side{}) · prompts {}", run.model, run.dataset, run.split,
@@ -79,13 +102,14 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
             <a href=format!("/api/evaluations/{id}.json") download id="download-json">"Download JSON"</a>
         </p>
         <h2>"Table 1: accuracy (%)"</h2>
-        <Table1 results=results.clone()/>
+        <Table1 results=results.clone() human=human.clone()/>
         <h2>"Accuracy by prompt (as the paper's Figure 3)"</h2>
         <BarChart results=results.clone()/>
         <h2>"Table 2: BERTScore of explanations (correctly detected anomalies)"</h2>
-        <Table2 results=results.clone()/>
+        <Table2 results=results.clone() human=human.clone()/>
         <p class="muted" id="naming-note">"Names defect: explanations that name the annotated defect (its words or their synonyms), of those whose QA annotation names one. Location agrees: explanations whose location words (left, top, centre, corner…) fit the annotated region, of those with a region and such words."</p>
         <p class="muted" id="bertscore-hash">{run.bertscore.clone().unwrap_or_else(|| "BERTScore: computed when the run ends".into())}</p>
+        <RunReviewCard id/>
         <h2>"Confusion counts"</h2>
         <Confusion results=results.clone()/>
         <h2>"Per category"</h2>
@@ -99,13 +123,23 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
 
 /// Table 1's layout, with Good-Acc and balanced accuracy added.
 #[component]
-pub fn Table1(results: Vec<PromptResult>) -> impl IntoView {
+pub fn Table1(
+    results: Vec<PromptResult>,
+    /// Reviewers' figures per prompt, when the run has judgements: a human-judged verdict
+    /// accuracy column beside the computed ones.
+    #[prop(optional_no_strip)]
+    human: Option<Vec<(String, HumanScores)>>,
+) -> impl IntoView {
+    let has_human = human.is_some();
+    let human_of = move |prompt: &str| human_for(human.as_deref(), prompt);
     view! {
         <table class="grid numbers" id="table1">
-            <thead><tr><th>"Method"</th><th>"Logical-Acc"</th><th>"Struct-Acc"</th><th>"Average"</th><th>"Good-Acc"</th><th>"Balanced"</th><th>"Images"</th></tr></thead>
+            <thead><tr><th>"Method"</th><th>"Logical-Acc"</th><th>"Struct-Acc"</th><th>"Average"</th><th>"Good-Acc"</th><th>"Balanced"</th><th>"Images"</th>
+                {has_human.then(|| view! { <th title="verdicts judged right by reviewers, of those judged right or wrong">"Human verdict-Acc"</th> })}</tr></thead>
             <tbody>
                 {results.into_iter().map(|r| {
                     let a = r.overall;
+                    let h = human_of(&r.prompt);
                     view! {
                         <tr data-prompt=r.prompt.clone()>
                             <td>{r.method}</td>
@@ -115,6 +149,7 @@ pub fn Table1(results: Vec<PromptResult>) -> impl IntoView {
                             <td data-col="good">{pct(a.good)}</td>
                             <td data-col="balanced">{pct(a.balanced)}</td>
                             <td>{r.images}</td>
+                            {has_human.then(|| view! { <td data-col="human-verdict">{human_cell(h.as_ref().and_then(|h| h.verdict_accuracy), h.as_ref().map_or(0, |h| h.judgements))}</td> })}
                         </tr>
                     }
                 }).collect_view()}
@@ -126,15 +161,38 @@ pub fn Table1(results: Vec<PromptResult>) -> impl IntoView {
 /// Table 2's layout (F1 × 100), with P, R, how many explanations were scored, diversity, and
 /// whether the explanations name the defect and place it where its region is.
 #[component]
-pub fn Table2(results: Vec<PromptResult>) -> impl IntoView {
+pub fn Table2(
+    results: Vec<PromptResult>,
+    /// Reviewers' figures per prompt: explanations judged correct beside BERTScore.
+    #[prop(optional_no_strip)]
+    human: Option<Vec<(String, HumanScores)>>,
+) -> impl IntoView {
+    let has_human = human.is_some();
+    let human_of = move |prompt: &str| human_for(human.as_deref(), prompt);
     view! {
         <table class="grid numbers" id="table2">
-            <thead><tr><th>"Method"</th><th>"BERTScore"</th><th>"P"</th><th>"R"</th><th>"Scored"</th><th>"Distinct-1"</th><th>"Distinct-2"</th><th>"Self-BLEU"</th><th>"Names defect"</th><th>"Location agrees"</th></tr></thead>
+            <thead><tr><th>"Method"</th><th>"BERTScore"</th>
+                {has_human.then(|| view! {
+                    <th title="explanations judged correct by reviewers">"Human: correct"</th>
+                    <th title="judged correct or partly correct">"Correct + partly"</th>
+                    <th title="mean 1-5 quality score">"Score"</th>
+                })}
+                <th>"P"</th><th>"R"</th><th>"Scored"</th><th>"Distinct-1"</th><th>"Distinct-2"</th><th>"Self-BLEU"</th><th>"Names defect"</th><th>"Location agrees"</th></tr></thead>
             <tbody>
-                {results.into_iter().map(|r| view! {
+                {results.into_iter().map(|r| {
+                    let h = human_of(&r.prompt);
+                    view! {
                     <tr data-prompt=r.prompt.clone()>
                         <td>{r.method}</td>
                         <td data-col="f1">{pct(r.bert_f1)}</td>
+                        {has_human.then(|| {
+                            let n = h.as_ref().map_or(0, |h| h.judgements);
+                            view! {
+                                <td data-col="human-correct">{human_cell(h.as_ref().and_then(|h| h.explanation_correct), n)}</td>
+                                <td data-col="human-partly">{human_cell(h.as_ref().and_then(|h| h.explanation_correct_or_partly), n)}</td>
+                                <td data-col="human-score">{h.as_ref().and_then(|h| h.mean_score).map_or("n/a".into(), |s| format!("{s:.2}"))}</td>
+                            }
+                        })}
                         <td>{pct(r.bert_p)}</td>
                         <td>{pct(r.bert_r)}</td>
                         <td>{r.bert_n}</td>
@@ -144,7 +202,7 @@ pub fn Table2(results: Vec<PromptResult>) -> impl IntoView {
                         <td data-col="named">{share(r.naming.named)}</td>
                         <td data-col="location">{share(r.naming.location)}</td>
                     </tr>
-                }).collect_view()}
+                }}).collect_view()}
             </tbody>
         </table>
     }

@@ -1,8 +1,10 @@
 use leptos::prelude::*;
 
+use crate::api::accounts::me;
 use crate::api::evaluations::{evaluations, EvalRun, LaunchEvaluation};
 use crate::api::prompts::{eval_choices, list_prompts, AddPrompt, Choices, DeletePrompt};
 use crate::layout::{format_time, Frame};
+use store::Role;
 
 /// Evaluation runs: the list (tick runs to compare them), the launch form (members), and the
 /// prompt library (built-in prompts and the team's own).
@@ -10,7 +12,8 @@ use crate::layout::{format_time, Frame};
 pub fn EvaluationsPage() -> impl IntoView {
     let launch = ServerAction::<LaunchEvaluation>::new();
     let runs = Resource::new(move || launch.version().get(), |_| evaluations());
-    let choices = Resource::new(|| (), |_| eval_choices());
+    // Reviewers see the runs shared with them; launching and prompts are for members.
+    let user = Resource::new(|| (), |_| me());
     view! {
         <Frame>
             <h1>"Evaluations"</h1>
@@ -22,18 +25,30 @@ pub fn EvaluationsPage() -> impl IntoView {
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
-            <section class="card">
-                <h2>"Launch an evaluation"</h2>
-                <Transition fallback=|| ()>
-                    {move || choices.get().and_then(Result::ok).map(|c| view! { <LaunchForm choices=c launch/> })}
-                </Transition>
-                {move || launch.value().get().map(|r| match r {
-                    Ok(id) => view! { <p id="eval-launched">"Queued as " <a href=format!("/evaluations/{id}")>{format!("run #{id}")}</a></p> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert" id="eval-error">{e.to_string()}</p> }.into_any(),
+            <Transition fallback=|| ()>
+                {move || user.get().and_then(Result::ok).filter(|u| u.role != Role::Reviewer).map(|_| view! {
+                    <Launch launch/>
+                    <Prompts/>
                 })}
-            </section>
-            <Prompts/>
+            </Transition>
         </Frame>
+    }
+}
+
+#[component]
+fn Launch(launch: ServerAction<LaunchEvaluation>) -> impl IntoView {
+    let choices = Resource::new(|| (), |_| eval_choices());
+    view! {
+        <section class="card">
+            <h2>"Launch an evaluation"</h2>
+            <Transition fallback=|| ()>
+                {move || choices.get().and_then(Result::ok).map(|c| view! { <LaunchForm choices=c launch/> })}
+            </Transition>
+            {move || launch.value().get().map(|r| match r {
+                Ok(id) => view! { <p id="eval-launched">"Queued as " <a href=format!("/evaluations/{id}")>{format!("run #{id}")}</a></p> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert" id="eval-error">{e.to_string()}</p> }.into_any(),
+            })}
+        </section>
     }
 }
 

@@ -15,6 +15,7 @@ pub mod model;
 pub mod models;
 pub mod progress_line;
 pub mod restore;
+pub mod review;
 pub mod tokens;
 pub mod train;
 pub mod users;
@@ -65,6 +66,9 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup archive into a new or empty data folder.
     Restore(restore::RestoreArgs),
+    /// A run's review: export its judgements, summarize them, share its queue, set its plan.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
     /// Check the database and every file it refers to; fails when anything is wrong.
     Check(check::CheckArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
@@ -93,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Backup(args)) => backup::run(args).await,
         Some(Command::Restore(args)) => restore::run(args).await,
         Some(Command::Check(args)) => check::run(args).await,
+        Some(Command::Review(cmd)) => review::run(cmd).await,
         Some(Command::BenchRemote(args)) => bench_remote::run(args).await,
         Some(Command::BenchTrain(args)) => {
             let model = models::resolve(&args.model, &args.data.data_dir).await?;

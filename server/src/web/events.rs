@@ -50,15 +50,14 @@ pub async fn job_events(
         Ok(j) => j,
         Err(_) => return missing(),
     };
-    // An inspection's reply is its owner's (and whoever it is shared with).
-    if job.kind == store::JobKind::Inspect {
-        let visible = match &session.user {
-            Some(user) => state.store.may_see_job(user, id).await.unwrap_or(false),
-            None => false,
-        };
-        if !visible {
-            return missing();
-        }
+    // An inspection's reply is its owner's (and whoever it is shared with); a reviewer sees
+    // only the runs shared with them.
+    let visible = match &session.user {
+        Some(user) => state.store.may_see_job(user, id).await.unwrap_or(false),
+        None => false,
+    };
+    if !visible {
+        return missing();
     }
     let stored = match state.store.job_events(id, after).await {
         Ok(e) => e,

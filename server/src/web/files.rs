@@ -1,6 +1,6 @@
 //! `GET /files/{images|masks|thumbs|uploads}/{id}`: stored dataset files for signed-in users
-//! (the guard applies as to every route), and uploads for those who may see them (their
-//! owner, admins, and users an inspection showing them is shared with).
+//! (reviewers: the images of runs shared with them), and uploads for those who may see them
+//! (their owner, admins, and users an inspection showing them is shared with).
 
 use app::ssr::{AppState, SessionUser};
 use axum::extract::{Path, State};
@@ -28,6 +28,14 @@ pub async fn image_file(
             Ok(u) => send(&state.data_dir.join(u.file)).await,
             Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
         };
+    }
+    // Reviewers see only the images of runs shared with them; to them the rest is absent.
+    let visible = match &session.user {
+        Some(user) => state.store.may_see_image(user, id).await.unwrap_or(false),
+        None => false,
+    };
+    if !visible {
+        return (StatusCode::NOT_FOUND, format!("no image {id}")).into_response();
     }
     let which = match kind.as_str() {
         "images" => ImageFile::Original,

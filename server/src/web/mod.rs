@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/files/{kind}/{id}", get(files::image_file))
         .route("/api/jobs/{id}/events", get(events::job_events))
         .route("/api/evaluations/{file}", get(downloads::download))
+        .route("/api/reviews/{file}", get(downloads::review_download))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // The streaming limit sits inside the guard, so the guard's clear 413 answers first

@@ -1,0 +1,43 @@
+//! `/review`: the runs the signed-in user may review, with how far each has come.
+
+use leptos::prelude::*;
+
+use crate::api::reviews::review_runs;
+use crate::layout::Frame;
+
+#[component]
+pub fn ReviewsPage() -> impl IntoView {
+    let runs = Resource::new(|| (), |_| review_runs());
+    view! {
+        <Frame>
+            <h1>"Review"</h1>
+            <p class="muted">"Judge what the models said: each run's queue shows one prediction at a time, keyboard first."</p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || runs.get().map(|r| match r {
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="empty" id="no-review-runs">"No run is shared with you for review yet."</p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <table class="grid" id="review-runs">
+                            <thead><tr><th>"Run"</th><th>"Model"</th><th>"Dataset"</th><th>"Prompts"</th><th>"Given / needed"</th><th>"Left for you"</th><th></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|r| view! {
+                                    <tr data-run=r.id>
+                                        <td><a href=format!("/evaluations/{}", r.id)>{format!("#{}", r.id)}</a></td>
+                                        <td>{r.model}</td>
+                                        <td>{r.dataset}</td>
+                                        <td>{r.prompts.join(", ")}</td>
+                                        <td>{format!("{} / {}", r.progress.given, r.progress.needed)}</td>
+                                        <td>{r.progress.left_for_me}</td>
+                                        <td><a class="button" href=format!("/review/{}", r.id)>"Review"</a></td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Transition>
+        </Frame>
+    }
+}

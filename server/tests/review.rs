@@ -1,0 +1,210 @@
+//! The review workflow over HTTP: a run shared with a reviewer opens that run (page, images,
+//! downloads, queue) and nothing else; judgements go in through the server function with clear
+//! refusals for bad input; exports have one row per judgement; an admin promotes a fix to a QA
+//! annotation that the image then shows.
+
+mod common;
+
+use axum::http::StatusCode;
+use store::evaluations::NewPrediction;
+
+/// A run of mel's with one stored prediction per test image, and a second run nobody shared.
+async fn runs(app: &common::TestApp, split: &str) -> (i64, i64, Vec<i64>) {
+    let mel = app.login("mel").await;
+    let launch = format!(
+        "form[model]=tiny-llava&form[dataset]=tiny&form[split]={split}&form[prompts]=plain"
+    );
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, body, _) = app.post("/api/eval/launch", &launch, Some(&mel)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ids.push(body.trim().parse::<i64>().unwrap());
+    }
+    let images: Vec<(i64,)> =
+        sqlx::query_as("SELECT image_id FROM split_members WHERE side = 'test' ORDER BY image_id")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    let images: Vec<i64> = images.into_iter().map(|(i,)| i).collect();
+    for &run in &ids {
+        for &image in &images {
+            app.store
+                .save_prediction(
+                    run,
+                    &NewPrediction {
+                        image_id: image,
+                        prompt: "plain",
+                        template_id: None,
+                        verdict: "normal",
+                        explanation: "No defect is visible.",
+                        raw: "No. No defect is visible.",
+                        prompt_tokens: 9,
+                        new_tokens: 6,
+                        latency_ms: 3,
+                        served: None,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    (ids[0], ids[1], images)
+}
+
+fn judge(run: i64, image: i64, extra: &str) -> String {
+    format!("id={run}&image={image}&prompt=plain&form[verdict]=wrong&form[explanation]=wrong&form[score]=2&form[tags]=missed_defect{extra}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_run_opens_to_its_reviewer_and_nothing_else_does() {
+    let (app, split) = common::tiny_app().await;
+    let (run, other, images) = runs(&app, &split).await;
+    let mel = app.login("mel").await;
+    let rex = app.login("rex").await;
+    let ada = app.login("ada").await;
+    let (train,): (i64,) =
+        sqlx::query_as("SELECT image_id FROM split_members WHERE side = 'train' LIMIT 1")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+
+    // Before sharing: nothing of the run.
+    let (status, body, _) = app
+        .post("/api/review/judge", &judge(run, images[0], ""), Some(&rex))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("not shared with you"), "{body}");
+
+    let (status, body, _) = app
+        .post(
+            "/api/review/share",
+            &format!("id={run}&username=rex"),
+            Some(&mel),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // After: the run, its images and downloads; not the other run, a training image or a
+    // dataset.
+    for path in [
+        format!("/evaluations/{run}"),
+        format!("/review/{run}"),
+        format!("/files/images/{}", images[0]),
+        format!("/files/thumbs/{}", images[0]),
+        format!("/api/evaluations/{run}.csv"),
+        format!("/api/reviews/{run}.json"),
+    ] {
+        let (status, body, _) = app.get(&path, Some(&rex)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body:.200}");
+    }
+    for path in [
+        format!("/evaluations/{other}"),
+        format!("/files/images/{train}"),
+        format!("/api/evaluations/{other}.csv"),
+        format!("/api/reviews/{other}.csv"),
+    ] {
+        let (status, body, _) = app.get(&path, Some(&rex)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body:.200}");
+    }
+    let (status, _, _) = app.post("/api/dataset", "name=tiny", Some(&rex)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, body, _) = app.post("/api/eval/runs", "", Some(&rex)).await;
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(listed[0]["job"]["id"], run);
+    let (_, body, _) = app.post("/api/review/runs", "", Some(&rex)).await;
+    assert!(
+        body.contains(&format!("\"id\":{run}")) && !body.contains(&format!("\"id\":{other}")),
+        "{body}"
+    );
+
+    // Bad input: a clear 400, nothing stored.
+    for (form, says) in [
+        (
+            judge(run, images[0], "").replace("score]=2", "score]=9"),
+            "1 to 5",
+        ),
+        (judge(run, images[0], ",blurry"), "unknown tag"),
+        (
+            judge(
+                run,
+                images[0],
+                &format!("&form[comment]={}", "x".repeat(100 * 1024)),
+            ),
+            "at most 2000",
+        ),
+        (
+            judge(run, images[0], "").replace("verdict]=wrong", "verdict]=maybe"),
+            "verdict",
+        ),
+    ] {
+        let (status, body, _) = app.post("/api/review/judge", &form, Some(&rex)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains(says), "{says}: {body}");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM judgements")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    // A judgement with a fix; the second for the same item is a conflict.
+    let fix = "&form[fixed_explanation]=A+pin+is+missing+at+the+top+left.";
+    let (status, body, _) = app
+        .post("/api/review/judge", &judge(run, images[0], fix), Some(&rex))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let judgement = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body, _) = app
+        .post("/api/review/judge", &judge(run, images[0], ""), Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Rex may not promote; ada may.
+    let (status, _, _) = app
+        .post(
+            "/api/review/promote",
+            &format!("judgement={judgement}"),
+            Some(&rex),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body, _) = app
+        .post(
+            "/api/review/promote",
+            &format!("judgement={judgement}"),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body, _) = app
+        .post("/api/image", &format!("id={}", images[0]), Some(&ada))
+        .await;
+    assert!(body.contains("A pin is missing at the top left."), "{body}");
+
+    // The export: one row per judgement.
+    let (status, csv, _) = app
+        .get(&format!("/api/reviews/{run}.csv"), Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[0].starts_with("judgement_id,job_id,image_id"),
+        "{csv}"
+    );
+    assert!(
+        lines[1].contains(",rex,wrong,wrong,2,missed_defect,"),
+        "{csv}"
+    );
+
+    // The run page's figures count it.
+    let (_, body, _) = app
+        .post("/api/review/run", &format!("id={run}"), Some(&mel))
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["review"]["overall"]["judgements"], 1, "{body}");
+    assert_eq!(v["review"]["overall"]["verdict_accuracy"], 0.0, "{body}");
+    assert!(v["fixes"][0]["qa_id"].is_number(), "{body}");
+}
