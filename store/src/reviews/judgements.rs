@@ -326,6 +326,10 @@ impl Store {
         .bind(job)
         .fetch_all(self.pool())
         .await?;
+        // Most runs are never reviewed, and every run page asks: skip reading its predictions.
+        if rows.is_empty() {
+            return Ok(summarize(&[]));
+        }
         let f1: Vec<(i64, String, Option<f64>)> = sqlx::query_as(
             "SELECT image_id, prompt, bert_f1 FROM predictions
              WHERE job_id = ? ORDER BY prompt, image_id",
