@@ -134,13 +134,7 @@ async fn store_upload(
     let rel = format!("uploads/{sha}.png");
     let path = state.data_dir.join(&rel);
     if !path.is_file() {
-        let write = async {
-            tokio::fs::create_dir_all(state.data_dir.join("uploads")).await?;
-            let tmp = path.with_extension("png.part");
-            tokio::fs::write(&tmp, &png).await?;
-            tokio::fs::rename(&tmp, &path).await
-        };
-        write.await.map_err(|e| {
+        store_file(&path, &png).await.map_err(|e| {
             tracing::error!("cannot store an upload: {e}");
             Refused(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -153,6 +147,26 @@ async fn store_upload(
         .add_upload(&sha, &rel, &name, size, owner)
         .await
         .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Writes `bytes` to `path` through a temporary file of this call's own, so that uploads of
+/// the same image at once (same SHA-256, same path) never write or rename each other's file.
+async fn store_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("png.{}-{n}.part", std::process::id()));
+    let written = async {
+        tokio::fs::write(&tmp, bytes).await?;
+        tokio::fs::rename(&tmp, path).await
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    written
 }
 
 /// An accepted upload: SHA-256 of the bytes sent, the re-encoded PNG, its size.
@@ -212,4 +226,33 @@ fn check_and_encode(bytes: &[u8], name: &str) -> Result<Checked, Refused> {
         .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let sha = hex::encode(Sha256::digest(bytes));
     Ok((sha, png, (w, h)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Twelve uploads of one image used to share `SHA.png.part`: one rename found it gone
+    /// and the upload answered 500.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_same_image_stored_at_once_is_stored_once_without_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("uploads").join("same.png");
+        let bytes = vec![7u8; 1 << 20];
+        let writes: Vec<_> = (0..16)
+            .map(|_| {
+                let (path, bytes) = (path.clone(), bytes.clone());
+                tokio::spawn(async move { store_file(&path, &bytes).await })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("same.png")]);
+    }
 }
