@@ -10,7 +10,6 @@ CACHE="${VLM_INSPECT_CACHE:-$HOME/.cache/vlm-inspect}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 export PATH="$HOME/.cargo/bin:$CACHE/node/node_modules/.bin:$PATH"
 
-CARGO_LEPTOS_VERSION=0.3.10
 BINARYEN_VERSION=132.0.0
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
@@ -33,11 +32,6 @@ apt_install pkg-config gcc
 if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
-fi
-
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20-30 minutes the first time)"
-  cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked
 fi
 
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
