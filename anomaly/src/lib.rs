@@ -13,6 +13,7 @@ pub mod labels;
 pub mod metrics;
 pub mod naming;
 pub mod prompts;
+pub mod qa_draft;
 pub mod report;
 pub mod synth;
 pub mod verdict;

@@ -86,6 +86,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/compare") view=pages::compare::ComparePage/>
                 <Route path=path!("/review") view=pages::reviews::ReviewsPage/>
                 <Route path=path!("/review/:id") view=pages::review::ReviewPage/>
+                <Route path=path!("/drafts/:id") view=pages::drafts::DraftsPage/>
             </Routes>
         </Router>
     }

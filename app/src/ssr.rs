@@ -273,7 +273,8 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::NoSuchUser(_) => ApiError::NotFound(e.to_string()),
         StoreError::UserExists(_)
         | StoreError::DatasetExists(_)
-        | StoreError::DatasetInUse { .. } => ApiError::Conflict(e.to_string()),
+        | StoreError::DatasetInUse { .. }
+        | StoreError::RunHasReviews { .. } => ApiError::Conflict(e.to_string()),
         StoreError::NoSuchDataset(_) | StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
         StoreError::QueueFull(_) => ApiError::TooManyRequests(e.to_string()),
         StoreError::Conflict(m) => ApiError::Conflict(m),

@@ -11,6 +11,8 @@ import { BASE_URL, ADMIN_PASSWORD, launch, signIn, tinyLlava, waitForHydration }
 const BIN = process.env.VLM_INSPECT_BIN;
 const DATA = process.env.VLM_INSPECT_E2E_DATA;
 const PASSWORD = 'review-e2e-password';
+// Where to save the screenshot of the review screen for docs/review.md (unset: none).
+const SHOTS = process.env.VLM_INSPECT_SHOTS;
 
 function cli(args, input) {
   return execFileSync(BIN, [...args, '--data-dir', DATA], { input, encoding: 'utf8' });
@@ -90,6 +92,10 @@ test('two reviewers judge a run with the keyboard; the run shows agreement; a fi
       await rex.keyboard.press('e');
       await rex.locator('#fix').fill('A pushpin is missing in the lower left compartment.');
       keystrokes += 4 + 1; // d p 3 e, then the text, then Ctrl+Enter
+      if (SHOTS) {
+        await rex.setViewportSize({ width: 1280, height: 1000 });
+        await rex.screenshot({ path: `${SHOTS}/review.png`, fullPage: true });
+      }
       await judge(rex, ['Control+Enter']);
     } else {
       keystrokes += 4;

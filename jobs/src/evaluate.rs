@@ -123,26 +123,7 @@ pub struct Plan {
 /// web form, the CLI and the evaluation lane all plan through this.
 pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<Plan, PlanError> {
     config.validate()?;
-    let model = crate::models::resolve_model(store, &config.model, data_dir)
-        .await
-        .map_err(|e| PlanError::invalid("model", format!("{e:#}")))?;
-    match &model {
-        ResolvedModel::Local(dir) if !vlm::llava::is_vlm_dir(dir) => {
-            return Err(PlanError::invalid(
-                "model",
-                format!(
-                    "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one); judging images needs a vision tower",
-                    dir.display()
-                ),
-            ))
-        }
-        ResolvedModel::Remote(r) => {
-            // A missing key is found now, not after the run has queued.
-            r.client(data_dir)
-                .map_err(|e| PlanError::invalid("model", format!("{e:#}")))?;
-        }
-        ResolvedModel::Local(_) => {}
-    }
+    let model = crate::models::resolve_image_model(store, &config.model, data_dir).await?;
     let dataset = store
         .dataset(&config.dataset)
         .await

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod default_model;
 pub mod demo;
+pub mod draft_qa;
 pub mod evaluate;
 pub mod hub;
 pub mod models;

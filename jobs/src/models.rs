@@ -223,6 +223,33 @@ async fn install_default_named(
         .map(|m| PathBuf::from(m.path)))
 }
 
+/// Model `name` for a job that shows it images: a LLaVA folder or an adapter of one, or a
+/// remote model whose API key is there (a missing key is found now, not after the job has
+/// queued). Problems are errors of the field `model`.
+pub async fn resolve_image_model(
+    store: &Store,
+    name: &str,
+    data_dir: &Path,
+) -> Result<ResolvedModel, crate::PlanError> {
+    let invalid = |e: String| crate::PlanError::invalid("model", e);
+    let model = resolve_model(store, name, data_dir)
+        .await
+        .map_err(|e| invalid(format!("{e:#}")))?;
+    match &model {
+        ResolvedModel::Local(dir) if !vlm::llava::is_vlm_dir(dir) => {
+            return Err(invalid(format!(
+                "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): seeing images needs a vision tower",
+                dir.display()
+            )))
+        }
+        ResolvedModel::Remote(r) => {
+            r.client(data_dir).map_err(|e| invalid(format!("{e:#}")))?;
+        }
+        ResolvedModel::Local(_) => {}
+    }
+    Ok(model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

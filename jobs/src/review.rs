@@ -1,9 +1,12 @@
 //! Exports of a run's judgements, shared by `/api/reviews/RUN.csv` and
 //! `vlm-inspect review export`: one row per judgement with its item, reviewer, every field
-//! and its times.
+//! and its times; and deleting a run, which keeps that export of its judgements first.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anomaly::report::csv_text;
-use store::JudgementRow;
+use store::{JudgementRow, JudgementsSeen, Store, StoreError};
 
 /// The columns of [`export_csv`].
 pub const REVIEW_CSV_HEADER: [&str; 20] = [
@@ -60,6 +63,105 @@ pub fn export_csv(rows: &[JudgementRow]) -> String {
         ]);
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// What deleting a run kept of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunDeleted {
+    /// The judgements deleted with the run.
+    pub judgements: i64,
+    /// Their export (CSV, then JSON), written before the run was deleted; empty when nobody
+    /// had judged it.
+    pub kept: Vec<PathBuf>,
+}
+
+/// Where a data folder keeps the judgements of deleted runs.
+pub fn exports_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("exports")
+}
+
+/// Deletes evaluation run `job` (the caller has checked who may). A run that people judged is
+/// refused unless `with_reviews`; then its judgements are first written to
+/// `exports/run-JOB-judgements-TIME.csv` and `.json` in the data folder, and the run is deleted
+/// only if they are still what the files hold (a judgement saved meanwhile refuses it and the
+/// files are removed). The CLI's own output folder `runs/eval-JOB` goes too.
+pub async fn delete_run(
+    store: &Store,
+    data_dir: &Path,
+    job: i64,
+    with_reviews: bool,
+) -> Result<RunDeleted, StoreError> {
+    let mut seen = store.judgements_seen(job).await?;
+    let mut kept = Vec::new();
+    if seen.count > 0 {
+        if !with_reviews {
+            return Err(StoreError::RunHasReviews {
+                job,
+                judgements: seen.count,
+            });
+        }
+        let rows = store.review_export(job).await?;
+        seen = JudgementsSeen {
+            count: rows.len() as i64,
+            versions: rows.iter().map(|r| r.version).sum(),
+        };
+        kept = keep_export(data_dir, job, &rows)?;
+    }
+    if let Err(e) = store.delete_eval_run(job, seen).await {
+        for f in &kept {
+            let _ = std::fs::remove_file(f);
+        }
+        return Err(e);
+    }
+    let outputs = data_dir.join("runs").join(format!("eval-{job}"));
+    if outputs.is_dir() {
+        std::fs::remove_dir_all(&outputs).map_err(|e| StoreError::File {
+            path: outputs.clone(),
+            reason: format!("the run was deleted, but not its output folder: {e}"),
+        })?;
+    }
+    Ok(RunDeleted {
+        judgements: seen.count,
+        kept,
+    })
+}
+
+/// Writes the export of run `job`'s judgements as CSV and JSON, each complete on disk (written
+/// to a temporary file, synced, then renamed) before the run may go.
+fn keep_export(
+    data_dir: &Path,
+    job: i64,
+    rows: &[JudgementRow],
+) -> Result<Vec<PathBuf>, StoreError> {
+    let dir = exports_dir(data_dir);
+    let file_error = |path: &Path, e: std::io::Error| StoreError::File {
+        path: path.to_path_buf(),
+        reason: format!("cannot keep the run's judgements, so it was not deleted: {e}"),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let json =
+        serde_json::to_string_pretty(rows).map_err(|e| StoreError::Invalid(e.to_string()))? + "\n";
+    let mut kept = Vec::new();
+    for (ext, text) in [("csv", export_csv(rows)), ("json", json)] {
+        let path = dir.join(format!("run-{job}-judgements-{stamp}.{ext}"));
+        let part = dir.join(format!("run-{job}-judgements-{stamp}.{ext}.part"));
+        let written = std::fs::File::create(&part).and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&part, &path)) {
+            let _ = std::fs::remove_file(&part);
+            for f in &kept {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(file_error(&path, e));
+        }
+        kept.push(path);
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]

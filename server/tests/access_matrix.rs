@@ -112,6 +112,8 @@ fn rows(o: &Objects) -> Vec<Row> {
         row("GET", "/compare", "", ANY),
         row("GET", "/datasets", "", MEMBER),
         row("GET", "/datasets/tiny", "", MEMBER),
+        // /api/drafts/queue below is where reviewers are refused.
+        row("GET", "/drafts/999", "", STREAMED),
         row("GET", format!("/images/{image}"), "", TEAM),
         row("GET", "/training", "", MEMBER),
         row("GET", "/models", "", MEMBER),
@@ -172,6 +174,9 @@ fn rows(o: &Objects) -> Vec<Row> {
         row("POST", "/api/review/item", format!("id={run}&prompt="), REVIEW),
         row("POST", "/api/review/run", format!("id={run}"), REVIEW),
         row("POST", "/api/review/flags", "dataset=tiny", ADMIN),
+        // QA drafts: members and admins.
+        row("POST", "/api/drafts/jobs", "name=tiny", MEMBER),
+        row("POST", "/api/drafts/queue", "id=999", MEMBER),
         // Server functions: acting.
         row(
             "POST",
@@ -186,6 +191,18 @@ fn rows(o: &Objects) -> Vec<Row> {
             OWNED,
         ),
         row("POST", "/api/eval/launch", eval, MEMBER),
+        row(
+            "POST",
+            "/api/drafts/launch",
+            "form[model]=no-such-model&form[dataset]=tiny",
+            MEMBER,
+        ),
+        row(
+            "POST",
+            "/api/drafts/decide",
+            "draft=999&version=1&form[action]=accept",
+            MEMBER,
+        ),
         // Review: acting. Shares name "spare", so later rows meet the same reviewer rights.
         row(
             "POST",
@@ -206,6 +223,8 @@ fn rows(o: &Objects) -> Vec<Row> {
         row("POST", "/api/eval/resume", format!("id={run}"), RUN_OWNER),
         row("POST", "/api/jobs/cancel", format!("id={run}"), RUN_OWNER),
         row("POST", "/api/jobs/resume", format!("id={run}"), RUN_OWNER),
+        // Still queued here, so the owner and the admin get past the guard to "cancel it first".
+        row("POST", "/api/eval/delete", format!("id={run}&with_reviews=true"), RUN_OWNER),
         row(
             "POST",
             "/api/prompts/add",

@@ -1080,6 +1080,75 @@ fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
         again.lines().take(8).collect::<Vec<_>>(),
         stdout.lines().take(8).collect::<Vec<_>>()
     );
+    // Deleting it: refused while a reviewer's judgement would go with it, unless confirmed;
+    // then the judgement is kept in exports/ and the run's output folder goes.
+    ok(&[
+        "user",
+        "add",
+        "rex",
+        "--role",
+        "reviewer",
+        "--data-dir",
+        d_s,
+    ]);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = store::Store::open(
+            &std::path::Path::new(d_s).join(store::DATABASE_FILE),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        store.share_review(1, "rex").await.unwrap();
+        let rex = store.user("rex").await.unwrap();
+        let first = &store.predictions(1).await.unwrap()[0];
+        let key = store::ItemKey {
+            image_id: first.image_id,
+            prompt: first.prompt.clone(),
+        };
+        let judgement = review::Judgement {
+            verdict: review::VerdictCall::Right,
+            explanation: review::ExplanationCall::Partly,
+            score: review::Score::try_from(3).unwrap(),
+            tags: vec![review::ReviewTag::Vague],
+            comment: String::new(),
+            fixed_explanation: None,
+        };
+        store
+            .save_judgement(&rex, 1, &key, judgement, None)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    std::fs::create_dir_all(std::path::Path::new(d_s).join("runs/eval-1")).unwrap();
+    let out = run(&["eval", "--delete", "1", "--data-dir", d_s], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("1 judgement(s) by reviewers"),
+        "{}",
+        text(&out.stderr)
+    );
+    let deleted = ok(&["eval", "--delete", "1", "--with-reviews", "--data-dir", d_s]);
+    assert!(
+        deleted.contains("evaluation run 1 was deleted"),
+        "{deleted}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(std::path::Path::new(d_s).join("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        kept.iter().all(|f| f.starts_with("run-1-judgements-")),
+        "{kept:?}"
+    );
+    assert!(!std::path::Path::new(d_s).join("runs/eval-1").exists());
+    let out = run(&["eval", "--delete", "1", "--data-dir", d_s], None);
+    assert!(
+        text(&out.stderr).contains("no evaluation run 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!out.status.success());
     // Bad input is named.
     for (split, extra, want) in [
         (key.as_str(), ["--prompts", "P9"], "prompts"),
@@ -1197,4 +1266,113 @@ async fn two_installs_of_the_default_model_at_once_both_succeed() {
     for got in [a.await.unwrap(), b.await.unwrap()] {
         assert_eq!(got.unwrap().as_deref(), Some("vlm-default"));
     }
+}
+
+#[test]
+fn draft_qa_drafts_and_review_decide_decides_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = common::tiny_llava_folder(dir.path());
+    let model_s = model.to_str().unwrap();
+    let (_, d) = tiny_split(dir.path());
+    let d_s = d.as_str();
+    // Every demo image is annotated: nothing to draft unless annotated images are included.
+    let out = run(
+        &[
+            "dataset",
+            "draft-qa",
+            "--dataset",
+            "tiny",
+            "--model",
+            model_s,
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no image to draft"),
+        "{}",
+        text(&out.stderr)
+    );
+    let drafted = ok(&[
+        "dataset",
+        "draft-qa",
+        "--dataset",
+        "tiny",
+        "--model",
+        model_s,
+        "--include-annotated",
+        "--label",
+        "structural",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--data-dir",
+        d_s,
+    ]);
+    assert!(drafted.contains("2 draft(s) stored"), "{drafted}");
+    let listed = ok(&["review", "drafts", "--job", "1", "--data-dir", d_s]);
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows.iter().all(|r| r.contains("\tpending\t")), "{listed}");
+    let first = rows[0].split('\t').next().unwrap();
+    ok(&["user", "add", "mel", "--data-dir", d_s]);
+    let decided = ok(&[
+        "review",
+        "decide",
+        "--draft",
+        first,
+        "--version",
+        "1",
+        "--as",
+        "mel",
+        "--edit",
+        "A scratch at the top left.",
+        "--data-dir",
+        d_s,
+    ]);
+    assert!(
+        decided.contains("edited by mel (now version 2); QA annotation"),
+        "{decided}"
+    );
+    let out = run(
+        &[
+            "review",
+            "decide",
+            "--draft",
+            first,
+            "--version",
+            "1",
+            "--as",
+            "mel",
+            "--accept",
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("mel decided this draft first"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "review",
+            "decide",
+            "--draft",
+            first,
+            "--version",
+            "2",
+            "--as",
+            "mel",
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(!out.status.success(), "a decision is required");
 }

@@ -208,3 +208,89 @@ async fn a_shared_run_opens_to_its_reviewer_and_nothing_else_does() {
     assert_eq!(v["review"]["overall"]["verdict_accuracy"], 0.0, "{body}");
     assert!(v["fixes"][0]["qa_id"].is_number(), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_judged_run_asks_first_and_keeps_its_judgements() {
+    let (app, split) = common::tiny_app().await;
+    let (run, other, images) = runs(&app, &split).await;
+    let mel = app.login("mel").await;
+    let rex = app.login("rex").await;
+    let ada = app.login("ada").await;
+    let target = app.login("target").await;
+    let delete = |id: i64, confirm: bool| format!("id={id}&with_reviews={confirm}");
+
+    // A queued run is cancelled first.
+    let (status, body, _) = app
+        .post("/api/eval/delete", &delete(run, true), Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("cancel it"), "{body}");
+    for id in [run, other] {
+        app.store.finish_job(id, None).await.unwrap();
+    }
+    let (status, _, _) = app
+        .post(
+            "/api/review/share",
+            &format!("id={run}&username=rex"),
+            Some(&mel),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = app
+        .post("/api/review/judge", &judge(run, images[0], ""), Some(&rex))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Only its owner or an admin deletes it; reviewers never do.
+    for (who, cookie) in [("rex", &rex), ("target", &target)] {
+        let (status, body, _) = app
+            .post("/api/eval/delete", &delete(run, true), Some(cookie))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {body}");
+    }
+    // Unconfirmed: refused with the count, nothing deleted.
+    let (status, body, _) = app
+        .post("/api/eval/delete", &delete(run, false), Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("1 judgement(s)"), "{body}");
+    assert_eq!(
+        app.store.predictions(run).await.unwrap().len(),
+        images.len()
+    );
+
+    let (status, body, _) = app
+        .post("/api/eval/delete", &delete(run, true), Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(done["judgements"], 1, "{body}");
+    let kept: Vec<String> = serde_json::from_value(done["kept"].clone()).unwrap();
+    assert_eq!(kept.len(), 2, "{body}");
+    let data = app._dir.path();
+    let csv = std::fs::read_to_string(data.join(&kept[0])).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(",rex,wrong,wrong,2,missed_defect,"), "{csv}");
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(data.join(&kept[1])).unwrap()).unwrap();
+    assert_eq!((json.len(), json[0]["reviewer"].as_str()), (1, Some("rex")));
+    for path in [
+        format!("/evaluations/{run}"),
+        format!("/api/evaluations/{run}.csv"),
+    ] {
+        let (status, _, _) = app.get(&path, Some(&mel)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM judgements")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    // An admin deletes mel's unjudged run: nothing to keep.
+    let (status, body, _) = app
+        .post("/api/eval/delete", &delete(other, false), Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, r#"{"judgements":0,"kept":[]}"#);
+}

@@ -111,6 +111,7 @@ impl Store {
         .bind(dataset.id)
         .fetch_all(self.pool())
         .await?;
+        let qa = self.qa_source_counts(name).await?;
         let qa_by_source: Vec<(String, i64)> = sqlx::query_as(
             "SELECT q.source, COUNT(*) FROM qa q JOIN images i ON i.id = q.image_id
              WHERE i.dataset_id = ? GROUP BY q.source ORDER BY q.source",
@@ -139,6 +140,7 @@ impl Store {
                 })
                 .collect(),
             qa_by_source,
+            qa,
             splits: splits
                 .into_iter()
                 .map(
@@ -483,7 +485,8 @@ impl Store {
 
     /// Deletes a dataset's rows, then its files. Evaluation runs with predictions on it would
     /// lose them (the rows cascade), so such a dataset is refused with the runs' ids, unless
-    /// `with_evaluations` says to delete those runs too.
+    /// `with_evaluations` says to delete those runs too; runs that people judged are refused
+    /// either way (they are deleted one by one, keeping the judgements' export).
     pub async fn delete_dataset(
         &self,
         files_root: &Path,
@@ -502,7 +505,21 @@ impl Store {
             .bind(dataset.id)
             .fetch_one(self.pool())
             .await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        // People's judgements are deleted only with a run of its own, which keeps their export.
+        let judged: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT j.job_id FROM judgements j JOIN images i ON i.id = j.image_id
+             WHERE i.dataset_id = ? ORDER BY j.job_id",
+        )
+        .bind(dataset.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !judged.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "evaluation run(s) {} on dataset {name:?} hold reviewers' judgements: delete those runs first (the Delete button of the run's page, or `vlm-inspect eval --delete N --with-reviews`), which keeps the judgements' export",
+                judged.iter().map(|(r,)| r.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         for run in &runs {
             sqlx::query("DELETE FROM jobs WHERE id = ?")
                 .bind(run)

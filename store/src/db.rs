@@ -39,6 +39,10 @@ pub enum StoreError {
     DatasetInUse { name: String, runs: Vec<i64> },
     #[error("no dataset named {0:?}")]
     NoSuchDataset(String),
+    #[error(
+        "run {job} holds {judgements} judgement(s) by reviewers, which deleting it deletes too: confirm it (`--with-reviews`), and they are kept as an export in the data folder's exports/"
+    )]
+    RunHasReviews { job: i64, judgements: i64 },
     #[error("no {0}")]
     NotFound(String),
     #[error("{path}: {reason}")]

@@ -18,14 +18,19 @@ pub enum JobKind {
     Eval,
     /// One Inspect-page request (config: `anomaly::evaluation::InspectConfig`).
     Inspect,
+    /// A model drafts QA annotations for a dataset's images (config:
+    /// `anomaly::qa_draft::DraftConfig`), for people to decide on.
+    #[serde(rename = "draft_qa")]
+    DraftQa,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
         JobKind::Import,
         JobKind::Train,
         JobKind::Eval,
         JobKind::Inspect,
+        JobKind::DraftQa,
     ];
 
     /// The name stored in the database.
@@ -35,6 +40,7 @@ impl JobKind {
             JobKind::Train => "train",
             JobKind::Eval => "eval",
             JobKind::Inspect => "inspect",
+            JobKind::DraftQa => "draft_qa",
         }
     }
 
@@ -43,7 +49,7 @@ impl JobKind {
     pub fn lane(self) -> Lane {
         match self {
             JobKind::Inspect => Lane::Interactive,
-            JobKind::Eval => Lane::Batch,
+            JobKind::Eval | JobKind::DraftQa => Lane::Batch,
             JobKind::Train => Lane::Training,
             JobKind::Import => Lane::Data,
         }
@@ -234,6 +240,12 @@ pub enum JobEvent {
     Checkpoint { dir: String },
     /// An evaluation stored a prediction.
     Prediction(PredictionEvent),
+    /// A drafting job stored its `done`-th draft of `total`, for image `image`.
+    Drafted {
+        done: usize,
+        total: usize,
+        image: String,
+    },
     /// An evaluation scored this many explanations with BERTScore.
     Bertscore { scored: usize },
     /// A piece of generated text (inspections stream their reply this way).
@@ -383,6 +395,13 @@ pub struct EvalResult {
     pub completion_tokens: u64,
     #[serde(default)]
     pub cost_usd: Option<f64>,
+}
+
+/// What a drafting job stored, besides its drafts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DraftResult {
+    pub drafts: usize,
+    pub device: String,
 }
 
 /// The reply to one inspection.

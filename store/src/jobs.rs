@@ -121,8 +121,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let cap = self.options.max_queued_per_user as i64;
         let done = sqlx::query(
-            "INSERT INTO jobs (kind, config, owner_id, origin, created_at)
-             SELECT ?, ?, ?, ?, ?
+            "INSERT INTO jobs (id, kind, config, owner_id, origin, created_at)
+             SELECT (SELECT high + 1 FROM job_id_high), ?, ?, ?, ?, ?
              WHERE ? IS NULL OR (SELECT COUNT(*) FROM jobs WHERE owner_id = ? AND state = 'queued') < ?",
         )
         .bind(kind.as_str())
@@ -150,8 +150,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let t = now();
         let done = sqlx::query(
-            "INSERT INTO jobs (kind, config, owner_id, origin, created_at, state, started_at, claimed_at, attempts)
-             VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 1)",
+            "INSERT INTO jobs (id, kind, config, owner_id, origin, created_at, state, started_at, claimed_at, attempts)
+             VALUES ((SELECT high + 1 FROM job_id_high), ?, ?, ?, ?, ?, 'running', ?, ?, 1)",
         )
         .bind(kind.as_str())
         .bind(config)
@@ -391,8 +391,8 @@ impl Store {
             if still_running(id) {
                 continue;
             }
-            // Durable progress in the interrupted attempt: a checkpoint or a stored prediction
-            // after its Started event.
+            // Durable progress in the interrupted attempt: a checkpoint, a stored prediction or
+            // a stored draft after its Started event.
             let since_start: Vec<(String,)> = sqlx::query_as(
                 "SELECT data FROM job_events WHERE job_id = ?1 AND seq >= COALESCE(
                     (SELECT MAX(seq) FROM job_events WHERE job_id = ?1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
@@ -403,7 +403,11 @@ impl Store {
             let progressed = since_start.iter().any(|(e,)| {
                 matches!(
                     JobEvent::from_json(e),
-                    Some(JobEvent::Checkpoint { .. } | JobEvent::Prediction(_))
+                    Some(
+                        JobEvent::Checkpoint { .. }
+                            | JobEvent::Prediction(_)
+                            | JobEvent::Drafted { .. }
+                    )
                 )
             });
             let stalls = if progressed { 0 } else { stalls + 1 };

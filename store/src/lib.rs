@@ -2,6 +2,7 @@
 //! with the `db` feature, their SQLite persistence: accounts, sessions, login throttling.
 
 pub mod access;
+pub mod draft_records;
 mod job_protocol;
 pub mod records;
 pub mod review_records;
@@ -27,11 +28,15 @@ pub mod models;
 #[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
+pub mod qa_drafts;
+#[cfg(feature = "db")]
 mod report_cache;
 #[cfg(feature = "db")]
 pub mod restore;
 #[cfg(feature = "db")]
 pub mod reviews;
+#[cfg(feature = "db")]
+pub mod run_deletion;
 #[cfg(feature = "db")]
 pub mod sessions;
 #[cfg(feature = "db")]
@@ -46,6 +51,7 @@ pub mod tokens;
 pub mod users;
 
 pub use access::{authorize, Access, Denied};
+pub use draft_records::*;
 #[cfg(feature = "db")]
 pub use jobs::{ClaimedJob, JobOwner};
 pub use records::*;
@@ -53,3 +59,5 @@ pub use review_records::*;
 
 #[cfg(feature = "db")]
 pub use db::{Store, StoreError, StoreOptions, DATABASE_FILE};
+#[cfg(feature = "db")]
+pub use run_deletion::JudgementsSeen;

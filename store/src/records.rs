@@ -226,6 +226,8 @@ pub struct DatasetStats {
     pub counts: Vec<CountRow>,
     /// (source, number of QA annotations)
     pub qa_by_source: Vec<(String, i64)>,
+    /// The annotations by source, how many a named person verified, and pending drafts.
+    pub qa: crate::draft_records::QaSourceCounts,
     pub splits: Vec<SplitInfo>,
 }
 

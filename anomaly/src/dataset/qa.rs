@@ -61,6 +61,29 @@ pub struct Region {
     pub h: f32,
 }
 
+/// The box around the non-zero pixels, in image-relative units.
+pub fn mask_region(mask: &image::GrayImage) -> Option<Region> {
+    let (w, h) = mask.dimensions();
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in mask.enumerate_pixels() {
+        if p.0[0] > 0 {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    (x1 >= x0 && y1 >= y0).then(|| {
+        let r = |v: f32| (v * 1000.0).round() / 1000.0;
+        Region {
+            x: r(x0 as f32 / w as f32),
+            y: r(y0 as f32 / h as f32),
+            w: r((x1 - x0 + 1) as f32 / w as f32),
+            h: r((y1 - y0 + 1) as f32 / h as f32),
+        }
+    })
+}
+
 /// One question–answer annotation of one image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

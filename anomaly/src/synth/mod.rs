@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::dataset::qa::{to_jsonl, QaRecord, Region};
+use crate::dataset::qa::{to_jsonl, QaRecord};
 use crate::dataset::DatasetError;
 use crate::rng::{name_hash, Rng};
 use crate::Label;
@@ -250,7 +250,7 @@ fn render_one(out: &Path, cfg: &SynthConfig, job: &Job) -> Result<[QaRecord; 2],
             )));
         }
         let mask = canvas.mask_image();
-        region = bounding_box(&mask);
+        region = crate::dataset::qa::mask_region(&mask);
         let type_dir = job.folder.trim_start_matches("test/");
         let mask_path = out
             .join(spec.name)
@@ -278,29 +278,6 @@ fn save(
         std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
     }
     write(path).map_err(|e| DatasetError::io(path, e))
-}
-
-/// The box around the non-zero pixels, in image-relative units.
-fn bounding_box(mask: &image::GrayImage) -> Option<Region> {
-    let (w, h) = mask.dimensions();
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (x, y, p) in mask.enumerate_pixels() {
-        if p.0[0] > 0 {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
-    (x1 >= x0 && y1 >= y0).then(|| {
-        let r = |v: f32| (v * 1000.0).round() / 1000.0;
-        Region {
-            x: r(x0 as f32 / w as f32),
-            y: r(y0 as f32 / h as f32),
-            w: r((x1 - x0 + 1) as f32 / w as f32),
-            h: r((y1 - y0 + 1) as f32 / h as f32),
-        }
-    })
 }
 
 /// The rule sentence of a category, for UIs and docs.

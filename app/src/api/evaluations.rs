@@ -1,5 +1,5 @@
 //! Server functions of the evaluation pages: launch runs, list them, their results recomputed
-//! from the stored predictions, compare, cancel and resume.
+//! from the stored predictions, compare, cancel, resume and delete.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -394,4 +394,42 @@ pub async fn cancel_evaluation(id: i64) -> Result<(), ApiError> {
 pub async fn resume_evaluation(id: i64) -> Result<(), ApiError> {
     use crate::api::jobs::{control, Control};
     control(id, Some(JobKind::Eval), Control::Resume).await
+}
+
+/// What deleting a run kept: the judgements deleted with it and their export's files (in the
+/// data folder's `exports/`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunDeletion {
+    pub judgements: i64,
+    pub kept: Vec<String>,
+}
+
+/// Deletes an ended run and everything stored for it (its owner or an admin). A run that
+/// reviewers judged is refused (409, with the count) unless `with_reviews`; their judgements
+/// are then written to the data folder's `exports/` first, as CSV and JSON.
+#[server(prefix = "/api", endpoint = "eval/delete")]
+pub async fn delete_evaluation(
+    id: i64,
+    #[server(default)] with_reviews: bool,
+) -> Result<RunDeletion, ApiError> {
+    let me = require_user(Access::MEMBER)?;
+    let st = state()?;
+    let job = crate::ssr::job_of(&st, id, Some(JobKind::Eval), "evaluation run").await?;
+    if !owns_or_admin(&me, &job.owner) {
+        return Err(fail(ApiError::Forbidden(format!(
+            "only its owner or an admin may delete run {id}"
+        ))));
+    }
+    let done = jobs::review::delete_run(&st.store, &st.data_dir, id, with_reviews)
+        .await
+        .map_err(store_error)?;
+    Ok(RunDeletion {
+        judgements: done.judgements,
+        kept: done
+            .kept
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| format!("exports/{}", n.to_string_lossy()))
+            .collect(),
+    })
 }

@@ -28,7 +28,7 @@ pub async fn control(id: i64, kind: Option<JobKind>, what: Control) -> Result<()
     let job = crate::ssr::job_of(&st, id, kind, "such job").await?;
     let allowed = match job.kind {
         JobKind::Train | JobKind::Import => me.role == store::Role::Admin,
-        JobKind::Eval | JobKind::Inspect => owns_or_admin(&me, &job.owner),
+        JobKind::Eval | JobKind::Inspect | JobKind::DraftQa => owns_or_admin(&me, &job.owner),
     };
     if !allowed {
         return Err(fail(ApiError::Forbidden(format!(

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod datasets;
+pub mod drafts;
 pub mod evaluations;
 #[cfg(feature = "ssr")]
 mod form;

@@ -3,6 +3,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use store::{DatasetStats, ImageFilter, ImagePage};
 
+use super::drafting::DraftingCard;
 use crate::api::datasets::{dataset_images, get_dataset_stats};
 use crate::layout::Frame;
 
@@ -40,7 +41,11 @@ pub fn DatasetPage() -> impl IntoView {
             <h1>"Dataset " <span class="mono">{name}</span></h1>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || stats.get().map(|r| match r {
-                    Ok(s) => view! { <Counts s=s.clone()/> <Filters s f=filter()/> }.into_any(),
+                    Ok(s) => view! {
+                        <Counts s=s.clone()/>
+                        <DraftingCard dataset=s.dataset.name.clone() categories=categories(&s)/>
+                        <Filters s f=filter()/>
+                    }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Suspense>
@@ -93,11 +98,31 @@ fn Counts(s: DatasetStats) -> impl IntoView {
                 <thead><tr><th>"Category"</th><th>"good"</th><th>"logical"</th><th>"structural"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <p class="muted" id="qa-verified">{qa_line(&s.qa)}</p>
             {s.splits.iter().map(|sp| view! {
                 <p class="muted">"Split "<code>{sp.key.clone()}</code>": train "{sp.train_images}" ("{sp.train_anomalies}" anomalies), test "{sp.test_images}</p>
             }).collect_view()}
         </section>
     }
+}
+
+/// Annotated images, and how many generated answers a named person verified.
+fn qa_line(q: &store::QaSourceCounts) -> String {
+    let mut line = format!(
+        "{} of {} images annotated · {} manual, {} generated and verified",
+        q.annotated_images, q.images, q.manual, q.generated_verified
+    );
+    if let Some(f) = q.verified_fraction() {
+        line += &format!(
+            " ({} by a named person: {:.1} %)",
+            q.verified_by_person,
+            100.0 * f
+        );
+    }
+    if q.pending_drafts > 0 {
+        line += &format!(" · {} drafts waiting for a decision", q.pending_drafts);
+    }
+    line
 }
 
 #[component]

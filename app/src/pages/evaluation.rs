@@ -2,6 +2,7 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
+use super::delete_run::DeleteRun;
 use super::job::{JobActions, JobControls, JobPage};
 use super::run_review::RunReviewCard;
 use crate::api::evaluations::{evaluation, Accuracies, EvalDetail, Naming, PromptResult};
@@ -71,6 +72,8 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
     }
     let run = d.run.clone();
     let manage = d.can_manage;
+    let stored = d.predictions.len();
+    let judgements = d.human.as_ref().map_or(0, |h| h.overall.judgements);
     let results = d.results.clone();
     let human = d
         .human
@@ -95,6 +98,9 @@ fn Run(d: EvalDetail, controls: JobControls) -> impl IntoView {
         {run.job.error.clone().map(|e| view! { <p class="error" role="alert" id="eval-job-error">{e}</p> })}
         {manage.then(|| view! {
             <JobActions id state controls prefix="eval" resume_label="Resume (keeps the stored predictions)"/>
+        })}
+        {move || (manage && !state.get().is_live()).then(|| view! {
+            <DeleteRun id predictions=stored judgements/>
         })}
         <p class="actions">
             <a href=format!("/api/evaluations/{id}.csv") download id="download-csv">"Download CSV"</a>

@@ -74,14 +74,14 @@ fn explanation_key(k: &str) -> Option<ExplanationCall> {
 }
 
 /// Whether keys go to a text box rather than to the shortcuts.
-fn typing() -> bool {
+pub(crate) fn typing() -> bool {
     document()
         .active_element()
         .map(|e| matches!(e.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT"))
         .unwrap_or(false)
 }
 
-fn focus(id: &str) {
+pub(crate) fn focus(id: &str) {
     use wasm_bindgen::JsCast;
     if let Some(el) = document()
         .get_element_by_id(id)
@@ -91,7 +91,7 @@ fn focus(id: &str) {
     }
 }
 
-fn blur() {
+pub(crate) fn blur() {
     use wasm_bindgen::JsCast;
     if let Some(el) = document()
         .active_element()

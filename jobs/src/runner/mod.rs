@@ -4,6 +4,7 @@
 //! inside a runner fails that job and the lane goes on; ending a job retries until the
 //! database takes it, so no job stays `running` without a live runner.
 
+pub mod draft_qa;
 pub mod eval;
 pub mod import;
 pub mod inspect;
@@ -308,6 +309,7 @@ async fn run_kind(ctx: &JobContext, kind: JobKind, config: &str) -> anyhow::Resu
         JobKind::Train => train::run(ctx, config).await,
         JobKind::Eval => eval::run(ctx, config).await,
         JobKind::Inspect => inspect::run(ctx, config).await,
+        JobKind::DraftQa => draft_qa::run(ctx, config).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `vlm-inspect dataset synth|import|list|stats|split|export-qa|delete`.
+//! `vlm-inspect dataset synth|import|list|stats|split|export-qa|delete|draft-qa`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -81,6 +81,10 @@ pub enum DatasetCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// A model drafts QA annotations for the dataset's images (those without one, unless
+    /// --include-annotated), told each image's label and, from its mask, where the defect is;
+    /// people accept, edit or reject the drafts on the web (/drafts/JOB).
+    DraftQa(super::draft_qa::DraftQaArgs),
     /// Delete a dataset and its stored files (refused while evaluation runs hold predictions
     /// on it, which would go with it).
     Delete {
@@ -207,6 +211,10 @@ pub async fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             for (source, n) in &s.qa_by_source {
                 println!("QA {source}: {n}");
             }
+            println!(
+                "QA: {} of {} images annotated; {} generated answers verified by a named person; {} drafts pending",
+                s.qa.annotated_images, s.qa.images, s.qa.verified_by_person, s.qa.pending_drafts
+            );
             for sp in &s.splits {
                 println!(
                     "split {}: train {} ({} anomalies), test {}",
@@ -239,6 +247,7 @@ pub async fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                 None => std::io::stdout().lock().write_all(text.as_bytes())?,
             }
         }
+        DatasetCommand::DraftQa(args) => super::draft_qa::run(args).await?,
         DatasetCommand::Delete {
             name,
             with_evaluations,

@@ -1,6 +1,7 @@
 //! `vlm-inspect eval`: an evaluation run in the foreground. It is stored as an evaluation job
 //! (so the web pages show it too), prints the paper's Table 1 and Table 2 layouts, and writes
-//! the JSON and CSV downloads. `--resume JOB` continues an interrupted run.
+//! the JSON and CSV downloads. `--resume JOB` continues an interrupted run; `--delete RUN`
+//! deletes one.
 
 use std::path::PathBuf;
 
@@ -16,12 +17,12 @@ use jobs::evaluate::{self, EvalHooks};
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A registered model or a folder: LLaVA, or a LoRA adapter of one (a fine-tuned model).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "delete"])]
     pub model: Option<String>,
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "delete"])]
     pub dataset: Option<String>,
     /// The split key; its test side is judged.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "delete"])]
     pub split: Option<String>,
     /// Comma-separated prompt names: plain, P1, P2, P3 or prompts users saved.
     #[arg(long, default_value = "plain,P1,P2,P3")]
@@ -42,6 +43,13 @@ pub struct EvalArgs {
     /// Continue evaluation job JOB (its stored predictions are kept).
     #[arg(long)]
     pub resume: Option<i64>,
+    /// Delete evaluation run RUN and everything stored for it, instead of running one.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["model", "dataset", "split", "resume"])]
+    pub delete: Option<i64>,
+    /// With --delete: delete it also when reviewers judged it; their judgements are first kept
+    /// as CSV and JSON in <data>/exports/.
+    #[arg(long, requires = "delete")]
+    pub with_reviews: bool,
     /// Where to write evaluation-JOB.json and .csv (default: <data>/runs/eval-JOB).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -104,6 +112,22 @@ impl EvalHooks for Bar {
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     crate::data_dir::prepare_data_dir(&args.data.data_dir)?;
     let store = args.data.open().await?;
+    if let Some(job) = args.delete {
+        let done =
+            jobs::review::delete_run(&store, &args.data.data_dir, job, args.with_reviews).await;
+        store.close().await;
+        let done = done?;
+        println!("evaluation run {job} was deleted");
+        if !done.kept.is_empty() {
+            let files: Vec<String> = done.kept.iter().map(|p| p.display().to_string()).collect();
+            println!(
+                "its {} judgement(s) are kept in {}",
+                done.judgements,
+                files.join(" and ")
+            );
+        }
+        return Ok(());
+    }
     let (job, config) = match args.resume {
         Some(job) => {
             let info = store.job(job).await?;

@@ -8,6 +8,7 @@ pub mod bench_train;
 pub mod bertscore;
 pub mod check;
 pub mod dataset;
+pub mod draft_qa;
 pub mod eval;
 pub mod forward;
 pub mod generate;
@@ -66,7 +67,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup archive into a new or empty data folder.
     Restore(restore::RestoreArgs),
-    /// A run's review: export its judgements, summarize them, share its queue, set its plan.
+    /// A run's review: export its judgements, summarize them, share its queue, set its plan;
+    /// list and decide on drafted QA annotations.
     #[command(subcommand)]
     Review(review::ReviewCommand),
     /// Check the database and every file it refers to; fails when anything is wrong.

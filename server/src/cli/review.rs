@@ -1,4 +1,5 @@
-//! `vlm-inspect review export|summary|share|unshare|plan`: a run's review from the command line.
+//! `vlm-inspect review export|summary|share|unshare|plan`: a run's review from the command line;
+//! `review drafts|decide`: a drafting job's drafts and decisions on them.
 
 use std::path::PathBuf;
 
@@ -55,6 +56,41 @@ pub enum ReviewCommand {
         run: i64,
         #[arg(long)]
         user: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List a drafting job's drafts: id, version, status, image, the draft and what was decided.
+    Drafts {
+        #[arg(long)]
+        job: i64,
+        /// As JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Decide on a draft as user USER: accept it, edit it, reject it, or write one's own answer.
+    Decide {
+        #[arg(long)]
+        draft: i64,
+        /// The version the decision is made from (as `review drafts` lists it): a decision
+        /// made meanwhile by someone else refuses this one.
+        #[arg(long)]
+        version: i64,
+        /// Who decides (a member or an admin).
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+        #[arg(long, group = "decision")]
+        accept: bool,
+        /// The corrected answer.
+        #[arg(long, group = "decision", value_name = "TEXT")]
+        edit: Option<String>,
+        /// Why the draft is not taken.
+        #[arg(long, group = "decision", value_name = "REASON")]
+        reject: Option<String>,
+        /// One's own answer instead of the draft.
+        #[arg(long, group = "decision", value_name = "TEXT")]
+        manual: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -140,6 +176,67 @@ pub async fn run(cmd: ReviewCommand) -> anyhow::Result<()> {
                 bail!("run {run}'s review queue was not shared with {user}");
             }
             println!("run {run}'s review queue is no longer shared with {user}");
+        }
+        ReviewCommand::Drafts { job, json, data } => {
+            let store = data.open().await?;
+            let drafts = store.drafts(job).await;
+            store.close().await;
+            let drafts = drafts?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&drafts)?);
+            } else {
+                println!("draft\tversion\tstatus\timage\tdraft\tdecided");
+                for d in &drafts {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        d.id,
+                        d.version,
+                        d.status,
+                        d.rel_path,
+                        d.draft.replace(['\t', '\n'], " "),
+                        d.answer
+                            .as_deref()
+                            .or(d.reason.as_deref())
+                            .unwrap_or("")
+                            .replace(['\t', '\n'], " ")
+                    );
+                }
+            }
+        }
+        ReviewCommand::Decide {
+            draft,
+            version,
+            user,
+            accept,
+            edit,
+            reject,
+            manual,
+            data,
+        } => {
+            let decision = match (accept, edit, reject, manual) {
+                (true, None, None, None) => store::DraftDecision::Accept,
+                (false, Some(answer), None, None) => store::DraftDecision::Edit { answer },
+                (false, None, Some(reason), None) => store::DraftDecision::Reject { reason },
+                (false, None, None, Some(answer)) => store::DraftDecision::Manual { answer },
+                _ => bail!("give one of --accept, --edit TEXT, --reject REASON, --manual TEXT"),
+            };
+            let store = data.open().await?;
+            let who = store.user(&user).await;
+            let saved = match who {
+                Ok(who) => store.decide_draft(&who, draft, version, decision).await,
+                Err(e) => Err(e),
+            };
+            store.close().await;
+            let saved = saved?;
+            println!(
+                "draft {draft}: {} by {user} (now version {}){}",
+                saved.status,
+                saved.version,
+                saved
+                    .qa_id
+                    .map(|q| format!("; QA annotation {q}"))
+                    .unwrap_or_default()
+            );
         }
         ReviewCommand::Plan {
             run,

@@ -6,7 +6,7 @@ use crate::job_protocol::JobConfig;
 use crate::records::{JobKind, Role, UserInfo};
 use crate::review_records::ItemKey;
 use crate::testing::Fixture;
-use crate::{JobOwner, Store, StoreError};
+use crate::{JobOwner, JudgementsSeen, Store, StoreError};
 
 struct Team {
     f: Fixture,
@@ -359,4 +359,117 @@ async fn label_flags_reach_the_dataset_and_the_summary_counts_them() {
     assert_eq!(r.overall.verdict_accuracy, Some(0.0));
     assert_eq!(r.overall.mean_score, Some(2.0));
     assert_eq!(r.per_prompt[0].0, "P1");
+}
+
+#[tokio::test]
+async fn a_judged_run_is_deleted_only_with_its_judgements_unchanged() {
+    let t = team().await;
+    let s = store(&t);
+    let e = s
+        .delete_eval_run(t.run, JudgementsSeen::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("cancel it"), "a queued run: {e}");
+    s.finish_job(t.run, None).await.unwrap();
+
+    let mut fixed = judgement(4);
+    fixed.fixed_explanation = Some("The divider is broken on the left.".into());
+    let j = s
+        .save_judgement(&t.mel, t.run, &t.items[0], fixed, None)
+        .await
+        .unwrap();
+    let qa = s.promote_fix(&t.ada, j.id).await.unwrap();
+    let seen = s.judgements_seen(t.run).await.unwrap();
+    assert_eq!(
+        seen,
+        JudgementsSeen {
+            count: 1,
+            versions: 1
+        }
+    );
+
+    // What the caller saw is stale after an edit, and after a new judgement: nothing goes.
+    s.save_judgement(&t.mel, t.run, &t.items[0], judgement(2), Some(1))
+        .await
+        .unwrap();
+    let e = s.delete_eval_run(t.run, seen).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let seen = s.judgements_seen(t.run).await.unwrap();
+    s.save_judgement(&t.ada, t.run, &t.items[1], judgement(3), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.delete_eval_run(t.run, seen).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.predictions(t.run).await.unwrap().len(), 3);
+
+    // The dataset cannot take judged runs with it.
+    let e = s.delete_dataset(&t.f.data, "tiny", true).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("run(s) {} on dataset", t.run)),
+        "{e}"
+    );
+
+    let seen = s.judgements_seen(t.run).await.unwrap();
+    s.delete_eval_run(t.run, seen).await.unwrap();
+    assert!(matches!(s.job(t.run).await, Err(StoreError::NotFound(_))));
+    let left: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM judgements), (SELECT COUNT(*) FROM predictions)",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0));
+    // The promoted answer stays, verified by mel; it no longer points at a judgement.
+    let (source, verified_by, from): (String, Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT source, verified_by, from_judgement FROM qa WHERE id = ?")
+            .bind(qa)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (source.as_str(), verified_by, from),
+        ("generated_verified", Some(t.mel.id), None)
+    );
+    // Not an evaluation run (the fixture's training job), or gone: not found.
+    let (train,): (i64,) = sqlx::query_as("SELECT id FROM jobs WHERE kind = 'train' LIMIT 1")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    for id in [train, t.run] {
+        assert!(matches!(
+            s.delete_eval_run(id, JudgementsSeen::default()).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_newest_run_gives_its_id_to_no_other_job() {
+    let t = team().await;
+    let s = store(&t);
+    s.finish_job(t.run, None).await.unwrap();
+    s.delete_eval_run(t.run, JudgementsSeen::default())
+        .await
+        .unwrap();
+    let cfg = EvalConfig::new("tiny-llava", "tiny", "s", &["P1"]);
+    let queued = s
+        .create_job(
+            JobKind::Eval,
+            &JobConfig::encode(&cfg),
+            JobOwner::User(t.mel.id),
+        )
+        .await
+        .unwrap();
+    let running = s
+        .create_running_job(
+            JobKind::Eval,
+            &JobConfig::encode(&cfg),
+            JobOwner::CommandLine,
+        )
+        .await
+        .unwrap();
+    assert_eq!((queued, running), (t.run + 1, t.run + 2));
 }
