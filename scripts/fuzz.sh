@@ -3,7 +3,8 @@
 # each for a time or a number of inputs; fails when any target finds a crash, a leak, an
 # allocation past libFuzzer's limit or an input slower than the timeout.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET | --runs N] [TARGET...]     (default: 60 s, all targets)
+#   scripts/fuzz.sh [--runs N] [--workers W] [SECONDS_PER_TARGET] [TARGET...]
+#                                                   (default: 60 s, one worker, all targets)
 #
 # Installs the nightly toolchain and cargo-fuzz when missing. Each target starts from its seeds
 # in fuzz/corpus/TARGET (committed, read-only here) and from what earlier runs found, kept in
@@ -23,14 +24,21 @@ ARTIFACTS="$ROOT/fuzz/artifacts"
 say() { printf '\033[1;34m[fuzz]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[fuzz]\033[0m %s\n' "$*" >&2; exit 1; }
 
+usage="usage: scripts/fuzz.sh [--runs N] [--workers W] [SECONDS_PER_TARGET] [TARGET...]"
 limit=(-max_total_time=60)
-case "${1:-}" in
-  --runs) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--runs needs a number"; limit=(-runs="$2"); shift 2 ;;
-  '') ;;
-  -*) die "usage: scripts/fuzz.sh [SECONDS_PER_TARGET | --runs N] [TARGET...]" ;;
-  *) [[ "$1" =~ ^[0-9]+$ ]] || die "usage: scripts/fuzz.sh [SECONDS_PER_TARGET | --runs N] [TARGET...]"
-     limit=(-max_total_time="$1"); shift ;;
-esac
+runs_total=""
+workers=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--runs needs a number"; runs_total="$2"; shift 2 ;;
+    --workers) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--workers needs a number from 1"; workers="$2"; shift 2 ;;
+    -*) die "$usage" ;;
+    *) break ;;
+  esac
+done
+if [[ "${1:-}" =~ ^[0-9]+$ ]]; then limit=(-max_total_time="$1"); shift; fi
+# W workers share one target's corpus, each with its own seed and a W-th of the runs.
+[ -z "$runs_total" ] || limit=(-runs="$(( (runs_total + workers - 1) / workers ))")
 
 command -v rustup >/dev/null || die "rustup is required: install Rust with rustup first"
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
@@ -76,18 +84,30 @@ failed=()
 for t in "${targets[@]}"; do
   [ -d "fuzz/corpus/$t" ] || die "fuzz/corpus/$t: no seeds for target $t"
   mkdir -p "$GROWN/$t" "$ARTIFACTS/$t"
-  log="$ARTIFACTS/$t.log"
-  say "$t: ${limit[*]}"
+  say "$t: ${limit[*]}, $workers worker(s)"
   begun=$SECONDS
   status=0
-  "$bin_dir/$t" "${limit[@]}" -print_final_stats=1 -timeout=60 -rss_limit_mb=2048 \
-    -artifact_prefix="$ARTIFACTS/$t/" "$GROWN/$t" "fuzz/corpus/$t" >"$log" 2>&1 || status=$?
-  runs="$(awk '/stat::number_of_executed_units/ {print $NF}' "$log" | tail -1)"
-  line="$(printf '%-20s %12s executions %6s s' "$t" "${runs:-?}" "$((SECONDS - begun))")"
+  pids=()
+  for w in $(seq 1 "$workers"); do
+    log="$ARTIFACTS/$t.log"
+    [ "$workers" -eq 1 ] || log="$ARTIFACTS/$t.$w.log"
+    "$bin_dir/$t" "${limit[@]}" -seed="$w" -print_final_stats=1 -timeout=60 -rss_limit_mb=2048 \
+      -artifact_prefix="$ARTIFACTS/$t/" "$GROWN/$t" "fuzz/corpus/$t" >"$log" 2>&1 &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+  runs=0
+  for w in $(seq 1 "$workers"); do
+    log="$ARTIFACTS/$t.log"
+    [ "$workers" -eq 1 ] || log="$ARTIFACTS/$t.$w.log"
+    n="$(awk '/stat::number_of_executed_units/ {print $NF}' "$log" | tail -1)"
+    runs=$(( runs + ${n:-0} ))
+  done
+  line="$(printf '%-20s %12s executions %6s s' "$t" "$runs" "$((SECONDS - begun))")"
   if [ "$status" -ne 0 ]; then
-    line="$line  FAILED (exit $status; log: $log)"
+    line="$line  FAILED (exit $status; logs: $ARTIFACTS/$t*.log)"
     failed+=("$t")
-    grep -E '^(==[0-9]+==|SUMMARY|thread .* panicked|artifact_prefix|Test unit written)' "$log" | head -20 >&2 || true
+    cat "$ARTIFACTS/$t"*.log | grep -E '^(==[0-9]+==|SUMMARY|thread .* panicked|artifact_prefix|Test unit written)' | head -20 >&2 || true
   fi
   summary+=("$line")
 done
