@@ -163,6 +163,13 @@ fn rows(o: &Objects) -> Vec<Row> {
             OWNED,
         ),
         row("POST", "/api/inspect/mine", "", ANY),
+        row(
+            "POST",
+            "/api/inspect/reviews",
+            format!("id={inspection}"),
+            OWNED,
+        ),
+        row("POST", "/api/inspect/shared", "", ANY),
         row("POST", "/api/models", "", MEMBER),
         row("POST", "/api/prompts", "", MEMBER),
         row("POST", "/api/training/choices", "", MEMBER),
@@ -174,9 +181,10 @@ fn rows(o: &Objects) -> Vec<Row> {
         row("POST", "/api/review/item", format!("id={run}&prompt="), REVIEW),
         row("POST", "/api/review/run", format!("id={run}"), REVIEW),
         row("POST", "/api/review/flags", "dataset=tiny", ADMIN),
-        // QA drafts: members and admins.
+        // QA drafts: members and admins; reviewers the jobs shared with them (tests/drafts.rs).
         row("POST", "/api/drafts/jobs", "name=tiny", MEMBER),
-        row("POST", "/api/drafts/queue", "id=999", MEMBER),
+        row("POST", "/api/drafts/queue", "id=999", REVIEW),
+        row("POST", "/api/drafts/shared", "", ANY),
         // Server functions: acting.
         row(
             "POST",
@@ -190,6 +198,12 @@ fn rows(o: &Objects) -> Vec<Row> {
             format!("id={inspection}&username=ada&share=true"),
             OWNED,
         ),
+        row(
+            "POST",
+            "/api/inspect/judge",
+            format!("id={inspection}&form[verdict]=right&form[explanation]=correct&form[score]=4"),
+            OWNED,
+        ),
         row("POST", "/api/eval/launch", eval, MEMBER),
         row(
             "POST",
@@ -201,7 +215,7 @@ fn rows(o: &Objects) -> Vec<Row> {
             "POST",
             "/api/drafts/decide",
             "draft=999&version=1&form[action]=accept",
-            MEMBER,
+            REVIEW,
         ),
         // Review: acting. Shares name "spare", so later rows meet the same reviewer rights.
         row(

@@ -2,7 +2,8 @@
 //! without annotations (bad input named, reviewers refused), the batch lane stores one draft per
 //! image with its label and mask region in the prompt, two people deciding the same draft get
 //! the second refused with the first's decision, and decisions become annotations that the
-//! image page and the dataset's counts show.
+//! image page and the dataset's counts show; shared with a reviewer, the job's drafts are
+//! theirs to decide too, until the share is taken back.
 
 mod common;
 
@@ -156,4 +157,63 @@ async fn drafts_are_written_for_unannotated_images_and_decided_once() {
         stats["qa"]["annotated_images"], stats["qa"]["images"],
         "{stats}"
     );
+
+    // Shared with rex, a reviewer: he sees the job's drafts and their images, not the dataset's
+    // others, and decides; taken back, he is refused again and his decision stays.
+    let thumb = |id: i64| format!("/files/thumbs/{id}");
+    let good: (i64,) =
+        sqlx::query_as("SELECT id FROM images WHERE split = 'test' AND label = 'good'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert!(post_json(&app, "/api/drafts/shared", "", &rex)
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let share = format!("id={job}&username=rex");
+    let (status, _, _) = app.post("/api/review/share", &share, Some(&rex)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a reviewer shares nothing on"
+    );
+    post_json(&app, "/api/review/share", &share, &mel).await;
+    let shared = post_json(&app, "/api/drafts/shared", "", &rex).await;
+    assert_eq!(shared[0]["job"]["id"], job, "{shared}");
+    let seen = post_json(&app, "/api/drafts/queue", &format!("id={job}"), &rex).await;
+    assert_eq!(seen["drafts"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["can_share"], false);
+    let owner_view = post_json(&app, "/api/drafts/queue", &format!("id={job}"), &mel).await;
+    assert_eq!(owner_view["shared_with"], serde_json::json!(["rex"]));
+    let (status, _, _) = app.get(&thumb(image), Some(&rex)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = app.get(&thumb(good.0), Some(&rex)).await;
+    assert_ne!(status, StatusCode::OK, "an image no shared job drafted");
+    let by_rex = post_json(
+        &app,
+        "/api/drafts/decide",
+        &format!("draft={a}&version=2&form[action]=edit&form[text]=A+pin+is+missing+at+the+top."),
+        &rex,
+    )
+    .await;
+    assert_eq!(
+        (by_rex["status"].as_str(), by_rex["decided_by"].as_str()),
+        (Some("edited"), Some("rex"))
+    );
+    post_json(&app, "/api/review/unshare", &share, &mel).await;
+    let (status, _, _) = app
+        .post("/api/drafts/queue", &format!("id={job}"), Some(&rex))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = app
+        .post(
+            "/api/drafts/decide",
+            &format!("draft={a}&version=3&form[action]=accept"),
+            Some(&rex),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let kept = post_json(&app, "/api/drafts/queue", &format!("id={job}"), &mel).await;
+    assert_eq!(kept["drafts"][0]["decided_by"], "rex", "{kept}");
 }

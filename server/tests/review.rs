@@ -1,7 +1,8 @@
 //! The review workflow over HTTP: a run shared with a reviewer opens that run (page, images,
 //! downloads, queue) and nothing else; judgements go in through the server function with clear
 //! refusals for bad input; exports have one row per judgement; an admin promotes a fix to a QA
-//! annotation that the image then shows.
+//! annotation that the image then shows; an inspection shared with a reviewer is theirs to
+//! judge, and nobody else's to read.
 
 mod common;
 
@@ -97,8 +98,14 @@ async fn a_shared_run_opens_to_its_reviewer_and_nothing_else_does() {
         let (status, body, _) = app.get(&path, Some(&rex)).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body:.200}");
     }
+    // The page streams: its 404 is set only when the refusal comes before the head goes out
+    // (a busy machine sends the head first), so the refusal it carries is what is checked.
+    let (status, body, _) = app.get(&format!("/evaluations/{other}"), Some(&rex)).await;
+    assert!(
+        status == StatusCode::NOT_FOUND || body.contains(&format!("no evaluation run {other}")),
+        "/evaluations/{other}: {status} {body:.200}"
+    );
     for path in [
-        format!("/evaluations/{other}"),
         format!("/files/images/{train}"),
         format!("/api/evaluations/{other}.csv"),
         format!("/api/reviews/{other}.csv"),
@@ -293,4 +300,175 @@ async fn deleting_a_judged_run_asks_first_and_keeps_its_judgements() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, r#"{"judgements":0,"kept":[]}"#);
+}
+
+/// An inspection of mel's, shared with rex: he sees it and judges it, blind to the others'
+/// judgements until his is in; another member it is not shared with finds nothing there.
+#[tokio::test]
+async fn a_shared_inspection_is_judged_by_those_it_is_shared_with() {
+    let (app, _) = common::tiny_app().await;
+    let (mel, other, rex, ada) = (
+        app.login("mel").await,
+        app.login("target").await,
+        app.login("rex").await,
+        app.login("ada").await,
+    );
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(40, 40, |x, y| image::Rgb([x as u8 * 5, y as u8 * 5, 90]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let (status, body, _) = common::upload(&app, &mel, "part.png", &png, "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let upload = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body, _) = app
+        .post(
+            "/api/inspect/start",
+            &format!("form[model]=tiny-llava&form[prompt]=plain&form[upload]={upload}"),
+            Some(&mel),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let job: i64 = body.trim().parse().unwrap();
+    // The judgement form with some fields given other values (each key once).
+    let form = |overrides: &str| {
+        let mut fields = vec![
+            ("form[verdict]", "wrong".to_string()),
+            ("form[explanation]", "partly".to_string()),
+            ("form[score]", "2".to_string()),
+            ("form[tags]", "vague,wrong_location".to_string()),
+        ];
+        for pair in overrides.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap();
+            fields.retain(|(key, _)| *key != k);
+            fields.push((k, v.to_string()));
+        }
+        let mut body = format!("id={job}");
+        for (k, v) in fields {
+            body.push_str(&format!("&{k}={v}"));
+        }
+        body
+    };
+
+    // Still queued (this server has no lanes): nothing to judge yet.
+    let (status, body, _) = app.post("/api/inspect/judge", &form(""), Some(&mel)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    app.store
+        .claim_next(&[store::JobKind::Inspect])
+        .await
+        .unwrap()
+        .unwrap();
+    app.store.finish_job(job, None).await.unwrap();
+
+    // Not shared: hidden from rex and the other member, whatever they ask.
+    for who in [&rex, &other] {
+        for (path, body) in [
+            ("/api/inspect/judge", form("")),
+            ("/api/inspect/reviews", format!("id={job}")),
+        ] {
+            let (status, text, _) = app.post(path, &body, Some(who)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {text}");
+        }
+    }
+    let (status, body, _) = app
+        .post(
+            "/api/inspect/share",
+            &format!("id={job}&username=rex&share=true"),
+            Some(&mel),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&app.post("/api/inspect/shared", "", Some(&rex)).await.1).unwrap();
+    assert_eq!(listed[0]["job_id"], job, "{listed}");
+    assert_eq!(listed[0]["judged"], false, "{listed}");
+
+    // Bad input is named and stores nothing.
+    for (extra, says) in [
+        ("&form[score]=9", "score"),
+        ("&form[tags]=rude", "tags"),
+        ("&form[verdict]=label_wrong", "no label"),
+        (
+            &format!("&form[comment]={}", "x".repeat(100 * 1024)),
+            "comment",
+        ),
+    ] {
+        let (status, text, _) = app
+            .post("/api/inspect/judge", &form(extra), Some(&rex))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{says}: {text}");
+        assert!(text.contains(says), "{says}: {text}");
+    }
+    // The owner judged first; rex does not see it until his own is in.
+    let (status, body, _) = app
+        .post("/api/inspect/judge", &form("&form[score]=4"), Some(&mel))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before: serde_json::Value = serde_json::from_str(
+        &app.post("/api/inspect/reviews", &format!("id={job}"), Some(&rex))
+            .await
+            .1,
+    )
+    .unwrap();
+    assert_eq!(before["judgements"], 1, "{before}");
+    assert_eq!(before["others"], serde_json::json!([]), "{before}");
+    let (status, body, _) = app.post("/api/inspect/judge", &form(""), Some(&rex)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mine: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        mine["judgement"]["tags"],
+        serde_json::json!(["wrong_location", "vague"])
+    );
+    let after: serde_json::Value = serde_json::from_str(
+        &app.post("/api/inspect/reviews", &format!("id={job}"), Some(&rex))
+            .await
+            .1,
+    )
+    .unwrap();
+    assert_eq!(after["others"][0]["reviewer"], "mel", "{after}");
+    // A second first judgement is refused; an edit from a stale version too.
+    let (status, _, _) = app.post("/api/inspect/judge", &form(""), Some(&rex)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body, _) = app
+        .post(
+            "/api/inspect/judge",
+            &form("&form[version]=1&form[score]=3"),
+            Some(&rex),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = app
+        .post(
+            "/api/inspect/judge",
+            &form("&form[version]=1&form[score]=5"),
+            Some(&rex),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let all: serde_json::Value = serde_json::from_str(
+        &app.post("/api/inspect/reviews", &format!("id={job}"), Some(&ada))
+            .await
+            .1,
+    )
+    .unwrap();
+    assert_eq!(all["others"].as_array().unwrap().len(), 2, "{all}");
+    // Unshared: his judgement stays, his access goes.
+    app.post(
+        "/api/inspect/share",
+        &format!("id={job}&username=rex&share=false"),
+        Some(&mel),
+    )
+    .await;
+    let (status, _, _) = app
+        .post("/api/inspect/reviews", &format!("id={job}"), Some(&rex))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let kept: serde_json::Value = serde_json::from_str(
+        &app.post("/api/inspect/reviews", &format!("id={job}"), Some(&mel))
+            .await
+            .1,
+    )
+    .unwrap();
+    assert_eq!(kept["judgements"], 2, "{kept}");
 }

@@ -220,6 +220,33 @@ impl Store {
         rows.into_iter().map(DraftRow::info).collect()
     }
 
+    /// Whether `user` may see drafting job `job`'s drafts and decide on them: members and
+    /// admins always, reviewers when the job's queue is shared with them (`share_review`).
+    pub async fn may_decide_drafts(&self, user: &UserInfo, job: i64) -> Result<bool, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND j.kind = 'draft_qa' AND (?2
+                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))",
+        )
+        .bind(job)
+        .bind(user.role != Role::Reviewer)
+        .bind(user.id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0 && !user.disabled)
+    }
+
+    /// The drafting jobs shared with `user` for decisions, newest first.
+    pub async fn shared_draft_jobs(&self, user: &UserInfo) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT j.id FROM jobs j JOIN review_shares s ON s.job_id = j.id
+             WHERE j.kind = 'draft_qa' AND s.user_id = ? ORDER BY j.id DESC",
+        )
+        .bind(user.id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// How many of job `job`'s drafts stand where.
     pub async fn draft_progress(&self, job: i64) -> Result<DraftProgress, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -255,10 +282,23 @@ impl Store {
         version: i64,
         decision: DraftDecision,
     ) -> Result<DraftInfo, StoreError> {
-        if user.disabled || user.role == Role::Reviewer {
-            return Err(StoreError::Forbidden(
-                "only members and admins decide on drafted annotations".into(),
-            ));
+        let job: Option<(i64,)> = sqlx::query_as("SELECT job_id FROM qa_drafts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        // A reviewer is refused alike whether the draft is not shared with them or not there.
+        let allowed = match job {
+            Some((job,)) => self.may_decide_drafts(user, job).await?,
+            None => !user.disabled && user.role != Role::Reviewer,
+        };
+        if !allowed {
+            return Err(StoreError::Forbidden(format!(
+                "draft {id}: its drafting job is not shared with {}",
+                user.username
+            )));
+        }
+        if job.is_none() {
+            return Err(StoreError::NotFound(format!("draft {id}")));
         }
         let decision = decision.normalized().map_err(StoreError::Invalid)?;
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;

@@ -32,6 +32,25 @@ pub struct JudgementInfo {
     pub updated_at: i64,
 }
 
+/// An inspection's judgements as one caller may see them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InspectionReview {
+    /// How many judgements it has in all.
+    pub judgements: usize,
+    pub mine: Option<JudgementInfo>,
+    /// Others' judgements: empty for a reviewer until theirs is in.
+    pub others: Vec<JudgementInfo>,
+}
+
+/// An inspection shared with the caller, as the review list shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedInspection {
+    pub job_id: i64,
+    pub owner: String,
+    /// Whether the caller has judged it.
+    pub judged: bool,
+}
+
 /// Everything the review screen shows of one item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReviewItem {

@@ -1,8 +1,10 @@
 //! Human review of evaluation runs: who may review a run, the queue each reviewer works
 //! through, judgements with their history, what they measure, and the corrected explanations
-//! that become QA annotations. The rules are in docs/review.md.
+//! that become QA annotations; and judgements of single shared inspections. The rules are in
+//! docs/review.md.
 
 mod fixes;
+mod inspections;
 mod judgements;
 mod queue;
 
@@ -15,20 +17,15 @@ use crate::records::{JobKind, Role, UserInfo};
 use crate::review_records::ReviewSettings;
 
 impl Store {
-    /// The evaluation run `job` and its configuration; NotFound for anything else.
-    async fn review_run(&self, job: i64) -> Result<(i64, EvalConfig), StoreError> {
+    /// The configuration of evaluation run `job`; NotFound for any other job.
+    async fn review_run(&self, job: i64) -> Result<EvalConfig, StoreError> {
         let info = self.job(job).await?;
         if info.kind != JobKind::Eval {
             return Err(StoreError::NotFound(format!("evaluation run {job}")));
         }
         let (config, _) = self.job_config(job).await?;
-        let owner: (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = ?")
-            .bind(job)
-            .fetch_one(self.pool())
-            .await?;
-        let cfg = JobConfig::<EvalConfig>::decode(&config)
-            .map_err(|e| StoreError::Invalid(format!("evaluation run {job}: {e}")))?;
-        Ok((owner.0.unwrap_or(0), cfg))
+        JobConfig::<EvalConfig>::decode(&config)
+            .map_err(|e| StoreError::Invalid(format!("evaluation run {job}: {e}")))
     }
 
     /// Whether `user` may review run `job`: admins and members review every run (they see
@@ -50,28 +47,46 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Whether `user` may change how run `job` is reviewed and promote its fixes: its owner
-    /// and admins (promotion is for admins only: [`Store::promote_fix`]).
+    /// The owner of `job`, an evaluation run or a drafting job (the two kinds whose queues
+    /// are shared with reviewers); NotFound for anything else.
+    async fn review_queue_owner(&self, job: i64) -> Result<i64, StoreError> {
+        let info = self.job(job).await?;
+        if !matches!(info.kind, JobKind::Eval | JobKind::DraftQa) {
+            return Err(StoreError::NotFound(format!(
+                "evaluation run or drafting job {job}"
+            )));
+        }
+        let owner: (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = ?")
+            .bind(job)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(owner.0.unwrap_or(0))
+    }
+
+    /// Whether `user` may change how run (or drafting job) `job` is reviewed and who reviews
+    /// it: its owner and admins (promoting fixes is for admins only: [`Store::promote_fix`]).
     pub async fn may_manage_review(&self, user: &UserInfo, job: i64) -> Result<bool, StoreError> {
         if user.disabled || user.role == Role::Reviewer {
             return Ok(false);
         }
-        let (owner, _) = self.review_run(job).await?;
+        let owner = self.review_queue_owner(job).await?;
         Ok(user.role == Role::Admin || owner == user.id)
     }
 
     /// Whether `user` may see dataset image `image_id` (file, thumbnail, page): everyone but
-    /// reviewers, and reviewers when a run they may review judged it or used it as template.
+    /// reviewers, and reviewers when a run they may review judged it or used it as template,
+    /// or a drafting job shared with them drafted its annotation.
     pub async fn may_see_image(&self, user: &UserInfo, image_id: i64) -> Result<bool, StoreError> {
         if user.role != Role::Reviewer {
             return Ok(!user.disabled);
         }
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM predictions p
-             WHERE (p.image_id = ?1 OR p.template_id = ?1) AND (
+            "SELECT EXISTS (SELECT 1 FROM predictions p
+                WHERE (p.image_id = ?1 OR p.template_id = ?1) AND (
                 EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = p.job_id AND q.open_to_all)
-                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = p.job_id AND s.user_id = ?2))
-             LIMIT 1",
+                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = p.job_id AND s.user_id = ?2)))
+             OR EXISTS (SELECT 1 FROM qa_drafts d JOIN review_shares s ON s.job_id = d.job_id
+                WHERE d.image_id = ?1 AND s.user_id = ?2)",
         )
         .bind(image_id)
         .bind(user.id)
@@ -125,17 +140,10 @@ impl Store {
                 open,
             ),
         };
-        let names: Vec<(String,)> = sqlx::query_as(
-            "SELECT u.username FROM review_shares s JOIN users u ON u.id = s.user_id
-             WHERE s.job_id = ? ORDER BY u.username",
-        )
-        .bind(job)
-        .fetch_all(self.pool())
-        .await?;
         Ok(ReviewSettings {
             plan,
             open_to_all,
-            shared_with: names.into_iter().map(|(n,)| n).collect(),
+            shared_with: self.review_shares(job).await?,
         })
     }
 
@@ -169,9 +177,9 @@ impl Store {
         Ok(())
     }
 
-    /// Shares run `job`'s queue with the user named `username`.
+    /// Shares run (or drafting job) `job`'s queue with the user named `username`.
     pub async fn share_review(&self, job: i64, username: &str) -> Result<(), StoreError> {
-        self.review_run(job).await?;
+        self.review_queue_owner(job).await?;
         let user = self.user(username).await?;
         sqlx::query(
             "INSERT INTO review_shares (job_id, user_id, shared_at) VALUES (?, ?, ?)
@@ -185,7 +193,20 @@ impl Store {
         Ok(())
     }
 
-    /// Takes a share back (the reviewer's judgements stay); false when there was none.
+    /// The users run or drafting job `job`'s review queue is shared with, by name.
+    pub async fn review_shares(&self, job: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT u.username FROM review_shares s JOIN users u ON u.id = s.user_id
+             WHERE s.job_id = ? ORDER BY u.username",
+        )
+        .bind(job)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
+    /// Takes a share back (the reviewer's judgements and decisions stay); false when there was
+    /// none.
     pub async fn unshare_review(&self, job: i64, username: &str) -> Result<bool, StoreError> {
         let user = self.user(username).await?;
         let r = sqlx::query("DELETE FROM review_shares WHERE job_id = ? AND user_id = ?")

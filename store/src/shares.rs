@@ -48,16 +48,17 @@ impl Store {
 
     /// Whether `user` may see job `job_id`: an inspection is its owner's, the admins' and
     /// those it is shared with; other jobs are the team's, except that reviewers see only the
-    /// evaluation runs shared with them for review. False for a job that does not exist.
+    /// evaluation runs and drafting jobs shared with them for review. False for a job that does not exist.
     pub async fn may_see_job(&self, user: &UserInfo, job_id: i64) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND (?2 OR j.owner_id = ?3
                 OR (j.kind = 'inspect'
                     AND EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))
                 OR (j.kind != 'inspect' AND ?4)
-                OR (j.kind = 'eval' AND (
-                    EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = ?1 AND q.open_to_all)
-                    OR EXISTS (SELECT 1 FROM review_shares r WHERE r.job_id = ?1 AND r.user_id = ?3))))",
+                OR (j.kind = 'eval'
+                    AND EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = ?1 AND q.open_to_all))
+                OR (j.kind IN ('eval', 'draft_qa')
+                    AND EXISTS (SELECT 1 FROM review_shares r WHERE r.job_id = ?1 AND r.user_id = ?3)))",
         )
         .bind(job_id)
         .bind(user.role == Role::Admin)

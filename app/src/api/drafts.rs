@@ -1,5 +1,7 @@
 //! Server functions of QA drafting: launch a drafting job for a dataset, list a dataset's
-//! drafting jobs, load a job's drafts for the decision screen, and decide on one draft.
+//! drafting jobs and those shared with the caller, load a job's drafts for the decision
+//! screen, and decide on one draft. Sharing a job's drafts with reviewers goes through
+//! `review/share`, as a run's queue does.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use super::form::parse_num;
 #[cfg(feature = "ssr")]
 use crate::ssr::{fail, job_device, plan_error, queue_job, require_user, state, store_error};
 #[cfg(feature = "ssr")]
-use store::{Access, JobKind};
+use store::{Access, JobKind, Role};
 
 /// The drafting form of a dataset's page.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -45,6 +47,10 @@ pub struct DraftJob {
 pub struct DraftQueue {
     pub job: DraftJob,
     pub drafts: Vec<DraftInfo>,
+    /// Whether the caller decides who else may decide (the job's owner and admins), and,
+    /// for them only, who it is shared with.
+    pub can_share: bool,
+    pub shared_with: Vec<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -112,16 +118,51 @@ pub async fn drafting_jobs(name: String) -> Result<Vec<DraftJob>, ApiError> {
     Ok(out)
 }
 
-/// Drafting job `id` and its drafts.
+/// The drafting jobs shared with the caller for decisions, newest first.
+#[server(prefix = "/api", endpoint = "drafts/shared")]
+pub async fn shared_drafting_jobs() -> Result<Vec<DraftJob>, ApiError> {
+    let me = require_user(Access::AnyUser)?;
+    let st = state()?;
+    let mut out = Vec::new();
+    for id in st.store.shared_draft_jobs(&me).await.map_err(store_error)? {
+        let job = st.store.job(id).await.map_err(store_error)?;
+        out.push(draft_job(&st, job).await?);
+    }
+    Ok(out)
+}
+
+/// Drafting job `id` and its drafts: members and admins, and reviewers it is shared with.
 #[server(prefix = "/api", endpoint = "drafts/queue")]
 pub async fn load_draft_queue(id: i64) -> Result<DraftQueue, ApiError> {
-    require_user(Access::MEMBER)?;
+    let me = require_user(Access::AnyUser)?;
     let st = state()?;
+    let allowed = st
+        .store
+        .may_decide_drafts(&me, id)
+        .await
+        .map_err(store_error)?;
+    if !allowed && me.role == Role::Reviewer {
+        return Err(fail(ApiError::Forbidden(format!(
+            "drafting job {id} is not shared with you"
+        ))));
+    }
     let job = crate::ssr::job_of(&st, id, Some(JobKind::DraftQa), "drafting job").await?;
     let drafts = st.store.drafts(id).await.map_err(store_error)?;
+    let can_share = st
+        .store
+        .may_manage_review(&me, id)
+        .await
+        .map_err(store_error)?;
+    let shared_with = if can_share {
+        st.store.review_shares(id).await.map_err(store_error)?
+    } else {
+        Vec::new()
+    };
     Ok(DraftQueue {
         job: draft_job(&st, job).await?,
         drafts,
+        can_share,
+        shared_with,
     })
 }
 
@@ -150,15 +191,15 @@ impl DecisionForm {
     }
 }
 
-/// Decides on draft `draft` from its version `version` (members and admins): 409 with the
-/// other person's decision when someone decided since.
+/// Decides on draft `draft` from its version `version` (members, admins, and reviewers its job
+/// is shared with): 409 with the other person's decision when someone decided since.
 #[server(prefix = "/api", endpoint = "drafts/decide")]
 pub async fn decide_draft(
     draft: i64,
     version: i64,
     form: DecisionForm,
 ) -> Result<DraftInfo, ApiError> {
-    let me = require_user(Access::MEMBER)?;
+    let me = require_user(Access::AnyUser)?;
     let st = state()?;
     let decision = form.decision().map_err(|e| fail(ApiError::BadRequest(e)))?;
     st.store

@@ -7,6 +7,7 @@ pub mod drafts;
 pub mod evaluations;
 #[cfg(feature = "ssr")]
 mod form;
+pub mod inspection_reviews;
 pub mod inspections;
 pub mod jobs;
 pub mod models;

@@ -149,7 +149,9 @@ pub struct JudgementForm {
 }
 
 #[cfg(feature = "ssr")]
-fn parse_judgement(form: &JudgementForm) -> Result<(review::Judgement, Option<i64>), ApiError> {
+pub(crate) fn parse_judgement(
+    form: &JudgementForm,
+) -> Result<(review::Judgement, Option<i64>), ApiError> {
     use review::{ExplanationCall, Judgement, Score, VerdictCall};
     let bad = |m: String| fail(ApiError::BadRequest(m));
     let verdict: VerdictCall = form
@@ -322,12 +324,13 @@ async fn check_manager(
         Ok(())
     } else {
         Err(fail(ApiError::Forbidden(
-            "only the run's owner and admins decide who reviews it".into(),
+            "only its owner and admins decide who reviews it".into(),
         )))
     }
 }
 
-/// Shares run `id`'s queue with a user (its owner and admins).
+/// Shares run `id`'s review queue, or drafting job `id`'s drafts, with a user (its owner and
+/// admins).
 #[server(prefix = "/api", endpoint = "review/share")]
 pub async fn share_review(id: i64, username: String) -> Result<(), ApiError> {
     let me = require_user(Access::MEMBER)?;
@@ -339,7 +342,8 @@ pub async fn share_review(id: i64, username: String) -> Result<(), ApiError> {
         .map_err(store_error)
 }
 
-/// Takes a share of run `id`'s queue back (its owner and admins); judgements stay.
+/// Takes a share of run (or drafting job) `id` back (its owner and admins); judgements and
+/// decisions stay.
 #[server(prefix = "/api", endpoint = "review/unshare")]
 pub async fn unshare_review(id: i64, username: String) -> Result<(), ApiError> {
     let me = require_user(Access::MEMBER)?;

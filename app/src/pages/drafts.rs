@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use store::{DraftInfo, DraftStatus};
 
 use super::review::{blur, focus, typing};
+use super::review_sharing::ReviewSharing;
 use crate::api::drafts::{load_draft_queue, DecideDraft, DecisionForm, DraftQueue};
 use crate::layout::Frame;
 
@@ -171,6 +172,13 @@ fn Screen(q: DraftQueue, reload: RwSignal<u32>) -> impl IntoView {
         <h1>{format!("Drafted annotations #{id}")}</h1>
         <p class="muted">{format!("{} on {} · job {}", job.model, job.dataset, job.job.state)}</p>
         <p class="muted" id="drafts-progress">{progress}</p>
+        {q.can_share.then(|| view! {
+            <details id="drafts-sharing">
+                <summary>"Who decides these drafts"</summary>
+                <p class="muted">"Members and admins always may; reviewers when shared with them here."</p>
+                <ReviewSharing id shared_with=q.shared_with.clone() changed=reload/>
+            </details>
+        })}
         {move || match current() {
             None => view! { <p class="empty" id="drafts-none">"This job has no drafts yet."</p> }.into_any(),
             Some(d) => {

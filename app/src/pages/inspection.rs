@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use super::inspection_review::InspectionJudging;
 use crate::api::inspections::{inspection, InspectionView, ShareInspection};
 use crate::layout::Frame;
 use crate::live::follow_job;
@@ -63,6 +64,7 @@ fn Inspection(v: InspectionView, ended: RwSignal<u32>) -> impl IntoView {
             </p>
         })}
         {v.job.error.clone().map(|e| view! { <p class="error" role="alert" id="inspect-job-error">{e}</p> })}
+        {(v.job.state == JobState::Succeeded).then(|| view! { <InspectionJudging id/> })}
         <Sharing id shared=v.shared_with.clone()/>
     }
 }

@@ -6,9 +6,8 @@ use leptos::prelude::*;
 use review::QueueOrder;
 
 use super::evaluation::pct;
-use crate::api::reviews::{
-    review_overview, PromoteFix, RunReviewView, SetReviewSettings, ShareReview, UnshareReview,
-};
+use super::review_sharing::ReviewSharing;
+use crate::api::reviews::{review_overview, PromoteFix, RunReviewView, SetReviewSettings};
 
 fn num(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |x| format!("{x:.3}"))
@@ -97,13 +96,8 @@ fn Settings(
     open: RwSignal<bool>,
 ) -> impl IntoView {
     let set = ServerAction::<SetReviewSettings>::new();
-    let share = ServerAction::<ShareReview>::new();
-    let unshare = ServerAction::<UnshareReview>::new();
     Effect::new(move || {
-        let ok = matches!(set.value().get(), Some(Ok(())))
-            || matches!(share.value().get(), Some(Ok(())))
-            || matches!(unshare.value().get(), Some(Ok(())));
-        if ok {
+        if matches!(set.value().get(), Some(Ok(()))) {
             changed.update(|n| *n += 1);
         }
     });
@@ -137,22 +131,7 @@ fn Settings(
                 <button type="submit" disabled=move || set.pending().get()>"Save"</button>
             </ActionForm>
             {move || set.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
-            <p>"Shared with: "
-                {if v.settings.shared_with.is_empty() { view! { <span class="empty">"nobody yet"</span> }.into_any() } else {
-                    view! { <span id="review-shared">{v.settings.shared_with.iter().map(|name| {
-                        let who = name.clone();
-                        view! { <span class="chip">{name.clone()}" "
-                            <button type="button" class="unshare" on:click=move |_| { unshare.dispatch(UnshareReview { id, username: who.clone() }); }>"×"</button>
-                        </span> " " }
-                    }).collect_view()}</span> }.into_any()
-                }}
-            </p>
-            <ActionForm action=share attr:class="inline" attr:id="review-share-form">
-                <input type="hidden" name="id" value=id/>
-                <label>"Username " <input type="text" name="username" required maxlength="64"/></label>
-                <button type="submit" disabled=move || share.pending().get()>"Share for review"</button>
-            </ActionForm>
-            {move || share.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+            <ReviewSharing id shared_with=v.settings.shared_with.clone() changed/>
         </details>
     }
 }

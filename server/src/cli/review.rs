@@ -41,18 +41,18 @@ pub enum ReviewCommand {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Share a run's review queue with a user.
+    /// Share a run's review queue, or a drafting job's drafts (`--job`), with a user.
     Share {
-        #[arg(long)]
+        #[arg(long, visible_alias = "job")]
         run: i64,
         #[arg(long)]
         user: String,
         #[command(flatten)]
         data: DataDir,
     },
-    /// Take a share back (the user's judgements stay).
+    /// Take a share back (the user's judgements and decisions stay).
     Unshare {
-        #[arg(long)]
+        #[arg(long, visible_alias = "job")]
         run: i64,
         #[arg(long)]
         user: String,
@@ -77,7 +77,7 @@ pub enum ReviewCommand {
         /// made meanwhile by someone else refuses this one.
         #[arg(long)]
         version: i64,
-        /// Who decides (a member or an admin).
+        /// Who decides (a member, an admin, or a reviewer the job is shared with).
         #[arg(long = "as", value_name = "USER")]
         user: String,
         #[arg(long, group = "decision")]
@@ -166,16 +166,16 @@ pub async fn run(cmd: ReviewCommand) -> anyhow::Result<()> {
             let r = store.share_review(run, &user).await;
             store.close().await;
             r?;
-            println!("run {run}'s review queue is shared with {user}");
+            println!("job {run}'s review queue is shared with {user}");
         }
         ReviewCommand::Unshare { run, user, data } => {
             let store = data.open().await?;
             let r = store.unshare_review(run, &user).await;
             store.close().await;
             if !r? {
-                bail!("run {run}'s review queue was not shared with {user}");
+                bail!("job {run}'s review queue was not shared with {user}");
             }
-            println!("run {run}'s review queue is no longer shared with {user}");
+            println!("job {run}'s review queue is no longer shared with {user}");
         }
         ReviewCommand::Drafts { job, json, data } => {
             let store = data.open().await?;

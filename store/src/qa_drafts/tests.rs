@@ -4,7 +4,7 @@ use anomaly::Label;
 use super::NewDraft;
 use crate::draft_records::{DraftDecision, DraftStatus};
 use crate::job_protocol::JobConfig;
-use crate::records::{JobKind, Role};
+use crate::records::{JobKind, Role, UserInfo};
 use crate::testing::Fixture;
 use crate::{JobOwner, StoreError};
 
@@ -126,7 +126,7 @@ async fn decisions_make_the_annotation_and_a_stale_one_is_refused_with_theirs() 
 
     // Refused: a reviewer, an empty reason, an overlong answer. Nothing changes.
     for (who, decision, says) in [
-        (&rex, DraftDecision::Accept, "members and admins"),
+        (&rex, DraftDecision::Accept, "not shared with rex"),
         (&mel, DraftDecision::Reject { reason: " ".into() }, "reason"),
         (
             &mel,
@@ -289,4 +289,93 @@ async fn decisions_make_the_annotation_and_a_stale_one_is_refused_with_theirs() 
         s.decide_draft(&mel, 999, 1, DraftDecision::Accept).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn a_reviewer_decides_the_drafts_of_a_job_shared_with_them_and_sees_only_its_images() {
+    let f = Fixture::new().await;
+    let s = &f.store;
+    let image = unannotated(&f).await;
+    let mel = s
+        .create_user("mel", "password1", Role::Member)
+        .await
+        .unwrap();
+    let rex = s
+        .create_user("rex", "password1", Role::Reviewer)
+        .await
+        .unwrap();
+    let cfg = DraftConfig::new("tiny-llava", "tiny");
+    let job = s
+        .create_job(
+            JobKind::DraftQa,
+            &JobConfig::encode(&cfg),
+            JobOwner::User(mel.id),
+        )
+        .await
+        .unwrap();
+    let new = NewDraft {
+        image_id: image,
+        question: "Is there any defect?",
+        draft: "Anomalous. A pin is missing.",
+        raw: "Anomalous. A pin is missing.",
+        prompt: "p",
+        anomaly: None,
+        region: None,
+    };
+    s.save_draft(job, &new).await.unwrap();
+    let draft = s.drafts(job).await.unwrap()[0].id;
+    let other: (i64,) = sqlx::query_as("SELECT id FROM images WHERE id != ? LIMIT 1")
+        .bind(image)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+
+    let sees = |u: &UserInfo| {
+        let u = u.clone();
+        async move {
+            (
+                s.may_decide_drafts(&u, job).await.unwrap(),
+                s.may_see_job(&u, job).await.unwrap(),
+                s.may_see_image(&u, image).await.unwrap(),
+                s.may_see_image(&u, other.0).await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(sees(&rex).await, (false, false, false, false));
+    assert_eq!(sees(&mel).await, (true, true, true, true));
+    assert!(s.shared_draft_jobs(&rex).await.unwrap().is_empty());
+
+    // The owner may share it; a reviewer may not share it on.
+    assert!(s.may_manage_review(&mel, job).await.unwrap());
+    assert!(!s.may_manage_review(&rex, job).await.unwrap());
+    s.share_review(job, "rex").await.unwrap();
+    assert_eq!(s.review_shares(job).await.unwrap(), ["rex"]);
+    assert_eq!(s.shared_draft_jobs(&rex).await.unwrap(), [job]);
+    // The drafting job and its image, not the dataset's other images.
+    assert_eq!(sees(&rex).await, (true, true, true, false));
+    let d = s
+        .decide_draft(&rex, draft, 1, DraftDecision::Accept)
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.status, d.decided_by.as_deref()),
+        (DraftStatus::Accepted, Some("rex"))
+    );
+
+    // Taken back: the decision stays, the next one is refused.
+    assert!(s.unshare_review(job, "rex").await.unwrap());
+    assert_eq!(sees(&rex).await, (false, false, false, false));
+    let e = s
+        .decide_draft(
+            &rex,
+            draft,
+            2,
+            DraftDecision::Reject {
+                reason: "vague".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Forbidden(_)), "{e}");
+    assert_eq!(s.draft(draft).await.unwrap().status, DraftStatus::Accepted);
 }

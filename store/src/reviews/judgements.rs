@@ -43,7 +43,7 @@ fn stored(what: &str, e: review::ReviewError) -> StoreError {
 }
 
 /// A judgement as stored, back into its typed form.
-fn parse(
+pub(super) fn parse(
     verdict: &str,
     explanation: &str,
     score: i64,

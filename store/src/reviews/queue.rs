@@ -131,7 +131,7 @@ impl Store {
         key: &ItemKey,
     ) -> Result<ReviewItem, StoreError> {
         self.check_may_review(user, job).await?;
-        let (_, cfg) = self.review_run(job).await?;
+        let cfg = self.review_run(job).await?;
         let row: Option<PredictionView> = sqlx::query_as(
             "SELECT i.rel_path, i.category, i.label, i.has_mask, p.template_id, p.verdict,
                     p.explanation, p.raw, p.bert_f1
