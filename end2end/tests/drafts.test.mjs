@@ -63,7 +63,8 @@ test('a model drafts annotations and people accept, edit and reject them by keyb
     await page.reload();
   }
   // A second tab, loaded now: its versions go stale once the first tab decides.
-  const stale = await browser.newPage();
+  // The same browser context: the second tab is signed in as the first is.
+  const stale = await page.context().newPage();
   await stale.goto(`${BASE_URL}/drafts/${job}`);
   await waitForHydration(stale);
   await draftId(stale);
