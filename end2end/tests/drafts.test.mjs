@@ -63,8 +63,9 @@ test('a model drafts annotations and people accept, edit and reject them by keyb
     await page.reload();
   }
   // A second tab, loaded now: its versions go stale once the first tab decides.
-  // The same browser context: the second tab is signed in as the first is.
-  const stale = await page.context().newPage();
+  // A page of its own context: it signs in too.
+  const stale = await browser.newPage();
+  await signIn(stale, 'admin', ADMIN_PASSWORD);
   await stale.goto(`${BASE_URL}/drafts/${job}`);
   await waitForHydration(stale);
   await draftId(stale);
