@@ -18,12 +18,15 @@ use crate::layout::Frame;
 pub fn DraftsPage() -> impl IntoView {
     let id = super::use_id_param();
     let reload = RwSignal::new(0u32);
+    // Kept here, not in the screen: a conflict reloads the queue, which builds a new screen, and
+    // its message must outlive that.
+    let problem = RwSignal::new(None::<String>);
     let queue = Resource::new(move || (id(), reload.get()), |(id, _)| load_draft_queue(id));
     view! {
         <Frame>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || queue.get().map(|r| match r {
-                    Ok(q) => view! { <Screen q reload/> }.into_any(),
+                    Ok(q) => view! { <Screen q reload problem/> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert" id="drafts-error">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
@@ -50,7 +53,7 @@ enum Writing {
 }
 
 #[component]
-fn Screen(q: DraftQueue, reload: RwSignal<u32>) -> impl IntoView {
+fn Screen(q: DraftQueue, reload: RwSignal<u32>, problem: RwSignal<Option<String>>) -> impl IntoView {
     let job = q.job.clone();
     let id = job.job.id;
     let drafts = RwSignal::new(q.drafts.clone());
@@ -59,7 +62,6 @@ fn Screen(q: DraftQueue, reload: RwSignal<u32>) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let mask = RwSignal::new(false);
     let help = RwSignal::new(false);
-    let problem = RwSignal::new(None::<String>);
     let decide = ServerAction::<DecideDraft>::new();
     let current = move || drafts.with(|d| d.get(pos.get()).cloned());
 
