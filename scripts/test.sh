@@ -32,7 +32,7 @@ cargo test --workspace --exclude frontend
 # wgpu adapter: each is run by one of the next three steps (the CUDA ones are only compiled
 # here). The same package selection as above builds nothing new.
 step "downloaded references: tokenizer vectors, CLIP preprocessing, BERTScore, the embedded model"
-cargo test --workspace --exclude frontend --test tokenizer --test clip_preprocess --test bertscore --test cli -- --ignored
+cargo test --workspace --exclude frontend --test tokenizer --test clip_preprocess --test internvl_preprocess --test bertscore --test cli -- --ignored
 step "real weights: SmolLM2-135M against transformers (release build)"
 cargo test --release -p vlm --test smollm2 --test compose -- --ignored
 step "GPU code paths: wgpu parity on the CPU's Vulkan driver (lavapipe); wgpu + cuda compile"

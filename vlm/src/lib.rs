@@ -5,6 +5,8 @@ pub mod clip;
 pub mod device;
 pub mod field_error;
 pub mod image;
+pub mod internvit;
+pub mod internvl;
 pub mod llama;
 pub mod llava;
 pub mod lora;

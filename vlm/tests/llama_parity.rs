@@ -158,6 +158,11 @@ fn bf16_stored_weights_match_transformers() {
 }
 
 #[test]
+fn qwen2_with_qkv_biases_matches_transformers() {
+    check_model::<Cpu>("tiny-qwen2", &cpu_device(), 1e-4);
+}
+
+#[test]
 fn missing_and_unexpected_tensors_are_named() {
     use vlm::llama::load::{from_source, KeyLayout};
     use vlm::weights::{HostTensor, WeightError};
@@ -238,7 +243,7 @@ fn on_gpu(spec: &str, check: impl FnOnce()) {
 fn wgpu_matches_transformers() {
     on_gpu("wgpu", || {
         let device = vlm::device::wgpu_device(0);
-        for name in ["tiny-llama", "tiny-llama-tied"] {
+        for name in ["tiny-llama", "tiny-llama-tied", "tiny-qwen2"] {
             check_model::<burn::backend::Wgpu>(name, &device, 1e-4);
         }
     });
@@ -250,7 +255,7 @@ fn wgpu_matches_transformers() {
 fn cuda_matches_transformers() {
     on_gpu("cuda", || {
         let device = vlm::device::cuda_device(0);
-        for name in ["tiny-llama", "tiny-llama-tied"] {
+        for name in ["tiny-llama", "tiny-llama-tied", "tiny-qwen2"] {
             check_model::<burn::backend::Cuda>(name, &device, 5e-3);
         }
     });

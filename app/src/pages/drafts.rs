@@ -53,7 +53,11 @@ enum Writing {
 }
 
 #[component]
-fn Screen(q: DraftQueue, reload: RwSignal<u32>, problem: RwSignal<Option<String>>) -> impl IntoView {
+fn Screen(
+    q: DraftQueue,
+    reload: RwSignal<u32>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
     let job = q.job.clone();
     let id = job.job.id;
     let drafts = RwSignal::new(q.drafts.clone());

@@ -16,11 +16,14 @@ use vlm::DeviceSpec;
 
 #[derive(Debug, Args)]
 pub struct ForwardArgs {
-    /// A Hugging Face model folder (config.json + model.safetensors or shards): LLaMA or LLaVA.
+    /// A Hugging Face model folder (config.json + model.safetensors or shards): LLaMA, Qwen2,
+    /// LLaVA or InternVL.
     #[arg(long)]
     pub model: PathBuf,
     /// safetensors with `input_ids` (I64 [batch, seq]), optionally `attention_mask`, and for
-    /// LLaVA `pixel_values` (F32 [n_images, 3, H, W], images in prompt order).
+    /// LLaVA `pixel_values` (F32 [n_images, 3, H, W], images in prompt order), for InternVL
+    /// `pixel_values` [total_tiles, 3, 448, 448] of all images in prompt order (the tile
+    /// counts follow from the image tokens in input_ids).
     #[arg(long)]
     pub inputs: PathBuf,
     /// Where to write `logits` (F32 [batch, seq, vocab]).
@@ -99,7 +102,24 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
         Some(m) => Mask::from_ones(b, s, m),
         None => Mask::all(b, s),
     };
-    let logits = if vlm::llava::is_llava_dir(&args.model) {
+    let pixels = |p: Option<(Vec<usize>, Vec<f32>)>| {
+        p.map(|(shape, data)| {
+            let shape: [usize; 4] = [shape[0], shape[1], shape[2], shape[3]];
+            Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
+        })
+    };
+    let logits = if vlm::internvl::is_internvl_dir(&args.model) {
+        let (cfg, model) = vlm::internvl::load::from_hf_dir::<B>(&args.model, device)?;
+        loaded_at = std::time::Instant::now();
+        check_ids(
+            args,
+            &inputs,
+            cfg.text.vocab_size,
+            cfg.text.max_position_embeddings,
+            Some(cfg.image_token_id),
+        )?;
+        model.forward(&inputs.ids, [b, s], &mask, pixels(inputs.pixels), None)?
+    } else if vlm::llava::is_llava_dir(&args.model) {
         let (cfg, model) = vlm::llava::from_hf_dir::<B>(&args.model, device)?;
         loaded_at = std::time::Instant::now();
         check_ids(
@@ -109,11 +129,7 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             cfg.text.max_position_embeddings,
             Some(cfg.image_token_id),
         )?;
-        let pixels = inputs.pixels.map(|(shape, data)| {
-            let shape: [usize; 4] = [shape[0], shape[1], shape[2], shape[3]];
-            Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
-        });
-        model.forward(&inputs.ids, [b, s], &mask, pixels, None)?
+        model.forward(&inputs.ids, [b, s], &mask, pixels(inputs.pixels), None)?
     } else {
         if inputs.pixels.is_some() {
             bail!(

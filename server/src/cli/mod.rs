@@ -14,6 +14,7 @@ pub mod forward;
 pub mod generate;
 pub mod model;
 pub mod models;
+pub mod preprocess;
 pub mod progress_line;
 pub mod restore;
 pub mod review;
@@ -53,6 +54,8 @@ pub enum Command {
     Token(tokens::TokenCommand),
     /// One forward pass of a model on token ids; writes the logits (checks a checkpoint).
     Forward(forward::ForwardArgs),
+    /// A model's image processor on one image; writes its pixel values (checks preprocessing).
+    Preprocess(preprocess::PreprocessArgs),
     /// Chat with a language model: streams the reply to stdout, speed to stderr.
     Generate(generate::GenerateArgs),
     /// Part A: LoRA fine-tuning on a split's QA annotations, in the foreground.
@@ -90,6 +93,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Token(cmd)) => tokens::run(cmd).await,
         Some(Command::Forward(args)) => {
             tokio::task::spawn_blocking(move || forward::run(args)).await?
+        }
+        Some(Command::Preprocess(args)) => {
+            tokio::task::spawn_blocking(move || preprocess::run(args)).await?
         }
         Some(Command::Train(args)) => train::cli(args).await,
         Some(Command::Eval(args)) => eval::run(args).await,

@@ -41,25 +41,39 @@ impl<B: Backend> ClipAttention<B> {
 
     /// With an additive mask over keys (BERT's padding), `[n, 1, 1, tokens]`.
     pub fn forward_masked(&self, x: Tensor<B, 3>, mask: Option<&Tensor<B, 4>>) -> Tensor<B, 3> {
-        let [n, t, d] = x.dims();
-        let (h, hd) = (self.n_heads, d / self.n_heads);
-        let heads = |y: Tensor<B, 3>| y.reshape([n, t, h, hd]).swap_dims(1, 2);
-        let q = heads(linear_rows(&self.q_proj, x.clone()));
-        let k = heads(linear_rows(&self.k_proj, x.clone()));
-        let v = heads(linear_rows(&self.v_proj, x));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar((hd as f64).powf(-0.5));
-        let scores = match mask {
-            Some(m) => scores + m.clone(),
-            None => scores,
-        };
-        let out = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([n, t, d]);
-        linear_rows(&self.out_proj, out)
+        let q = linear_rows(&self.q_proj, x.clone());
+        let k = linear_rows(&self.k_proj, x.clone());
+        let v = linear_rows(&self.v_proj, x);
+        linear_rows(&self.out_proj, attend(q, k, v, self.n_heads, mask))
     }
+}
+
+/// Scaled dot-product attention of projected queries, keys and values, split into `heads`
+/// heads and joined again; `mask` is added to the scores (`[n, 1, 1, tokens]` or `None`).
+///
+/// # Shapes
+/// - q, k, v: `[n, tokens, hidden]` → `[n, tokens, hidden]`
+pub fn attend<B: Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    mask: Option<&Tensor<B, 4>>,
+) -> Tensor<B, 3> {
+    let [n, t, d] = q.dims();
+    let hd = d / heads;
+    let split = |y: Tensor<B, 3>| y.reshape([n, t, heads, hd]).swap_dims(1, 2);
+    let scores = split(q)
+        .matmul(split(k).swap_dims(2, 3))
+        .mul_scalar((hd as f64).powf(-0.5));
+    let scores = match mask {
+        Some(m) => scores + m.clone(),
+        None => scores,
+    };
+    softmax(scores, 3)
+        .matmul(split(v))
+        .swap_dims(1, 2)
+        .reshape([n, t, d])
 }
 
 /// fc1 → activation → fc2.

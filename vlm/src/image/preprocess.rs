@@ -76,24 +76,7 @@ impl Preprocessor {
                 })
                 .map(|n| n as usize)
         };
-        let triple = |key: &str, default: [f32; 3]| -> Result<[f32; 3], ImageError> {
-            match v.get(key) {
-                None => Ok(default),
-                Some(x) => {
-                    let vals: Vec<f32> = x
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|n| n.as_f64())
-                                .map(|n| n as f32)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    vals.try_into()
-                        .map_err(|_| bad(format!("{key} must be three numbers")))
-                }
-            }
-        };
+        let triple = |key: &str, default: [f32; 3]| three_numbers(&v, key, default).map_err(bad);
         let shortest_edge = side("size", &["shortest_edge", "height"]).unwrap_or(224);
         let p = Preprocessor {
             shortest_edge,
@@ -190,6 +173,28 @@ impl Preprocessor {
         }
         (out, side, side)
     }
+}
+
+/// `key` of a processor config as three numbers (a mean or std), `default` when absent.
+pub(crate) fn three_numbers(
+    v: &serde_json::Value,
+    key: &str,
+    default: [f32; 3],
+) -> Result<[f32; 3], String> {
+    let Some(x) = v.get(key) else {
+        return Ok(default);
+    };
+    let vals: Vec<f32> = x
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_f64())
+                .map(|n| n as f32)
+                .collect()
+        })
+        .unwrap_or_default();
+    vals.try_into()
+        .map_err(|_| format!("{key} must be three numbers"))
 }
 
 #[cfg(test)]

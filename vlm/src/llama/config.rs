@@ -1,4 +1,5 @@
-//! `config.json` of LLaMA-architecture checkpoints, in transformers 4.x style (`rope_theta`,
+//! `config.json` of LLaMA-architecture checkpoints (LLaMA itself and Qwen2, which differs only
+//! in its attention biases and defaults), in transformers 4.x style (`rope_theta`,
 //! `torch_dtype`) and 5.x style (`rope_parameters`, `dtype`), with transformers' defaults.
 
 use serde::Deserialize;
@@ -7,9 +8,33 @@ use std::path::Path;
 use crate::weights::WeightError;
 use crate::FieldError;
 
+/// Which transformers class the checkpoint was written by (`model_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecoderFamily {
+    /// `LlamaForCausalLM` (also InternLM2.5 as InternVL stores it).
+    Llama,
+    /// `Qwen2ForCausalLM`: biases on the q/k/v projections, none on o_proj (Qwen2.5 and
+    /// InternVL3's language model).
+    Qwen2,
+}
+
+impl DecoderFamily {
+    fn from_model_type(t: Option<&str>) -> Result<Self, FieldError> {
+        match t {
+            None | Some("llama") => Ok(DecoderFamily::Llama),
+            Some("qwen2") => Ok(DecoderFamily::Qwen2),
+            Some(other) => Err(FieldError::new(
+                "model_type",
+                format!("{other:?} is not supported (only llama and qwen2)"),
+            )),
+        }
+    }
+}
+
 /// The decoder's hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlamaConfig {
+    pub family: DecoderFamily,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub intermediate_size: usize,
@@ -23,7 +48,10 @@ pub struct LlamaConfig {
     pub max_position_embeddings: usize,
     /// The output head shares the token embedding matrix.
     pub tie_word_embeddings: bool,
-    pub attention_bias: bool,
+    /// Biases on the q/k/v projections (LLaMA's `attention_bias`; always in Qwen2).
+    pub qkv_bias: bool,
+    /// A bias on o_proj (LLaMA's `attention_bias`; never in Qwen2).
+    pub o_bias: bool,
     pub mlp_bias: bool,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
@@ -32,6 +60,7 @@ pub struct LlamaConfig {
 /// The raw file; every field a checkpoint may leave out is optional.
 #[derive(Deserialize)]
 struct RawConfig {
+    model_type: Option<String>,
     vocab_size: Option<usize>,
     hidden_size: Option<usize>,
     intermediate_size: Option<usize>,
@@ -48,6 +77,8 @@ struct RawConfig {
     attention_bias: Option<bool>,
     mlp_bias: Option<bool>,
     hidden_act: Option<String>,
+    use_sliding_window: Option<bool>,
+    layer_types: Option<Vec<String>>,
     bos_token_id: Option<serde_json::Value>,
     eos_token_id: Option<serde_json::Value>,
 }
@@ -97,6 +128,20 @@ impl LlamaConfig {
     }
 
     fn from_raw(raw: RawConfig) -> Result<Self, FieldError> {
+        let family = DecoderFamily::from_model_type(raw.model_type.as_deref())?;
+        // Qwen2 uses a window only when asked to, and then on the layers `layer_types` names.
+        let sliding = raw.use_sliding_window.unwrap_or(false)
+            && raw
+                .layer_types
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|l| l == "sliding_attention"));
+        if sliding {
+            return Err(FieldError::new(
+                "use_sliding_window",
+                "sliding-window attention is not supported",
+            ));
+        }
+        let qwen2 = family == DecoderFamily::Qwen2;
         if let Some(act) = raw.hidden_act.as_deref() {
             if act != "silu" {
                 return Err(FieldError::new(
@@ -151,26 +196,38 @@ impl LlamaConfig {
                 format!("{head_dim} must be even for rotary embeddings"),
             ));
         }
+        let attention_bias = raw.attention_bias.unwrap_or(false);
         Ok(LlamaConfig {
-            vocab_size: raw.vocab_size.unwrap_or(32000),
+            family,
+            vocab_size: raw.vocab_size.unwrap_or(if qwen2 { 151936 } else { 32000 }),
             hidden_size,
-            intermediate_size: raw.intermediate_size.unwrap_or(11008),
+            intermediate_size: raw
+                .intermediate_size
+                .unwrap_or(if qwen2 { 22016 } else { 11008 }),
             num_hidden_layers: raw.num_hidden_layers.unwrap_or(32),
             num_attention_heads,
             num_key_value_heads,
             head_dim,
             rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-6),
             rope_theta: rope_theta.unwrap_or(10000.0),
-            max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(if qwen2 {
+                32768
+            } else {
+                2048
+            }),
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-            attention_bias: raw.attention_bias.unwrap_or(false),
-            mlp_bias: raw.mlp_bias.unwrap_or(false),
-            // LlamaConfig's defaults when the keys are absent (a VLM's text_config often is).
+            qkv_bias: qwen2 || attention_bias,
+            o_bias: !qwen2 && attention_bias,
+            mlp_bias: !qwen2 && raw.mlp_bias.unwrap_or(false),
+            // The classes' defaults when the keys are absent (a VLM's text_config often is):
+            // LlamaConfig's 1 and 2, Qwen2Config's none.
             bos_token_id: match raw.bos_token_id {
+                None if qwen2 => None,
                 None => Some(1),
                 some => ids(some.as_ref()).first().copied(),
             },
             eos_token_ids: match raw.eos_token_id {
+                None if qwen2 => Vec::new(),
                 None => vec![2],
                 some => ids(some.as_ref()),
             },
@@ -180,6 +237,7 @@ impl LlamaConfig {
     /// SmolLM2-135M's sizes (for benchmarks and docs).
     pub fn smollm2_135m() -> Self {
         LlamaConfig {
+            family: DecoderFamily::Llama,
             vocab_size: 49152,
             hidden_size: 576,
             intermediate_size: 1536,
@@ -191,7 +249,8 @@ impl LlamaConfig {
             rope_theta: 100000.0,
             max_position_embeddings: 8192,
             tie_word_embeddings: true,
-            attention_bias: false,
+            qkv_bias: false,
+            o_bias: false,
             mlp_bias: false,
             bos_token_id: Some(1),
             eos_token_ids: vec![2],
@@ -233,6 +292,8 @@ mod tests {
         for bad in [
             r#"{"rope_scaling":{"rope_type":"llama3","factor":8.0}}"#,
             r#"{"hidden_act":"gelu"}"#,
+            r#"{"model_type":"gemma"}"#,
+            r#"{"model_type":"qwen2","use_sliding_window":true,"sliding_window":4096}"#,
             r#"{"num_attention_heads":6,"num_key_value_heads":4}"#,
             r#"{"hidden_size":"big"}"#,
             "not json",
@@ -242,5 +303,28 @@ mod tests {
                 .to_string();
             assert!(err.starts_with("config.json:"), "{err}");
         }
+    }
+
+    #[test]
+    fn qwen2_has_qkv_biases_and_its_own_defaults() {
+        let q = LlamaConfig::from_json(
+            "qwen2",
+            r#"{"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,
+                "use_sliding_window":false,"layer_types":["full_attention"]}"#,
+        )
+        .unwrap();
+        assert_eq!(q.family, DecoderFamily::Qwen2);
+        assert_eq!((q.qkv_bias, q.o_bias, q.mlp_bias), (true, false, false));
+        assert_eq!((q.vocab_size, q.max_position_embeddings), (151936, 32768));
+        assert_eq!((q.bos_token_id, q.eos_token_ids.len()), (None, 0));
+        // A window asked for but on no layer is full attention.
+        let full =
+            r#"{"model_type":"qwen2","use_sliding_window":true,"layer_types":["full_attention"]}"#;
+        assert!(LlamaConfig::from_json("q", full).is_ok());
+        let l = LlamaConfig::from_json("llama", r#"{"attention_bias":true}"#).unwrap();
+        assert_eq!(
+            (l.family, l.qkv_bias, l.o_bias),
+            (DecoderFamily::Llama, true, true)
+        );
     }
 }

@@ -57,7 +57,8 @@ pub(crate) fn linear<B: Backend>(
     Ok(linear_from_transposed(wt, b, device))
 }
 
-fn rms<B: Backend>(
+/// An RMSNorm with its weight from `{name}.weight`.
+pub(crate) fn rms<B: Backend>(
     tr: &mut Tracker,
     name: &str,
     d: usize,
@@ -122,12 +123,12 @@ pub fn build<B: Backend>(
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for i in 0..cfg.num_hidden_layers {
         let l = format!("{p}layers.{i}");
-        let ab = cfg.attention_bias;
+        let (qb, ob) = (cfg.qkv_bias, cfg.o_bias);
         let self_attn = Attention {
-            q_proj: linear(tr, &format!("{l}.self_attn.q_proj"), h, q_out, ab, device)?.into(),
-            k_proj: linear(tr, &format!("{l}.self_attn.k_proj"), h, kv_out, ab, device)?.into(),
-            v_proj: linear(tr, &format!("{l}.self_attn.v_proj"), h, kv_out, ab, device)?.into(),
-            o_proj: linear(tr, &format!("{l}.self_attn.o_proj"), q_out, h, ab, device)?.into(),
+            q_proj: linear(tr, &format!("{l}.self_attn.q_proj"), h, q_out, qb, device)?.into(),
+            k_proj: linear(tr, &format!("{l}.self_attn.k_proj"), h, kv_out, qb, device)?.into(),
+            v_proj: linear(tr, &format!("{l}.self_attn.v_proj"), h, kv_out, qb, device)?.into(),
+            o_proj: linear(tr, &format!("{l}.self_attn.o_proj"), q_out, h, ob, device)?.into(),
             n_heads: cfg.num_attention_heads,
             n_kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim,

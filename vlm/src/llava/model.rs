@@ -12,6 +12,45 @@ use crate::clip::model::{activate, linear_rows};
 use crate::clip::ClipVision;
 use crate::llama::{KvCache, Llama, Mask};
 
+/// Token embeddings with every `image_token` replaced by the next row of `features`, row by
+/// row through the batch (as transformers' `masked_scatter`). The caller has checked that there
+/// is one feature row per image token.
+///
+/// # Shapes
+/// - ids: `batch × seq` row-major; features: `[image tokens, hidden]`
+/// - returns: `[batch, seq, hidden]`
+pub(crate) fn merge_image_features<B: Backend>(
+    lm: &Llama<B>,
+    ids: &[i64],
+    [batch, seq]: [usize; 2],
+    image_token: u32,
+    features: Option<Tensor<B, 2>>,
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    let image = image_token as i64;
+    // Image tokens may lie outside the text vocabulary: embed them as token 0 first.
+    let text_ids: Vec<i64> = ids
+        .iter()
+        .map(|&t| if t == image { 0 } else { t })
+        .collect();
+    let ids_t: Tensor<B, 2, Int> =
+        Tensor::from_data(TensorData::new(text_ids, [batch, seq]), device);
+    let text = lm.embed(ids_t);
+    let Some(features) = features else {
+        return text;
+    };
+    let hidden = text.dims()[2];
+    // One gather picks, for every position, its text row or its image feature row.
+    let mut source: Vec<i64> = (0..(batch * seq) as i64).collect();
+    for (k, p) in (0..ids.len()).filter(|&i| ids[i] == image).enumerate() {
+        source[p] = (batch * seq + k) as i64;
+    }
+    let all = Tensor::cat(vec![text.reshape([batch * seq, hidden]), features], 0);
+    let index: Tensor<B, 1, Int> =
+        Tensor::from_data(TensorData::new(source, [batch * seq]), device);
+    all.select(0, index).reshape([batch, seq, hidden])
+}
+
 /// linear_1 → activation → linear_2: vision features to the decoder's embedding size.
 #[derive(Module, Debug)]
 pub struct Projector<B: Backend> {
@@ -118,30 +157,22 @@ impl<B: Backend> Llava<B> {
                 per_image,
             });
         }
-        // Image tokens may lie outside the text vocabulary: embed them as token 0 first.
-        let text_ids: Vec<i64> = ids
-            .iter()
-            .map(|&t| if t == image { 0 } else { t })
-            .collect();
-        let ids_t: Tensor<B, 2, Int> =
-            Tensor::from_data(TensorData::new(text_ids, [batch, seq]), device);
-        let text = self.lm.embed(ids_t);
-        let Some(pixels) = pixels.filter(|_| images > 0) else {
-            return Ok(text);
+        let features = match pixels.filter(|_| images > 0) {
+            Some(p) => {
+                let f = self.image_features(p)?;
+                let hidden = f.dims()[2];
+                Some(f.reshape([images * per_image, hidden]))
+            }
+            None => None,
         };
-        let hidden = text.dims()[2];
-        let features = self
-            .image_features(pixels)?
-            .reshape([images * per_image, hidden]);
-        // One gather picks, for every position, its text row or its image feature row.
-        let mut source: Vec<i64> = (0..(batch * seq) as i64).collect();
-        for (k, &p) in positions.iter().enumerate() {
-            source[p] = (batch * seq + k) as i64;
-        }
-        let all = Tensor::cat(vec![text.reshape([batch * seq, hidden]), features], 0);
-        let index: Tensor<B, 1, Int> =
-            Tensor::from_data(TensorData::new(source, [batch * seq]), device);
-        Ok(all.select(0, index).reshape([batch, seq, hidden]))
+        Ok(merge_image_features(
+            &self.lm,
+            ids,
+            [batch, seq],
+            self.image_token_id,
+            features,
+            device,
+        ))
     }
 
     /// Logits for a batch of prompts with their images.

@@ -437,6 +437,7 @@ impl GgufLlama {
             .and_then(Value::as_u64)
             .map(|v| v as u32);
         let config = LlamaConfig {
+            family: crate::llama::DecoderFamily::Llama,
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: need("feed_forward_length")?,
@@ -454,7 +455,8 @@ impl GgufLlama {
                 .unwrap_or(10000.0),
             max_position_embeddings: num("context_length").unwrap_or(2048),
             tie_word_embeddings: tied,
-            attention_bias: false,
+            qkv_bias: false,
+            o_bias: false,
             mlp_bias: false,
             bos_token_id: gguf
                 .get("tokenizer.ggml.bos_token_id")

@@ -1,0 +1,256 @@
+//! Parity with transformers' InternVLForConditionalGeneration on tiny random checkpoints
+//! (fixtures/make_internvl.py): a Qwen2 one stored in BF16 in transformers 5's key layout, and
+//! a LLaMA one with a tied head in the Hub's layout; two images of 2 and 1 tiles in one prompt
+//! (Chain-of-Image's shape), a left-padded batch, and greedy generation with and without the
+//! KV cache.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use vlm::device::{cpu_device, Cpu};
+use vlm::internvl::load::from_hf_dir;
+use vlm::internvl::{InternVl, InternVlError};
+use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
+use vlm::llama::Mask;
+use vlm::weights::safetensors::{read_i64, SafeTensors};
+use vlm::weights::TensorSource;
+
+const MODELS: [&str; 2] = ["tiny-internvl", "tiny-internvl-llama"];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+struct Io(SafeTensors);
+
+impl Io {
+    fn open(name: &str) -> Self {
+        Io(SafeTensors::open(&fixture(name).join("io.safetensors")).unwrap())
+    }
+    fn ids(&mut self, name: &str) -> (Vec<usize>, Vec<i64>) {
+        read_i64(&mut self.0, name).unwrap().unwrap()
+    }
+    fn floats(&mut self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let t = self.0.read(name).unwrap().unwrap();
+        (t.shape, t.data)
+    }
+    fn pixels<B: Backend>(&mut self, name: &str, device: &B::Device) -> Tensor<B, 4> {
+        let (s, data) = self.floats(name);
+        Tensor::from_data(TensorData::new(data, [s[0], s[1], s[2], s[3]]), device)
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+fn load<B: Backend>(name: &str, device: &B::Device) -> InternVl<B> {
+    from_hf_dir::<B>(&fixture(name), device).unwrap().1
+}
+
+/// Image features, the two-image prompt's logits and the left-padded batch.
+fn check_logits<B: Backend>(name: &str, device: &B::Device, tol: f32) {
+    let model = load::<B>(name, device);
+    let mut io = Io::open(name);
+    let (_, want) = io.floats("image_features");
+    let got = floats(
+        model
+            .image_features(io.pixels("pixel_values", device))
+            .unwrap(),
+    );
+    let d = max_abs_diff(&got, &want);
+    eprintln!("{name}: image features within {d:.2e}");
+    assert!(d < tol, "{name}: image features differ by {d}");
+
+    let (shape, ids) = io.ids("input_ids");
+    let (_, want) = io.floats("logits");
+    let [b, s] = [shape[0], shape[1]];
+    let got = model
+        .forward(
+            &ids,
+            [b, s],
+            &Mask::all(b, s),
+            Some(io.pixels("pixel_values", device)),
+            None,
+        )
+        .unwrap();
+    let d = max_abs_diff(&floats(got), &want);
+    eprintln!("{name}: two-image logits within {d:.2e}");
+    assert!(d < tol, "{name}: logits differ by {d}");
+
+    let (shape, ids) = io.ids("padded_ids");
+    let (_, mask) = io.ids("padded_mask");
+    let (_, want) = io.floats("padded_logits");
+    let [b, s] = [shape[0], shape[1]];
+    let got = floats(
+        model
+            .forward(
+                &ids,
+                [b, s],
+                &Mask::from_ones(b, s, &mask),
+                Some(io.pixels("padded_pixels", device)),
+                None,
+            )
+            .unwrap(),
+    );
+    let v = got.len() / (b * s);
+    let pad = mask[s..].iter().take_while(|&&m| m == 0).count();
+    for (row, start) in [(0, 0), (1, pad)] {
+        let part = |x: &[f32]| x[(row * s + start) * v..(row + 1) * s * v].to_vec();
+        let d = max_abs_diff(&part(&got), &part(&want));
+        eprintln!("{name}: padded row {row} within {d:.2e}");
+        assert!(d < tol, "{name}: padded row {row} differs by {d}");
+    }
+}
+
+#[test]
+fn qwen2_bf16_in_transformers_5_layout_matches() {
+    check_logits::<Cpu>(MODELS[0], &cpu_device(), 1e-4);
+}
+
+#[test]
+fn llama_tied_in_hub_layout_matches() {
+    check_logits::<Cpu>(MODELS[1], &cpu_device(), 1e-4);
+}
+
+/// Greedy tokens with the KV cache (generate_from_embeds), and recomputing the whole sequence
+/// at every step, equal transformers' `generate`.
+#[test]
+fn greedy_tokens_match_with_and_without_the_cache() {
+    let device = cpu_device();
+    for name in MODELS {
+        let model = load::<Cpu>(name, &device);
+        let mut io = Io::open(name);
+        let (_, prompt) = io.ids("greedy_prompt");
+        let (_, want) = io.ids("greedy_tokens");
+        let want: Vec<u32> = want.iter().map(|&t| t as u32).collect();
+        let pixels = io.pixels::<Cpu>("greedy_pixels", &device);
+        let embeds = model
+            .embed(&prompt, [1, prompt.len()], Some(pixels.clone()), &device)
+            .unwrap();
+        let ids: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        let limits = Limits {
+            max_new: want.len(),
+            min_new: want.len(),
+            stop_tokens: vec![2],
+        };
+        let cached = generate_from_embeds(
+            &model.lm,
+            embeds,
+            &ids,
+            &limits,
+            &Sampling::default(),
+            |_| true,
+            &device,
+        );
+        assert_eq!(cached, want, "{name}: greedy with the KV cache");
+
+        let mut all = prompt.clone();
+        for _ in 0..want.len() {
+            let n = all.len();
+            let logits = model
+                .forward(&all, [1, n], &Mask::all(1, n), Some(pixels.clone()), None)
+                .unwrap();
+            let v = logits.dims()[2];
+            let last = logits.slice([0..1, n - 1..n, 0..v]).reshape([v]);
+            all.push(floats(last.argmax(0).float())[0] as i64);
+        }
+        let recomputed: Vec<u32> = all[prompt.len()..].iter().map(|&t| t as u32).collect();
+        assert_eq!(recomputed, want, "{name}: greedy recomputing every step");
+    }
+}
+
+#[test]
+fn image_tokens_and_tiles_must_agree() {
+    let device = cpu_device();
+    let model = load::<Cpu>(MODELS[0], &device);
+    let mut io = Io::open(MODELS[0]);
+    let (_, ids) = io.ids("input_ids");
+    let n = ids.len();
+    // The prompt holds 3 tiles' tokens (12); two tiles give 8 features.
+    let two: Tensor<Cpu, 4> = Tensor::zeros([2, 3, 28, 28], &device);
+    let err = model.embed(&ids, [1, n], Some(two), &device).unwrap_err();
+    assert_eq!(
+        err,
+        InternVlError::ImageTokens {
+            tokens: 12,
+            tiles: 2,
+            features: 8,
+            per_tile: 4
+        }
+    );
+    assert!(matches!(
+        model.embed(&ids, [1, n], None, &device).unwrap_err(),
+        InternVlError::ImageTokens { tiles: 0, .. }
+    ));
+    let wrong: Tensor<Cpu, 4> = Tensor::zeros([3, 3, 20, 20], &device);
+    let err = model.embed(&ids, [1, n], Some(wrong), &device).unwrap_err();
+    assert!(err.to_string().contains("28×28"), "{err}");
+}
+
+#[test]
+fn a_checkpoint_mixing_key_layouts_is_refused() {
+    use vlm::internvl::load::KeyNames;
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let err = KeyNames::detect(&names(&[
+        "model.vision_tower.embeddings.cls_token",
+        "language_model.model.norm.weight",
+    ]))
+    .unwrap_err();
+    assert!(err.to_string().contains("mixes layouts"), "{err}");
+    let err = KeyNames::detect(&names(&["encoder.layer.0.lambda_1"])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("missing tensors: an InternVL vision tower"),
+        "{err}"
+    );
+}
+
+/// InternVL3-8B's configuration as transformers' config classes write it (the fixture script's
+/// `internvl3_8b_config`) parses to InternViT-300M and Qwen2.5-7B's shapes.
+#[test]
+fn an_internvl3_8b_config_parses_to_its_shapes() {
+    use vlm::llama::DecoderFamily;
+    let cfg =
+        vlm::internvl::InternVlConfig::from_file(&fixture("internvl3-8b-config.json")).unwrap();
+    let v = &cfg.vision;
+    assert_eq!(
+        (
+            v.hidden_size,
+            v.num_hidden_layers,
+            v.num_attention_heads,
+            v.image_size,
+            v.patch_size
+        ),
+        (1024, 24, 16, 448, 14)
+    );
+    let t = &cfg.text;
+    assert_eq!(t.family, DecoderFamily::Qwen2);
+    assert_eq!(
+        (
+            t.hidden_size,
+            t.num_hidden_layers,
+            t.num_attention_heads,
+            t.num_key_value_heads
+        ),
+        (3584, 28, 28, 4)
+    );
+    assert_eq!(
+        (t.intermediate_size, t.head_dim, t.rope_theta),
+        (18944, 128, 1e6)
+    );
+    assert!(!t.tie_word_embeddings);
+    assert_eq!((cfg.tokens_per_tile(), cfg.shuffled_width()), (256, 4096));
+    assert_eq!(cfg.image_token_id, 151667);
+}
