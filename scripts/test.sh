@@ -36,7 +36,7 @@ cargo test --workspace --exclude frontend --test tokenizer --test clip_preproces
 step "real weights: SmolLM2-135M against transformers (release build)"
 cargo test --release -p vlm --test smollm2 --test compose -- --ignored
 step "GPU code paths: wgpu parity on the CPU's Vulkan driver (lavapipe); wgpu + cuda compile"
-cargo test -p vlm --features wgpu --test llama_parity --test lora_train -- --ignored
+cargo test -p vlm --features wgpu --test llama_parity --test internvl_parity --test lora_train -- --ignored
 # Jobs launched from the web on a server started with --device wgpu run on wgpu.
 cargo test -p vlm-inspect --features wgpu --test devices -- --ignored
 cargo clippy -p vlm-inspect -p vlm --features wgpu,cuda --all-targets -- -D warnings

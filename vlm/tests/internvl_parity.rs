@@ -4,6 +4,8 @@
 //! (Chain-of-Image's shape), a left-padded batch, and greedy generation with and without the
 //! KV cache.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
@@ -253,4 +255,121 @@ fn an_internvl3_8b_config_parses_to_its_shapes() {
     assert!(!t.tie_word_embeddings);
     assert_eq!((cfg.tokens_per_tile(), cfg.shuffled_width()), (256, 4096));
     assert_eq!(cfg.image_token_id, 151667);
+}
+
+/// A chat turn with two images, as transformers makes it (fixtures' chat.json and
+/// chat.safetensors): the template renders the same text, the tiles are the PIL processor's
+/// bytes, each image marker expands to <img> + 4 tokens a tile + </img> as InternVLProcessor
+/// does, and the last logits and 8 greedy tokens match.
+#[test]
+fn a_chat_turn_with_two_images_is_built_and_answered_as_transformers_does() {
+    let device = cpu_device();
+    for name in MODELS {
+        let m = vlm::internvl::open::<Cpu>(&fixture(name), &device).unwrap();
+        let chat: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(name).join("chat.json")).unwrap(),
+        )
+        .unwrap();
+        let text = m
+            .template
+            .prompt_with_images(Some("w7 w8"), 2, "w9 w10 w11")
+            .unwrap();
+        assert_eq!(
+            text,
+            chat["text"].as_str().unwrap(),
+            "{name}: rendered prompt"
+        );
+
+        let mut io = Io(SafeTensors::open(&fixture(name).join("chat.safetensors")).unwrap());
+        let (_, counts) = io.ids("num_patches");
+        let (_, want_pixels) = io.floats("pixel_values");
+        let mut pixels = Vec::new();
+        let mut tiles = Vec::new();
+        for (w, h) in [(120, 40), (20, 20)] {
+            let t = m.processor.process(&common::pattern(w, h), name).unwrap();
+            pixels.extend(t.pixels);
+            tiles.push(t.count);
+        }
+        let counts: Vec<usize> = counts.iter().map(|&c| c as usize).collect();
+        assert_eq!(tiles, counts, "{name}: tiles per image");
+        let d = max_abs_diff(&pixels, &want_pixels);
+        assert!(d < 1e-5, "{name}: tiles differ by {d}");
+
+        let ids = m.prompt_ids(&text, &tiles).unwrap();
+        let (_, want_ids) = io.ids("prompt_ids");
+        let ids: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
+        assert_eq!(ids, want_ids, "{name}: prompt ids");
+
+        let total = tiles.iter().sum::<usize>();
+        let pixels =
+            Tensor::<Cpu, 4>::from_data(TensorData::new(pixels, [total, 3, 28, 28]), &device);
+        let n = ids.len();
+        let embeds = m.model.embed(&ids, [1, n], Some(pixels), &device).unwrap();
+        let last = floats(
+            m.model
+                .lm
+                .forward_last(embeds.clone(), &Mask::all(1, n), None),
+        );
+        let (_, want_last) = io.floats("last_logits");
+        let d = max_abs_diff(&last, &want_last);
+        assert!(d < 1e-4, "{name}: last logits differ by {d}");
+        let (_, want) = io.ids("greedy_tokens");
+        let limits = Limits {
+            max_new: want.len(),
+            min_new: want.len(),
+            stop_tokens: m.stop_tokens.clone(),
+        };
+        let prompt: Vec<u32> = ids.iter().map(|&t| t as u32).collect();
+        let got = generate_from_embeds(
+            &m.model.lm,
+            embeds,
+            &prompt,
+            &limits,
+            &Sampling::default(),
+            |_| true,
+            &device,
+        );
+        let want: Vec<u32> = want.iter().map(|&t| t as u32).collect();
+        assert_eq!(got, want, "{name}: greedy tokens");
+    }
+}
+
+#[test]
+fn image_markers_and_images_must_pair_up() {
+    let m = vlm::internvl::open::<Cpu>(&fixture(MODELS[0]), &cpu_device()).unwrap();
+    let text = m.template.prompt_with_images(None, 2, "w9").unwrap();
+    let err = m.prompt_ids(&text, &[1]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("2 image marker(s) (<IMG_CONTEXT>) but 1 image(s)"),
+        "{err}"
+    );
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use common::on_gpu;
+
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "needs a wgpu adapter (lavapipe: scripts/test.sh runs it)"]
+fn wgpu_matches_transformers() {
+    on_gpu("wgpu", || {
+        let device = vlm::device::wgpu_device(0);
+        for name in MODELS {
+            check_logits::<burn::backend::Wgpu>(name, &device, 1e-4);
+        }
+    });
+}
+
+/// CUDA multiplies f32 on TF32 tensor cores (10-bit mantissa): logits within about 1e-3.
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs a CUDA GPU: cargo test -p vlm --features cuda --test internvl_parity -- --ignored cuda"]
+fn cuda_matches_transformers() {
+    on_gpu("cuda", || {
+        let device = vlm::device::cuda_device(0);
+        for name in MODELS {
+            check_logits::<burn::backend::Cuda>(name, &device, 5e-3);
+        }
+    });
 }

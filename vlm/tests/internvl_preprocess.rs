@@ -6,9 +6,12 @@
 //! decoders differ (Pillow's libjpeg-turbo and the image crate's zune-jpeg) by a level here and
 //! there, which the 2× upscale into tiles can make 3.
 
+mod common;
+
 use std::path::PathBuf;
 
-use image::{DynamicImage, RgbImage};
+use common::pattern;
+use image::DynamicImage;
 use vlm::image::tiles::{TilingPreprocessor, IMAGENET_STD};
 use vlm::image::Preprocessor;
 use vlm::weights::safetensors::{read_i64, SafeTensors};
@@ -20,18 +23,6 @@ const SUB: usize = 32;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// The fixture script's `pattern(w, h)`: ramps with hashed noise.
-fn pattern(w: u32, h: u32) -> DynamicImage {
-    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
-        let px: [u8; 3] = std::array::from_fn(|c| {
-            let (x, y, c) = (x as u64, y as u64, c as u64);
-            let mix = ((x * 73856093) ^ (y * 19349663) ^ (c * 83492791)) & 0xFFFF_FFFF;
-            ((x + 2 * y + 40 * c + ((mix >> 7) & 63)) & 255) as u8
-        });
-        image::Rgb(px)
-    }))
 }
 
 /// Largest and mean difference, in 1/255 units, between our tiles of `image` and the stored

@@ -1,6 +1,8 @@
 //! Parity with transformers' LlamaForCausalLM on the tiny fixtures (see tests/fixtures), on
 //! the CPU and, in builds with those features, on wgpu and CUDA.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
@@ -227,15 +229,8 @@ fn missing_and_unexpected_tensors_are_named() {
     );
 }
 
-/// The GPU backends run the same checks. These tests are ignored by a plain `cargo test`; run
-/// with `--ignored`, a missing device fails them with the probe's error.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-fn on_gpu(spec: &str, check: impl FnOnce()) {
-    if let Err(e) = vlm::device::probe(spec.parse().unwrap()) {
-        panic!("no {spec} device: {e}");
-    }
-    check();
-}
+use common::on_gpu;
 
 #[cfg(feature = "wgpu")]
 #[test]

@@ -28,6 +28,10 @@ pub struct GenerateArgs {
     /// An image for a vision-language model (repeatable; in prompt order).
     #[arg(long = "image")]
     pub images: Vec<PathBuf>,
+    /// InternVL: at most this many tiles per image (besides the thumbnail), so that several
+    /// high-resolution images fit the context; default the processor's (12).
+    #[arg(long)]
+    pub max_patches: Option<usize>,
     /// System prompt (default: the chat template's own).
     #[arg(long)]
     pub system: Option<String>,
@@ -87,12 +91,21 @@ fn prompt_text(
 }
 
 fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
+    if vlm::internvl::is_internvl_dir(path) {
+        return run_internvl::<B>(args, path, device);
+    }
+    if args.max_patches.is_some() {
+        bail!(
+            "--max-patches is for InternVL models; {} is not one",
+            path.display()
+        );
+    }
     if vlm::llava::is_vlm_dir(path) {
         return run_llava::<B>(args, path, device);
     }
     if !args.images.is_empty() {
         bail!(
-            "{} is a language model without a vision tower: --image needs a LLaVA folder",
+            "{} is a language model without a vision tower: --image needs a LLaVA or InternVL folder",
             path.display()
         );
     }
@@ -139,6 +152,47 @@ fn run_llava<B: Backend>(
     check_length(&prompt, args, m.config.text.max_position_embeddings)?;
     let pixels = (n > 0)
         .then(|| Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), device));
+    let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+    let embeds = m.model.embed(&ids, [1, ids.len()], pixels, device)?;
+    stream(
+        args,
+        &m.model.lm,
+        embeds,
+        &prompt,
+        &m.tokenizer,
+        &m.stop_tokens,
+        device,
+    );
+    Ok(())
+}
+
+fn run_internvl<B: Backend>(
+    args: &GenerateArgs,
+    path: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let mut m = vlm::internvl::open::<B>(path, device)?;
+    if let Some(n) = args.max_patches {
+        m.processor = m
+            .processor
+            .clone()
+            .with_max_patches(n)
+            .map_err(|e| anyhow::anyhow!("--max-patches {n}: {e}"))?;
+    }
+    let (mut pixels, mut tiles) = (Vec::new(), Vec::new());
+    for image in &args.images {
+        let t = m.processor.load(image)?;
+        pixels.extend(t.pixels);
+        tiles.push(t.count);
+    }
+    let text = prompt_text(args, Some(&m.template), tiles.len())?;
+    let prompt = m.prompt_ids(&text, &tiles)?;
+    check_length(&prompt, args, m.config.text.max_position_embeddings)?;
+    let total: usize = tiles.iter().sum();
+    let size = m.processor.tile;
+    let pixels = (total > 0).then(|| {
+        Tensor::<B, 4>::from_data(TensorData::new(pixels, [total, 3, size, size]), device)
+    });
     let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
     let embeds = m.model.embed(&ids, [1, ids.len()], pixels, device)?;
     stream(

@@ -5,9 +5,11 @@
 pub mod config;
 pub mod load;
 pub mod model;
+pub mod open;
 
 pub use config::InternVlConfig;
 pub use model::{InternVl, InternVlError};
+pub use open::{open, ChatInternVl, ImageCountError, PromptError};
 
 /// True when `dir/config.json` says `"model_type": "internvl"`.
 pub fn is_internvl_dir(dir: &std::path::Path) -> bool {
