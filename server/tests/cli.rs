@@ -683,6 +683,94 @@ fn embedded_model_installs_once_and_generates() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// InternVL folders: `generate --image` tiles each image and expands its marker in the
+/// checkpoint's template; `--max-patches` caps the tiles; a prompt past the context is refused
+/// with its token count; `preprocess` writes the tiles and their count.
+#[test]
+fn generate_and_preprocess_take_internvl_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, images) = common::tiny_llava_folder(dir.path());
+    let (a, b) = (images[0].to_str().unwrap(), images[1].to_str().unwrap());
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vlm/tests/fixtures/tiny-internvl"
+    );
+    let gen = |extra: &[&str]| {
+        let mut args = vec!["generate", "--model", model, "--max-new-tokens", "3"];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    // 40×30 and 64×48 at 28 px tiles: 4×3 + 1 tiles each (aspect 4:3), 4 tokens a tile.
+    let out = gen(&["--image", a, "--image", b, "--prompt", "w9 w10"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("generation: 3 tokens"), "{err}");
+    // <|im_start|> user, 2 × (<img> 52 </img>), w9 w10, <|im_end|> <|im_start|> assistant
+    assert!(err.contains("prompt: 115 tokens"), "{err}");
+    // One tile each, no thumbnail: 2 + 2 × (1 + 4 + 1) + 1 + 3.
+    let out = gen(&[
+        "--image",
+        a,
+        "--image",
+        b,
+        "--max-patches",
+        "1",
+        "--prompt",
+        "w9",
+    ]);
+    assert!(
+        text(&out.stderr).contains("prompt: 18 tokens"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gen(&["--image", a, "--raw", "--prompt", "w9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("the prompt has 0 image marker(s) (<IMG_CONTEXT>) but 1 image(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gen(&["--image", a, "--image", b, "--image", a, "--prompt", "w9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("exceeds the model's context of 128"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gen(&["--max-patches", "0", "--prompt", "w9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--max-patches 0"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let written = dir.path().join("tiles.safetensors");
+    let out = run(
+        &[
+            "preprocess",
+            "--model",
+            model,
+            "--image",
+            a,
+            "--out",
+            written.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut st = vlm::weights::SafeTensors::open(&written).unwrap();
+    let (_, count) = vlm::weights::safetensors::read_i64(&mut st, "num_patches")
+        .unwrap()
+        .unwrap();
+    assert_eq!(count, [13]);
+    use vlm::weights::TensorSource;
+    let pixels = st.read("pixel_values").unwrap().unwrap();
+    assert_eq!(pixels.shape, [13, 3, 28, 28]);
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
 /// `generate --image`: a LLaVA folder answers about two images; images that do not fit the
 /// prompt, undecodable files and text-only models are clear errors.
 #[test]
