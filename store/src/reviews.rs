@@ -3,6 +3,7 @@
 //! that become QA annotations; and judgements of single shared inspections. The rules are in
 //! docs/review.md.
 
+mod edits;
 mod fixes;
 mod inspections;
 mod judgements;

@@ -6,10 +6,11 @@
 
 use review::{Judgement, VerdictCall};
 
+use super::edits::{Judged, Save};
 use super::judgements::parse;
 use crate::db::{now, Store, StoreError};
 use crate::job_protocol::JobState;
-use crate::records::{JobKind, Role, UserInfo};
+use crate::records::{JobInfo, JobKind, Role, UserInfo};
 use crate::review_records::{InspectionReview, JudgementInfo, SharedInspection};
 
 /// The columns an inspection judgement query reads, with the reviewer's name.
@@ -63,13 +64,13 @@ impl Row {
 impl Store {
     /// Inspection `job` when `user` may see it: NotFound otherwise, as for one that does not
     /// exist (an inspection is private to its owner and those it is shared with).
-    async fn visible_inspection(&self, user: &UserInfo, job: i64) -> Result<(), StoreError> {
+    async fn visible_inspection(&self, user: &UserInfo, job: i64) -> Result<JobInfo, StoreError> {
         let hidden = || StoreError::NotFound(format!("inspection {job}"));
         let info = self.job(job).await.map_err(|_| hidden())?;
         if info.kind != JobKind::Inspect || !self.may_see_job(user, job).await? {
             return Err(hidden());
         }
-        Ok(())
+        Ok(info)
     }
 
     /// Saves `user`'s judgement of inspection `job`: a first one, or with `edit_of_version` an
@@ -83,7 +84,7 @@ impl Store {
         judgement: Judgement,
         edit_of_version: Option<i64>,
     ) -> Result<JudgementInfo, StoreError> {
-        self.visible_inspection(user, job).await?;
+        let info = self.visible_inspection(user, job).await?;
         if user.disabled {
             return Err(StoreError::Forbidden("this account is disabled".into()));
         }
@@ -95,7 +96,7 @@ impl Store {
                 "verdict: an uploaded image has no label that could be wrong; the verdict is right or wrong".into(),
             ));
         }
-        if self.job(job).await?.state != JobState::Succeeded {
+        if info.state != JobState::Succeeded {
             return Err(StoreError::Conflict(format!(
                 "inspection {job} has not finished with a verdict yet: judge it once it has"
             )));
@@ -110,51 +111,12 @@ impl Store {
         .bind(user.id)
         .fetch_optional(&mut *tx)
         .await?;
-        let id = match (mine, edit_of_version) {
-            (Some((id, version)), Some(from)) if version == from => {
-                sqlx::query(
-                    "INSERT INTO inspection_judgement_history (judgement_id, version, verdict,
-                        explanation, score, tags, comment, fixed_explanation, written_at)
-                     SELECT id, version, verdict, explanation, score, tags, comment,
-                        fixed_explanation, updated_at FROM inspection_judgements WHERE id = ?",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE inspection_judgements SET verdict = ?, explanation = ?, score = ?,
-                        tags = ?, comment = ?, fixed_explanation = ?, version = version + 1,
-                        updated_at = ?
-                     WHERE id = ?",
-                )
-                .bind(j.verdict.as_str())
-                .bind(j.explanation.as_str())
-                .bind(i64::from(j.score))
-                .bind(&tags)
-                .bind(&j.comment)
-                .bind(&j.fixed_explanation)
-                .bind(t)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let id = match Judged::Inspection.save(mine, edit_of_version)? {
+            Save::Edit(id) => {
+                Judged::Inspection.edit(&mut tx, id, &j, &tags, t).await?;
                 id
             }
-            (Some((_, version)), Some(from)) => {
-                return Err(StoreError::Conflict(format!(
-                    "your judgement of this inspection was changed elsewhere (it is at version {version}; this form was made from version {from}): reload it, then edit"
-                )))
-            }
-            (Some(_), None) => {
-                return Err(StoreError::Conflict(
-                    "you judged this inspection already: edit your judgement instead".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(StoreError::Conflict(
-                    "your judgement of this inspection is gone: reload it".into(),
-                ))
-            }
-            (None, None) => {
+            Save::Insert => {
                 let r: (i64,) = sqlx::query_as(
                     "INSERT INTO inspection_judgements (job_id, reviewer_id, verdict, explanation,
                         score, tags, comment, fixed_explanation, created_at, updated_at)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use review::{summarize, ExplanationCall, Judgement, ReviewedItem, RunReview, Score, VerdictCall};
 
+use super::edits::{Judged, Save};
 use crate::db::{now, Store, StoreError};
 use crate::records::{Role, UserInfo};
 use crate::review_records::{ItemKey, JudgementInfo, JudgementRow as ExportRow};
@@ -148,8 +149,8 @@ impl Store {
                 key.image_id, key.prompt
             )));
         }
-        let mine: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, version, updated_at FROM judgements
+        let mine: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, version FROM judgements
              WHERE job_id = ? AND image_id = ? AND prompt = ? AND reviewer_id = ?",
         )
         .bind(job)
@@ -158,50 +159,12 @@ impl Store {
         .bind(user.id)
         .fetch_optional(&mut *tx)
         .await?;
-        let id = match (mine, edit_of_version) {
-            (Some((id, version, _)), Some(from)) if version == from => {
-                sqlx::query(
-                    "INSERT INTO judgement_history (judgement_id, version, verdict, explanation,
-                        score, tags, comment, fixed_explanation, written_at)
-                     SELECT id, version, verdict, explanation, score, tags, comment,
-                        fixed_explanation, updated_at FROM judgements WHERE id = ?",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE judgements SET verdict = ?, explanation = ?, score = ?, tags = ?,
-                        comment = ?, fixed_explanation = ?, version = version + 1, updated_at = ?
-                     WHERE id = ?",
-                )
-                .bind(j.verdict.as_str())
-                .bind(j.explanation.as_str())
-                .bind(i64::from(j.score))
-                .bind(&tags)
-                .bind(&j.comment)
-                .bind(&j.fixed_explanation)
-                .bind(t)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let id = match Judged::RunItem.save(mine, edit_of_version)? {
+            Save::Edit(id) => {
+                Judged::RunItem.edit(&mut tx, id, &j, &tags, t).await?;
                 id
             }
-            (Some((_, version, _)), Some(from)) => {
-                return Err(StoreError::Conflict(format!(
-                    "your judgement of this item was changed elsewhere (it is at version {version}; this form was made from version {from}): reload it, then edit"
-                )))
-            }
-            (Some(_), None) => {
-                return Err(StoreError::Conflict(
-                    "you judged this item already: edit your judgement instead".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(StoreError::Conflict(
-                    "your judgement of this item is gone: reload the item".into(),
-                ))
-            }
-            (None, None) => {
+            Save::Insert => {
                 let (given,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM judgements WHERE job_id = ? AND image_id = ? AND prompt = ?",
                 )
