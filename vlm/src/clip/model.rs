@@ -22,6 +22,20 @@ pub fn linear_rows<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 
     y.reshape([n, t, out])
 }
 
+/// The image cut into `p × p` patches row by row, each flattened as (channel, row, column)
+/// like a patch convolution's weight, so that the convolution is one matrix product.
+///
+/// # Shapes
+/// - pixels: `[n, channels, height, width]` → `[n, (height/p)·(width/p), channels·p·p]`
+pub fn patches<B: Backend>(pixels: Tensor<B, 4>, p: usize) -> Tensor<B, 3> {
+    let [n, c, hgt, wid] = pixels.dims();
+    let (gh, gw) = (hgt / p, wid / p);
+    pixels
+        .reshape([n, c, gh, p, gw, p])
+        .permute([0, 2, 4, 1, 3, 5])
+        .reshape([n, gh * gw, c * p * p])
+}
+
 /// Self-attention with biases, no mask (every patch sees every patch).
 #[derive(Module, Debug)]
 pub struct ClipAttention<B: Backend> {
@@ -146,16 +160,10 @@ impl<B: Backend> ClipVision<B> {
     /// # Shapes
     /// - pixels: `[n, channels, size, size]` → `[n, patches + 1, hidden]`
     pub fn embed(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [n, c, hgt, wid] = pixels.dims();
-        let p = self.patch_size;
-        let (gh, gw) = (hgt / p, wid / p);
-        // Cut the image into p×p patches, each flattened as (channel, row, column) like the
-        // convolution's weight.
-        let patches = pixels
-            .reshape([n, c, gh, p, gw, p])
-            .permute([0, 2, 4, 1, 3, 5])
-            .reshape([n, gh * gw, c * p * p]);
-        let x = self.patch_embedding.forward(patches);
+        let n = pixels.dims()[0];
+        let x = self
+            .patch_embedding
+            .forward(patches(pixels, self.patch_size));
         let d = x.dims()[2];
         let cls = self
             .class_embedding

@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use crate::clip::config::Activation;
-use crate::clip::model::{activate, attend, linear_rows};
+use crate::clip::model::{activate, attend, linear_rows, patches};
 
 /// LayerNorm or RMSNorm, as `norm_type` says (exactly one is set).
 #[derive(Module, Debug)]
@@ -121,15 +121,8 @@ impl<B: Backend> InternVit<B> {
     /// # Shapes
     /// - pixels: `[n, channels, size, size]` → `[n, patches + 1, hidden]`
     pub fn embed(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [n, c, hgt, wid] = pixels.dims();
-        let p = self.patch_size;
-        let (gh, gw) = (hgt / p, wid / p);
-        // p×p patches flattened as (channel, row, column), the convolution weight's order.
-        let patches = pixels
-            .reshape([n, c, gh, p, gw, p])
-            .permute([0, 2, 4, 1, 3, 5])
-            .reshape([n, gh * gw, c * p * p]);
-        let x = linear_rows(&self.patch_embedding, patches);
+        let n = pixels.dims()[0];
+        let x = linear_rows(&self.patch_embedding, patches(pixels, self.patch_size));
         let d = x.dims()[2];
         let cls = self.cls_token.val().reshape([1, 1, d]).expand([n, 1, d]);
         let x = Tensor::cat(vec![cls, x], 1);
