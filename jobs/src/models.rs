@@ -236,6 +236,12 @@ pub async fn resolve_image_model(
         .await
         .map_err(|e| invalid(format!("{e:#}")))?;
     match &model {
+        ResolvedModel::Local(dir) if vlm::internvl::is_internvl_dir(dir) => {
+            return Err(invalid(format!(
+                "{} is an InternVL model: it runs from the command line (vlm-inspect generate, forward) but not yet in inspections or evaluations",
+                dir.display()
+            )))
+        }
         ResolvedModel::Local(dir) if !vlm::llava::is_vlm_dir(dir) => {
             return Err(invalid(format!(
                 "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): seeing images needs a vision tower",

@@ -746,6 +746,40 @@ fn generate_and_preprocess_take_internvl_folders() {
         text(&out.stderr)
     );
 
+    // Registered, it is used by name.
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let out = run(&["model", "add", "tiny-ivl", model, "--data-dir", d], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["model", "list", "--data-dir", d], None);
+    assert!(
+        text(&out.stdout).contains("tiny-ivl\tinternvl\t"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            "tiny-ivl",
+            "--data-dir",
+            d,
+            "--image",
+            a,
+            "--prompt",
+            "w9",
+            "--max-new-tokens",
+            "2",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("generation: 2 tokens"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let written = dir.path().join("tiles.safetensors");
     let out = run(
         &[
@@ -1281,6 +1315,29 @@ fn eval_prints_both_tables_writes_json_and_csv_and_resumes() {
     );
     assert!(
         text(&out.stderr).contains("not a vision-language model"),
+        "{}",
+        text(&out.stderr)
+    );
+    let internvl = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vlm/tests/fixtures/tiny-internvl"
+    );
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            internvl,
+            "--dataset",
+            "tiny",
+            "--split",
+            &key,
+            "--data-dir",
+            d_s,
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("is an InternVL model: it runs from the command line"),
         "{}",
         text(&out.stderr)
     );

@@ -189,11 +189,19 @@ impl RemoteArgs {
 
 /// Registry kind of a LLaVA folder.
 pub const KIND_LLAVA: &str = "llava";
+/// Registry kind of an InternVL folder (for `generate`; not yet the web pages or evaluations).
+pub const KIND_INTERNVL: &str = "internvl";
 
 /// What kind of checkpoint `path` is, read from its header or config.
 fn kind_of(path: &std::path::Path) -> anyhow::Result<&'static str> {
     if path.is_dir() && vlm::llava::is_adapter_dir(path) {
         Ok(jobs::training::KIND_LLAVA_LORA)
+    } else if path.is_dir() && vlm::internvl::is_internvl_dir(path) {
+        vlm::internvl::InternVlConfig::from_file(&path.join("config.json"))?;
+        if !path.join("tokenizer.json").is_file() {
+            bail!("{} has no tokenizer.json", path.display());
+        }
+        Ok(KIND_INTERNVL)
     } else if path.is_dir() && vlm::llava::is_llava_dir(path) {
         vlm::llava::LlavaConfig::from_file(&path.join("config.json"))?;
         if !path.join("tokenizer.json").is_file() {
