@@ -194,26 +194,25 @@ pub const KIND_INTERNVL: &str = "internvl";
 
 /// What kind of checkpoint `path` is, read from its header or config.
 fn kind_of(path: &std::path::Path) -> anyhow::Result<&'static str> {
+    // A Hugging Face folder whose config parses; it also needs its tokenizer.
+    let folder = |kind: &'static str| -> anyhow::Result<&'static str> {
+        if !path.join("tokenizer.json").is_file() {
+            bail!("{} has no tokenizer.json", path.display());
+        }
+        Ok(kind)
+    };
+    let config = path.join("config.json");
     if path.is_dir() && vlm::llava::is_adapter_dir(path) {
         Ok(jobs::training::KIND_LLAVA_LORA)
     } else if path.is_dir() && vlm::internvl::is_internvl_dir(path) {
-        vlm::internvl::InternVlConfig::from_file(&path.join("config.json"))?;
-        if !path.join("tokenizer.json").is_file() {
-            bail!("{} has no tokenizer.json", path.display());
-        }
-        Ok(KIND_INTERNVL)
+        vlm::internvl::InternVlConfig::from_file(&config)?;
+        folder(KIND_INTERNVL)
     } else if path.is_dir() && vlm::llava::is_llava_dir(path) {
-        vlm::llava::LlavaConfig::from_file(&path.join("config.json"))?;
-        if !path.join("tokenizer.json").is_file() {
-            bail!("{} has no tokenizer.json", path.display());
-        }
-        Ok(KIND_LLAVA)
+        vlm::llava::LlavaConfig::from_file(&config)?;
+        folder(KIND_LLAVA)
     } else if path.is_dir() {
-        LlamaConfig::from_file(&path.join("config.json"))?;
-        if !path.join("tokenizer.json").is_file() {
-            bail!("{} has no tokenizer.json", path.display());
-        }
-        Ok(KIND_LLAMA_HF)
+        LlamaConfig::from_file(&config)?;
+        folder(KIND_LLAMA_HF)
     } else if path.is_file() {
         GgufLlama::open(path)?;
         Ok(KIND_LLAMA_GGUF)

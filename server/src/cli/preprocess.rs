@@ -1,10 +1,9 @@
 //! `vlm-inspect preprocess`: a model's image processor on one image, its output written to a
 //! safetensors file — the tool for checking preprocessing against a reference.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use vlm::image::{Preprocessor, TilingPreprocessor};
 use vlm::weights::safetensors::write;
 
 #[derive(Debug, Args)]
@@ -24,49 +23,25 @@ pub struct PreprocessArgs {
     pub max_patches: Option<usize>,
 }
 
-/// The processor a model folder names, for InternVL with `max_patches` applied.
-pub fn tiling_processor(
-    dir: &Path,
-    max_patches: Option<usize>,
-) -> anyhow::Result<TilingPreprocessor> {
-    let cfg = vlm::internvl::InternVlConfig::from_file(&dir.join("config.json"))?;
-    let file = dir.join("preprocessor_config.json");
-    let p = if file.is_file() {
-        TilingPreprocessor::from_file(&file)?
-    } else {
-        TilingPreprocessor {
-            tile: cfg.vision.image_size,
-            ..TilingPreprocessor::internvl()
-        }
-    };
-    if p.tile != cfg.vision.image_size {
-        anyhow::bail!(
-            "{}: tiles of {} px, but the vision tower takes {} px",
-            file.display(),
-            p.tile,
-            cfg.vision.image_size
-        );
-    }
-    match max_patches {
-        Some(n) => p
-            .with_max_patches(n)
-            .map_err(|e| anyhow::anyhow!("--max-patches {n}: {e}")),
-        None => Ok(p),
-    }
-}
-
 pub fn run(args: PreprocessArgs) -> anyhow::Result<()> {
     let dir = &args.model;
     if vlm::internvl::is_internvl_dir(dir) {
-        let tiles = tiling_processor(dir, args.max_patches)?.load(&args.image)?;
-        let side = ((tiles.pixels.len() / (3 * tiles.count)) as f64).sqrt() as usize;
+        let cfg = vlm::internvl::InternVlConfig::from_file(&dir.join("config.json"))?;
+        let mut p = vlm::internvl::open::processor(dir, &cfg)?;
+        if let Some(n) = args.max_patches {
+            p = p
+                .with_max_patches(n)
+                .map_err(|e| anyhow::anyhow!("--max-patches {n}: {e}"))?;
+        }
+        let tiles = p.load(&args.image)?;
+        let t = p.tile;
         write(
             &args.out,
-            &[("pixel_values", &[tiles.count, 3, side, side], &tiles.pixels)],
+            &[("pixel_values", &[tiles.count, 3, t, t], &tiles.pixels)],
             &[("num_patches", &[1], &[tiles.count as i64])],
         )?;
         println!(
-            "wrote pixel_values [{}, 3, {side}, {side}] and num_patches to {}",
+            "wrote pixel_values [{}, 3, {t}, {t}] and num_patches to {}",
             tiles.count,
             args.out.display()
         );
@@ -78,12 +53,7 @@ pub fn run(args: PreprocessArgs) -> anyhow::Result<()> {
             );
         }
         let cfg = vlm::llava::LlavaConfig::from_file(&dir.join("config.json"))?;
-        let file = dir.join("preprocessor_config.json");
-        let p = if file.is_file() {
-            Preprocessor::from_file(&file)?
-        } else {
-            Preprocessor::clip(cfg.vision.image_size)
-        };
+        let p = vlm::llava::open::processor(dir, &cfg)?;
         let pixels = p.load(&args.image)?;
         let c = p.crop;
         write(&args.out, &[("pixel_values", &[1, 3, c, c], &pixels)], &[])?;

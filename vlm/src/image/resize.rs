@@ -145,32 +145,27 @@ pub fn bicubic_resize_window(
     (new_w, new_h): (usize, usize),
     (columns, rows): (Range<usize>, Range<usize>),
 ) -> Vec<u8> {
-    // Pillow's `horizontal_first` test, in signed arithmetic (either side may grow).
-    let shrink_h = h as i64 - new_h as i64;
-    let vertical_first = shrink_h > 0 && shrink_h > 2 * (w as i64 - new_w as i64);
-    if vertical_first {
-        let height = rows.len();
-        let data = if new_h != h {
-            pass(src, (w, h), channels, (new_h, rows), false)
+    // Each pass, or the window's part of the image as it is when that side keeps its size.
+    let along_rows = |src: &[u8], (w, h): (usize, usize)| {
+        if new_w != w {
+            pass(src, (w, h), channels, (new_w, columns.clone()), true)
+        } else {
+            window_columns(src, (w, h), channels, columns.clone())
+        }
+    };
+    let along_columns = |src: &[u8], (w, h): (usize, usize)| {
+        if new_h != h {
+            pass(src, (w, h), channels, (new_h, rows.clone()), false)
         } else {
             src[rows.start * w * channels..rows.end * w * channels].to_vec()
-        };
-        return if new_w != w {
-            pass(&data, (w, height), channels, (new_w, columns), true)
-        } else {
-            window_columns(&data, (w, height), channels, columns)
-        };
-    }
-    let width = columns.len();
-    let data = if new_w != w {
-        pass(src, (w, h), channels, (new_w, columns), true)
-    } else {
-        window_columns(src, (w, h), channels, columns)
+        }
     };
-    if new_h != h {
-        pass(&data, (width, h), channels, (new_h, rows), false)
+    // Pillow's `horizontal_first` test, in signed arithmetic (either side may grow).
+    let shrink_h = h as i64 - new_h as i64;
+    if shrink_h > 0 && shrink_h > 2 * (w as i64 - new_w as i64) {
+        along_rows(&along_columns(src, (w, h)), (w, rows.len()))
     } else {
-        data[rows.start * width * channels..rows.end * width * channels].to_vec()
+        along_columns(&along_rows(src, (w, h)), (columns.len(), h))
     }
 }
 

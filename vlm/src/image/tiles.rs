@@ -142,17 +142,12 @@ impl TilingPreprocessor {
         best.1
     }
 
-    /// How many tiles a `width × height` image becomes (with the thumbnail).
+    /// How many tiles a `width × height` image becomes: the grid's, and a thumbnail when the
+    /// grid has more than one. (`max_patches` 1 leaves only the 1×1 grid: one plain resize, as
+    /// the processor does without cropping.)
     pub fn tile_count(&self, width: usize, height: usize) -> usize {
-        if self.max_patches <= 1 {
-            return 1;
-        }
         let (c, r) = self.grid(width, height);
-        if c * r == 1 {
-            1
-        } else {
-            c * r + 1
-        }
+        with_thumbnail(c * r)
     }
 
     /// Reads, decodes and tiles an image file.
@@ -177,12 +172,8 @@ impl TilingPreprocessor {
         }
         let data = rgb.into_raw();
         let t = self.tile;
-        let (cols, rows) = if self.max_patches > 1 {
-            self.grid(w, h)
-        } else {
-            (1, 1)
-        };
-        let count = self.tile_count(w, h);
+        let (cols, rows) = self.grid(w, h);
+        let count = with_thumbnail(cols * rows);
         let mut pixels = Vec::with_capacity(count * 3 * t * t);
         let canvas = bicubic_resize(&data, (w, h), 3, (cols * t, rows * t));
         for i in 0..cols * rows {
@@ -210,6 +201,15 @@ impl TilingPreprocessor {
                 );
             }
         }
+    }
+}
+
+/// A grid of `n` tiles and its thumbnail, when there is more than one tile.
+fn with_thumbnail(n: usize) -> usize {
+    if n > 1 {
+        n + 1
+    } else {
+        n
     }
 }
 

@@ -18,14 +18,8 @@ fn norm<B: Backend>(
 ) -> Result<VisionNorm<B>, WeightError> {
     let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
     Ok(match cfg.norm {
-        VisionNormKind::LayerNorm => VisionNorm {
-            layer: Some(layer_norm(tr, name, d, eps, device)?),
-            rms: None,
-        },
-        VisionNormKind::RmsNorm => VisionNorm {
-            layer: None,
-            rms: Some(rms(tr, name, d, eps, device)?),
-        },
+        VisionNormKind::LayerNorm => VisionNorm::Layer(layer_norm(tr, name, d, eps, device)?),
+        VisionNormKind::RmsNorm => VisionNorm::Rms(rms(tr, name, d, eps, device)?),
     })
 }
 

@@ -8,19 +8,18 @@ use burn::tensor::Tensor;
 use crate::clip::config::Activation;
 use crate::clip::model::{activate, attend, linear_rows, patches};
 
-/// LayerNorm or RMSNorm, as `norm_type` says (exactly one is set).
+/// LayerNorm or RMSNorm, as `norm_type` says.
 #[derive(Module, Debug)]
-pub struct VisionNorm<B: Backend> {
-    pub layer: Option<LayerNorm<B>>,
-    pub rms: Option<RmsNorm<B>>,
+pub enum VisionNorm<B: Backend> {
+    Layer(LayerNorm<B>),
+    Rms(RmsNorm<B>),
 }
 
 impl<B: Backend> VisionNorm<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        match (&self.layer, &self.rms) {
-            (Some(n), _) => n.forward(x),
-            (None, Some(n)) => n.forward(x),
-            (None, None) => x,
+        match self {
+            VisionNorm::Layer(n) => n.forward(x),
+            VisionNorm::Rms(n) => n.forward(x),
         }
     }
 }
@@ -116,6 +115,11 @@ pub struct InternVit<B: Backend> {
 }
 
 impl<B: Backend> InternVit<B> {
+    /// Patches along one side of a tile.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
     /// Patch, CLS and position embeddings.
     ///
     /// # Shapes

@@ -86,7 +86,6 @@ pub fn from_source<B: Backend>(
         lm,
         image_token_id: cfg.image_token_id,
         shuffle: cfg.shuffle,
-        tokens_per_tile: cfg.tokens_per_tile(),
     })
 }
 

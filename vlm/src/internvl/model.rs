@@ -69,11 +69,15 @@ pub struct InternVl<B: Backend> {
     pub image_token_id: u32,
     /// Patches merged per side (see [`pixel_shuffle`]).
     pub shuffle: usize,
-    /// Prompt tokens (and features) per tile.
-    pub tokens_per_tile: usize,
 }
 
 impl<B: Backend> InternVl<B> {
+    /// Prompt tokens (and features) per tile: the shuffled patch grid.
+    pub fn tokens_per_tile(&self) -> usize {
+        let side = self.vision.grid() / self.shuffle;
+        side * side
+    }
+
     /// Projected features of each tile, in the order the prompt's image tokens take them.
     ///
     /// # Shapes
@@ -81,7 +85,7 @@ impl<B: Backend> InternVl<B> {
     pub fn image_features(&self, pixels: Tensor<B, 4>) -> Result<Tensor<B, 3>, InternVlError> {
         let h = self.vision.forward(pixels)?;
         let [n, t, d] = h.dims();
-        let grid = self.vision.image_size / self.vision.patch_size;
+        let grid = self.vision.grid();
         // The CLS token goes; the patches are a grid again.
         let patches = h.slice([0..n, 1..t, 0..d]).reshape([n, grid, grid, d]);
         Ok(self.projector.forward(pixel_shuffle(patches, self.shuffle)))
@@ -102,7 +106,7 @@ impl<B: Backend> InternVl<B> {
         let image = self.image_token_id as i64;
         let tokens = ids.iter().filter(|&&t| t == image).count();
         let tiles = pixels.as_ref().map(|p| p.dims()[0]).unwrap_or(0);
-        let per_tile = self.tokens_per_tile;
+        let per_tile = self.tokens_per_tile();
         if tokens != tiles * per_tile {
             return Err(InternVlError::ImageTokens {
                 tokens,

@@ -28,6 +28,34 @@ pub struct ChatInternVl<B: Backend> {
     pub image_end: u32,
 }
 
+/// An InternVL folder's tiling processor: its `preprocessor_config.json`, else InternVL3's at
+/// the tower's tile size; tiles of another size than the tower takes are refused.
+pub fn processor(dir: &Path, config: &InternVlConfig) -> Result<TilingPreprocessor, WeightError> {
+    let pre = dir.join("preprocessor_config.json");
+    let size = config.vision.image_size;
+    let processor = if pre.is_file() {
+        TilingPreprocessor::from_file(&pre).map_err(|e| WeightError::Config {
+            path: pre.display().to_string(),
+            reason: e.to_string(),
+        })?
+    } else {
+        TilingPreprocessor {
+            tile: size,
+            ..TilingPreprocessor::internvl()
+        }
+    };
+    if processor.tile != size {
+        return Err(WeightError::Config {
+            path: pre.display().to_string(),
+            reason: format!(
+                "tiles of {} px, but the vision tower takes {size} px",
+                processor.tile
+            ),
+        });
+    }
+    Ok(processor)
+}
+
 /// Opens an InternVL folder.
 pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatInternVl<B>, WeightError> {
     let config = InternVlConfig::from_file(&dir.join("config.json"))?;
@@ -59,27 +87,7 @@ pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatInternVl<B
             "no chat template (tokenizer_config.json, chat_template.jinja or chat_template.json)"
                 .into(),
     })?;
-    let pre = dir.join("preprocessor_config.json");
-    let processor = if pre.is_file() {
-        TilingPreprocessor::from_file(&pre).map_err(|e| WeightError::Config {
-            path: pre.display().to_string(),
-            reason: e.to_string(),
-        })?
-    } else {
-        TilingPreprocessor {
-            tile: config.vision.image_size,
-            ..TilingPreprocessor::internvl()
-        }
-    };
-    if processor.tile != config.vision.image_size {
-        return Err(WeightError::Config {
-            path: pre.display().to_string(),
-            reason: format!(
-                "tiles of {} px, but the vision tower takes {} px",
-                processor.tile, config.vision.image_size
-            ),
-        });
-    }
+    let processor = processor(dir, &config)?;
     let mut source = ShardedSafeTensors::open_dir(dir)?;
     let model = from_source(&config, &mut source, device)?;
     let stop_tokens = merge_stops([

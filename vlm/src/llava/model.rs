@@ -146,12 +146,12 @@ impl<B: Backend> Llava<B> {
         device: &B::Device,
     ) -> Result<Tensor<B, 3>, LlavaError> {
         let image = self.image_token_id as i64;
-        let positions: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == image).collect();
+        let tokens = ids.iter().filter(|&&t| t == image).count();
         let per_image = self.tokens_per_image;
         let images = pixels.as_ref().map(|p| p.dims()[0]).unwrap_or(0);
-        if positions.len() != images * per_image {
+        if tokens != images * per_image {
             return Err(LlavaError::ImageTokens {
-                tokens: positions.len(),
+                tokens,
                 images,
                 features: images * per_image,
                 per_image,

@@ -38,6 +38,19 @@ pub fn is_llava_dir(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// A LLaVA folder's image processor: its `preprocessor_config.json`, else CLIP's at the
+/// tower's size.
+pub fn processor(dir: &Path, config: &LlavaConfig) -> Result<Preprocessor, WeightError> {
+    let pre = dir.join("preprocessor_config.json");
+    if !pre.is_file() {
+        return Ok(Preprocessor::clip(config.vision.image_size));
+    }
+    Preprocessor::from_file(&pre).map_err(|e| WeightError::Config {
+        path: pre.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// Opens a LLaVA folder.
 pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, WeightError> {
     let config = LlavaConfig::from_file(&dir.join("config.json"))?;
@@ -51,15 +64,7 @@ pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, 
             ),
         });
     }
-    let pre = dir.join("preprocessor_config.json");
-    let preprocessor = if pre.is_file() {
-        Preprocessor::from_file(&pre).map_err(|e| WeightError::Config {
-            path: pre.display().to_string(),
-            reason: e.to_string(),
-        })?
-    } else {
-        Preprocessor::clip(config.vision.image_size)
-    };
+    let preprocessor = processor(dir, &config)?;
     let mut source = ShardedSafeTensors::open_dir(dir)?;
     let model = from_source(&config, &mut source, device)?;
     let stop_tokens = merge_stops([
