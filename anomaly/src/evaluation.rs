@@ -14,7 +14,8 @@ pub const DEFAULT_BERT_LAYER: usize = 6;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalConfig {
-    /// A registered model name or a folder on the server (LLaVA, or a LoRA adapter of one).
+    /// A registered model name or a folder on the server (LLaVA or InternVL, or a LoRA adapter
+    /// of one).
     pub model: String,
     pub dataset: String,
     /// A split key; its test side is judged.
@@ -100,6 +101,9 @@ impl EvalConfig {
         }
         if !(d.top_p > 0.0 && d.top_p <= 1.0) {
             return bad("top_p", "in (0, 1]");
+        }
+        if d.max_patches == Some(0) {
+            return bad("max_patches", "at least 1 tile per image");
         }
         if self.bert_layer == 0 {
             return bad("bert_layer", "at least 1");

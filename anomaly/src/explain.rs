@@ -1,4 +1,5 @@
-//! Running a request through a LLaVA model: images preprocessed, the chat template applied,
+//! Running a request through a vision-language model (LLaVA or InternVL): images
+//! preprocessed, the chat template applied,
 //! the reply generated token by token (each new piece of text handed to a callback, for live
 //! pages), then read for its verdict.
 
@@ -6,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use vlm::chat::ChatVlm;
 use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
 use vlm::llama::stream::TextStream;
-use vlm::llava::ChatLlava;
 
 use crate::coi::{explanation_of, Mode, Request};
 use crate::verdict::{parse_verdict, Verdict};
@@ -23,6 +23,10 @@ pub struct Decoding {
     pub temperature: f32,
     pub top_p: f32,
     pub seed: u64,
+    /// At most this many tiles per image for tiling models (InternVL; 1 to 12, the model's
+    /// processor setting when unset), so two high-resolution images fit the context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_patches: Option<usize>,
 }
 
 impl Default for Decoding {
@@ -32,6 +36,7 @@ impl Default for Decoding {
             temperature: 0.0,
             top_p: 1.0,
             seed: 0,
+            max_patches: None,
         }
     }
 }
@@ -52,14 +57,10 @@ pub struct Reply {
 /// Why a model cannot be opened or asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
-    #[error("{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): judging images needs a vision tower", .0.display())]
+    #[error("{} is not a vision-language model (a LLaVA or InternVL folder, or a LoRA adapter of one): judging images needs a vision tower", .0.display())]
     NotVisionLanguage(PathBuf),
     #[error(transparent)]
     Weights(#[from] vlm::weights::WeightError),
-    #[error("the image processor crops to {crop} px but the vision tower takes {size} px")]
-    ImageSize { crop: usize, size: usize },
-    #[error(transparent)]
-    Image(#[from] vlm::image::ImageError),
     #[error("the prompt ({prompt} tokens with its images) plus {new} new tokens exceeds the model's context of {context}")]
     TooLong {
         prompt: usize,
@@ -68,39 +69,36 @@ pub enum ExplainError {
     },
     #[error(transparent)]
     Template(#[from] vlm::tokenizer::TemplateError),
-    #[error("{0}")]
-    Model(String),
+    #[error(transparent)]
+    Prompt(#[from] vlm::chat::ChatError),
+}
+
+/// How the model in folder `path` is asked: a QA-trained adapter answers as it was trained; a
+/// base model, or a stage trained on captions (the default's stage 1), is prompted as a base
+/// model.
+pub fn mode_of(path: &Path) -> Mode {
+    match vlm::chat::is_adapter_dir(path).then(|| crate::finetune::adapter_task(path)) {
+        Some(crate::finetune::Task::Qa) => Mode::FineTuned,
+        Some(crate::finetune::Task::Caption) | None => Mode::Base,
+    }
 }
 
 /// A loaded model and how to ask it.
 pub struct Explainer<B: Backend> {
-    pub model: ChatLlava<B>,
+    pub model: ChatVlm<B>,
     pub mode: Mode,
     pub device: B::Device,
 }
 
 impl<B: Backend> Explainer<B> {
-    /// Opens a LLaVA folder, or an adapter folder (a fine-tuned model, asked in single-image
-    /// mode).
+    /// Opens a LLaVA or InternVL folder, or an adapter folder (a fine-tuned model, asked in
+    /// single-image mode).
     pub fn open(path: &Path, device: &B::Device) -> Result<Self, ExplainError> {
-        if !vlm::llava::is_vlm_dir(path) {
+        if !vlm::chat::is_vlm_dir(path) {
             return Err(ExplainError::NotVisionLanguage(path.to_path_buf()));
         }
-        let model = vlm::llava::open_vlm::<B>(path, device)?;
-        // A QA-trained adapter answers as it was trained; a base model, or a stage trained on
-        // captions (the default's stage 1), is prompted as a base model.
-        let mode =
-            match vlm::llava::is_adapter_dir(path).then(|| crate::finetune::adapter_task(path)) {
-                Some(crate::finetune::Task::Qa) => Mode::FineTuned,
-                Some(crate::finetune::Task::Caption) | None => Mode::Base,
-            };
-        let size = model.config.vision.image_size;
-        if model.preprocessor.crop != size {
-            return Err(ExplainError::ImageSize {
-                crop: model.preprocessor.crop,
-                size,
-            });
-        }
+        let model = vlm::chat::open_vlm::<B>(path, device)?;
+        let mode = mode_of(path);
         Ok(Explainer {
             model,
             mode,
@@ -118,17 +116,10 @@ impl<B: Backend> Explainer<B> {
     ) -> Result<Reply, ExplainError> {
         let start = Instant::now();
         let m = &self.model;
-        let size = m.config.vision.image_size;
-        let mut pixels = Vec::new();
-        for image in &request.images {
-            pixels.extend(m.preprocessor.load(image)?);
-        }
-        let n = request.images.len();
-        let text = m
-            .template
-            .prompt_with_images(request.system.as_deref(), 0, &request.message)?;
-        let prompt = m.prompt_ids(&text)?;
-        let context = m.config.text.max_position_embeddings;
+        let pixels = m.load_images(&request.images, decoding.max_patches)?;
+        let text = m.user_prompt(request.system.as_deref(), &request.message)?;
+        let prompt = m.prompt_ids(&text, &pixels.per_image)?;
+        let context = m.context();
         if prompt.len() + decoding.max_new_tokens > context {
             return Err(ExplainError::TooLong {
                 prompt: prompt.len(),
@@ -136,18 +127,13 @@ impl<B: Backend> Explainer<B> {
                 context,
             });
         }
-        let pixels = (n > 0).then(|| {
-            Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), &self.device)
-        });
+        let pixels = m.pixel_tensor(&pixels.tiles, &self.device);
         let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
-        let embeds = m
-            .model
-            .embed(&ids, [1, ids.len()], pixels, &self.device)
-            .map_err(|e| ExplainError::Model(e.to_string()))?;
+        let embeds = m.embed(&ids, [1, ids.len()], pixels, &self.device)?;
         let limits = Limits {
             max_new: decoding.max_new_tokens,
             min_new: 0,
-            stop_tokens: m.stop_tokens.clone(),
+            stop_tokens: m.stop_tokens().to_vec(),
         };
         let sampling = Sampling {
             temperature: decoding.temperature,
@@ -159,17 +145,17 @@ impl<B: Backend> Explainer<B> {
         let mut stream = TextStream::new(&[]);
         let mut keep_going = true;
         let out = generate_from_embeds(
-            &m.model.lm,
+            m.lm(),
             embeds,
             &prompt,
             &limits,
             &sampling,
             |t| {
-                if m.stop_tokens.contains(&t) {
+                if m.stop_tokens().contains(&t) {
                     return false;
                 }
                 generated.push(t);
-                let text = m.tokenizer.decode(&generated, true).unwrap_or_default();
+                let text = m.tokenizer().decode(&generated, true).unwrap_or_default();
                 let piece = stream.push(&text);
                 if !piece.is_empty() {
                     keep_going = on_text(&piece);
@@ -178,7 +164,7 @@ impl<B: Backend> Explainer<B> {
             },
             &self.device,
         );
-        let raw = m.tokenizer.decode(&generated, true).unwrap_or_default();
+        let raw = m.tokenizer().decode(&generated, true).unwrap_or_default();
         let rest = stream.finish(&raw);
         if !rest.is_empty() {
             on_text(&rest);

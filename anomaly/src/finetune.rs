@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use vlm::llava::ChatLlava;
+use vlm::chat::{ChatError, ChatVlm};
 use vlm::tokenizer::{ChatTemplate, TemplateError};
 use vlm::train::{Example, TrainOptions};
 use vlm::FieldError;
@@ -18,7 +18,7 @@ use crate::ConfigError;
 /// A training run as a TOML file (`vlm-inspect train --config FILE`) or the training form.
 ///
 /// ```toml
-/// base_model = "tiny-llava"     # a registered model name or a LLaVA folder
+/// base_model = "tiny-llava"     # a registered model name, a LLaVA or InternVL folder
 /// dataset = "demo"
 /// split = "s0-f0.1"             # the key of a split of that dataset
 /// name = "tiny-llava-qa"        # optional: the model variant the adapter is registered as
@@ -50,6 +50,9 @@ pub struct FinetuneConfig {
     /// repeat evens the classes so the model does not learn to answer "normal" to everything.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub anomaly_repeat: u32,
+    /// At most this many tiles per image for tiling models (InternVL), so examples stay short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_patches: Option<usize>,
     #[serde(default)]
     pub training: TrainOptions,
 }
@@ -203,6 +206,9 @@ impl FinetuneConfig {
                 ),
             ));
         }
+        if self.max_patches == Some(0) {
+            return Err(FieldError::new("max_patches", "at least 1 tile per image"));
+        }
         self.device
             .parse::<vlm::DeviceSpec>()
             .map_err(|e| FieldError::new("device", e.to_string()))?;
@@ -236,26 +242,44 @@ pub enum ExampleError {
     #[error(transparent)]
     Tokenizer(#[from] vlm::weights::WeightError),
     #[error(transparent)]
-    Image(#[from] vlm::image::ImageError),
+    Prompt(#[from] ChatError),
 }
 
-/// Tokenised examples for `items`, each image decoded and preprocessed once.
+/// Tokenised examples for `items`, each image decoded and preprocessed once (into at most
+/// `max_patches` tiles for tiling models, when given).
 pub fn qa_examples<B: burn::tensor::backend::Backend>(
-    model: &ChatLlava<B>,
+    model: &ChatVlm<B>,
     items: &[QaItem],
+    max_patches: Option<usize>,
 ) -> Result<Vec<Example>, ExampleError> {
-    let end = *model.stop_tokens.first().ok_or(ExampleError::NoEndToken)?;
-    let mut pixels: HashMap<&Path, Vec<f32>> = HashMap::new();
+    let end = *model
+        .stop_tokens()
+        .first()
+        .ok_or(ExampleError::NoEndToken)?;
+    let mut pixels: HashMap<&Path, vlm::chat::Pixels> = HashMap::new();
     let mut out = Vec::with_capacity(items.len());
-    let separator = model.template.reply_separator();
-    let ids = |t: &str| -> Result<Vec<i64>, ExampleError> {
-        Ok(model.prompt_ids(t)?.into_iter().map(i64::from).collect())
-    };
+    let template = model.template();
+    let separator = template.reply_separator();
     for item in items {
         if item.answer.trim().is_empty() {
             return Err(ExampleError::EmptyAnswer(item.image.clone()));
         }
-        let prompt = qa_prompt(&model.template, &item.question)?;
+        let image = match pixels.get(item.image.as_path()) {
+            Some(px) => px.clone(),
+            None => {
+                let px = model.load_images(std::slice::from_ref(&item.image), max_patches)?;
+                pixels.insert(&item.image, px.clone());
+                px
+            }
+        };
+        let ids = |t: &str| -> Result<Vec<i64>, ExampleError> {
+            Ok(model
+                .prompt_ids(t, &image.per_image)?
+                .into_iter()
+                .map(i64::from)
+                .collect())
+        };
+        let prompt = qa_prompt(template, &item.question)?;
         let full = format!("{prompt}{separator}{}", item.answer);
         let (p, f) = (ids(&prompt)?, ids(&full)?);
         // The answer's tokens as they come in the whole text; a merge across the boundary
@@ -263,22 +287,14 @@ pub fn qa_examples<B: burn::tensor::backend::Backend>(
         let mut answer: Vec<i64> = match f.strip_prefix(p.as_slice()) {
             Some(rest) if !rest.is_empty() => rest.to_vec(),
             _ => model
-                .tokenizer
+                .tokenizer()
                 .encode(&format!("{separator}{}", item.answer))?
                 .into_iter()
                 .map(i64::from)
                 .collect(),
         };
-        let image = match pixels.get(item.image.as_path()) {
-            Some(px) => px.clone(),
-            None => {
-                let px = model.preprocessor.load(&item.image)?;
-                pixels.insert(&item.image, px.clone());
-                px
-            }
-        };
         answer.push(end as i64);
-        out.push(Example::new(p, answer, vec![image]));
+        out.push(Example::new(p, answer, image.tiles));
     }
     Ok(out)
 }
@@ -327,6 +343,7 @@ mod tests {
         assert!(bad("device = \"tpu\"").contains("device"));
         assert!(bad("anomaly_repeat = 0").contains("anomaly_repeat"));
         assert!(bad("anomaly_repeat = 65").contains("anomaly_repeat"));
+        assert!(bad("max_patches = 0").contains("max_patches"));
         assert_eq!(cfg.anomaly_repeat, 1);
         assert!(
             !cfg.to_toml().contains("anomaly_repeat"),

@@ -159,7 +159,7 @@ pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<
         ),
         None => None,
     };
-    Ok(Plan {
+    let plan = Plan {
         config,
         model,
         prompts,
@@ -167,7 +167,63 @@ pub async fn plan(store: &Store, data_dir: &Path, config: EvalConfig) -> Result<
         pools,
         fixed_template,
         data_dir: data_dir.to_path_buf(),
-    })
+    };
+    if let ResolvedModel::Local(dir) = &plan.model {
+        check_fits(&plan, dir)?;
+    }
+    Ok(plan)
+}
+
+/// Refuses a run whose longest prompt (its largest images, in tiles for InternVL) plus the new
+/// tokens would not fit the model's context, before any weights load.
+fn check_fits(plan: &Plan, dir: &Path) -> Result<(), PlanError> {
+    let sizer = vlm::chat::PromptSizer::open(dir)
+        .map_err(|e| PlanError::invalid("model", e.to_string()))?;
+    let max_patches = plan.config.decoding.max_patches;
+    let most_tiles = |files: &mut dyn Iterator<Item = &Path>| {
+        files
+            .filter_map(|f| sizer.image_tiles(&plan.data_dir.join(f), max_patches))
+            .max()
+            .unwrap_or(1)
+    };
+    let test = most_tiles(&mut plan.images.iter().map(|i| i.file.as_path()));
+    let template = match &plan.fixed_template {
+        Some(t) => most_tiles(&mut std::iter::once(t.file.as_path())),
+        None => most_tiles(&mut plan.pools.values().flatten().map(|t| t.file.as_path())),
+    };
+    let mode = anomaly::explain::mode_of(dir);
+    let new = plan.config.decoding.max_new_tokens;
+    for prompt in &plan.prompts {
+        let request = assemble(prompt, mode, Some("template".into()), "test".into())
+            .map_err(|e| PlanError::invalid("prompts", e))?;
+        let tiles: Vec<usize> = match request.images.len() {
+            2 => vec![template, test],
+            n => vec![test; n],
+        };
+        let tokens = sizer
+            .tokens(request.system.as_deref(), &request.message, &tiles)
+            .map_err(|e| PlanError::invalid("model", e.to_string()))?;
+        if tokens + new > sizer.context {
+            let (field, fix) = if sizer.tiles_images() {
+                (
+                    "max_patches",
+                    "fewer tiles per image (max_patches) or fewer new tokens",
+                )
+            } else {
+                ("max_new_tokens", "fewer new tokens")
+            };
+            return Err(PlanError::invalid(
+                field,
+                format!(
+                    "prompt {:?} takes up to {tokens} tokens with its images ({} tiles) plus {new} new tokens, past the model's context of {}: ask for {fix}",
+                    prompt.name,
+                    tiles.iter().map(usize::to_string).collect::<Vec<_>>().join(" + "),
+                    sizer.context
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a planned evaluation as job `job` (blocking; call it off the async runtime).

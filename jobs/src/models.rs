@@ -223,7 +223,8 @@ async fn install_default_named(
         .map(|m| PathBuf::from(m.path)))
 }
 
-/// Model `name` for a job that shows it images: a LLaVA folder or an adapter of one, or a
+/// Model `name` for a job that shows it images: a LLaVA or InternVL folder or an adapter of
+/// one, or a
 /// remote model whose API key is there (a missing key is found now, not after the job has
 /// queued). Problems are errors of the field `model`.
 pub async fn resolve_image_model(
@@ -236,15 +237,9 @@ pub async fn resolve_image_model(
         .await
         .map_err(|e| invalid(format!("{e:#}")))?;
     match &model {
-        ResolvedModel::Local(dir) if vlm::internvl::is_internvl_dir(dir) => {
+        ResolvedModel::Local(dir) if !vlm::chat::is_vlm_dir(dir) => {
             return Err(invalid(format!(
-                "{} is an InternVL model: it runs from the command line (vlm-inspect generate, forward) but not yet in inspections or evaluations",
-                dir.display()
-            )))
-        }
-        ResolvedModel::Local(dir) if !vlm::llava::is_vlm_dir(dir) => {
-            return Err(invalid(format!(
-                "{} is not a vision-language model (a LLaVA folder or a LoRA adapter of one): seeing images needs a vision tower",
+                "{} is not a vision-language model (a LLaVA or InternVL folder, or a LoRA adapter of one): seeing images needs a vision tower",
                 dir.display()
             )))
         }

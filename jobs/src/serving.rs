@@ -54,7 +54,7 @@ pub async fn model_names(store: &Store) -> Result<Vec<String>, store::StoreError
         .models()
         .await?
         .into_iter()
-        .filter(|m| m.remote.is_none() && vlm::llava::is_vlm_dir(Path::new(&m.path)))
+        .filter(|m| m.remote.is_none() && vlm::chat::is_vlm_dir(Path::new(&m.path)))
         .map(|m| m.name)
         .collect();
     let default = crate::default_model::DEFAULT_NAME.to_string();
@@ -76,7 +76,7 @@ pub async fn complete(
     on_text: impl FnMut(&str) -> bool + Send + 'static,
 ) -> Result<ServeReply, ServeError> {
     let dir = match crate::models::resolve_model(store, &req.model, data_dir).await {
-        Ok(ResolvedModel::Local(dir)) if vlm::llava::is_vlm_dir(&dir) => dir,
+        Ok(ResolvedModel::Local(dir)) if vlm::chat::is_vlm_dir(&dir) => dir,
         Ok(ResolvedModel::Local(_)) => {
             return Err(ServeError::NoSuchModel(format!(
                 "{} is a language model without a vision tower; /v1 serves vision-language models",

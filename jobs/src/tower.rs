@@ -98,9 +98,9 @@ pub async fn prepare(
     let base = crate::models::resolve_in(store, base, data_dir)
         .await
         .with_context(|| format!("base model {base:?}"))?;
-    if !vlm::llava::is_vlm_dir(&base) {
+    if !vlm::chat::is_vlm_dir(&base) || vlm::internvl::is_internvl_dir(&base) {
         anyhow::bail!(
-            "{} is not a LLaVA folder: only a vision-language model has a tower to pretrain",
+            "{} is not a LLaVA folder: the tower pretraining trains LLaVA's CLIP tower",
             base.display()
         );
     }
@@ -234,8 +234,16 @@ fn run_on<B: Backend>(
     on_step: &mut dyn FnMut(&TowerStep) -> ControlFlow<()>,
     device: &B::Device,
 ) -> anyhow::Result<PretrainRecord> {
-    let chat = vlm::llava::open_vlm::<Autodiff<B>>(&p.base, device)
-        .with_context(|| format!("loading {}", p.base.display()))?;
+    let chat = match vlm::chat::open_vlm::<Autodiff<B>>(&p.base, device)
+        .with_context(|| format!("loading {}", p.base.display()))?
+    {
+        vlm::chat::ChatVlm::Llava(chat) => chat,
+        other => anyhow::bail!(
+            "{} is an {} model: the tower pretraining trains LLaVA's CLIP tower",
+            p.base.display(),
+            other.family()
+        ),
+    };
     let size = chat.model.image_size;
     let grid = size / chat.model.vision.patch_size;
     let pre = chat.preprocessor.clone();

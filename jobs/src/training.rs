@@ -11,11 +11,12 @@ use anyhow::Context;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use store::{ConfigError, JobConfig, Store};
-use vlm::train::{Control, Start, TrainSummary, Trainee};
+use vlm::train::{Control, Start, TrainSummary};
 
 use crate::PlanError;
 
-/// Registry kind of a LoRA adapter on a LLaVA base (the folder holds PEFT's files).
+/// Registry kind of a LoRA adapter on a vision-language base, LLaVA or InternVL (the folder
+/// holds PEFT's files; the name predates InternVL and stays for the rows already stored).
 pub const KIND_LLAVA_LORA: &str = "llava-lora";
 
 /// What a run needs before it starts: checked while the caller can still say no.
@@ -46,11 +47,11 @@ pub async fn prepare(
     let model_dir = crate::models::resolve_in(store, &config.base_model, data_dir)
         .await
         .map_err(|e| PlanError::invalid("base_model", format!("{e:#}")))?;
-    if !vlm::llava::is_vlm_dir(&model_dir) {
+    if !vlm::chat::is_vlm_dir(&model_dir) {
         return Err(PlanError::invalid(
             "base_model",
             format!(
-                "{} is neither a LLaVA folder (config.json with model_type \"llava\") nor an adapter of one; Part A fine-tunes a vision-language model",
+                "{} is neither a LLaVA or InternVL folder (config.json with model_type \"llava\" or \"internvl\") nor an adapter of one; Part A fine-tunes a vision-language model",
                 model_dir.display()
             ),
         ));
@@ -118,16 +119,16 @@ fn run_on<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<TrainSummary> {
     // An adapter as the base (stage 2 on top of stage 1) is loaded with its weights folded in.
-    let chat = vlm::llava::open_vlm::<Autodiff<B>>(&p.model_dir, device)
+    let chat = vlm::chat::open_vlm::<Autodiff<B>>(&p.model_dir, device)
         .with_context(|| format!("loading {}", p.model_dir.display()))?;
-    let examples = qa_examples(&chat, &p.items)?;
+    let examples = qa_examples(&chat, &p.items, p.config.max_patches)?;
     let start = match resume {
         Some(dir) => Start::Resume(dir),
         None => Start::Fresh,
     };
     let base = std::fs::canonicalize(&p.model_dir).unwrap_or_else(|_| p.model_dir.clone());
     let (_, summary) = vlm::train::train(
-        Trainee::Llava(chat.model),
+        chat.into_trainee(),
         &examples,
         &p.config.training,
         &base.display().to_string(),

@@ -384,7 +384,7 @@ async fn every_route_and_server_function_checks_role_and_owner() {
     let run = post_id(
         "/api/eval/launch",
         format!(
-            "form[model]=tiny-llava&form[dataset]=tiny&form[split]={split}&form[prompts]=plain"
+            "form[model]=tiny-llava&form[dataset]=tiny&form[split]={split}&form[prompts]=plain&form[max_new_tokens]=4"
         ),
     )
     .await;

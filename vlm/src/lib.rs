@@ -1,6 +1,7 @@
 //! Vision-language models in Burn. Nothing here knows about the web application.
 
 pub mod bert;
+pub mod chat;
 pub mod clip;
 pub mod device;
 pub mod field_error;

@@ -1,7 +1,8 @@
 //! LoRA fine-tuning against PyTorch + PEFT (fixtures/make_lora_train.py): the loss, every LoRA
 //! and projector gradient, and the weights after one and two AdamW steps with clipping, for a
 //! plain adapter and an rsLoRA adapter with a trainable projector; PEFT adapters load and ours
-//! export; a tiny model overfits; an interrupted run resumes exactly.
+//! export; a tiny model overfits; an interrupted run resumes exactly. The same for InternVL
+//! (fixtures/make_internvl_lora.py: cases `ivl` and `ivl-rs`, a projector with its LayerNorm).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,10 +44,10 @@ struct Reference {
 
 impl Reference {
     fn open(case: &'static str) -> Self {
-        let file = if case == "vision" {
-            "vision-train.safetensors"
-        } else {
-            "lora-train.safetensors"
+        let file = match case {
+            "vision" => "vision-train.safetensors",
+            "ivl" | "ivl-rs" => "internvl-lora-train.safetensors",
+            _ => "lora-train.safetensors",
         };
         Reference {
             st: SafeTensors::open(&fixtures().join(file)).unwrap(),
@@ -91,8 +92,14 @@ impl Reference {
         let labels = self.ids("labels");
         let mask = self.ids("attention_mask");
         let pixels = self.floats("pixel_values");
+        // Tiles per sample (InternVL's fixture says; LLaVA's samples have one image each).
+        let tiles: Vec<usize> = match read_i64(&mut self.st, &format!("{}.tiles", self.case)) {
+            Ok(Some((_, t))) => t.into_iter().map(|n| n as usize).collect(),
+            _ => vec![1, 1],
+        };
+        let per_tile = pixels.data.len() / tiles.iter().sum::<usize>();
+        let mut tile_rows = pixels.data.chunks(per_tile).map(<[f32]>::to_vec);
         let seq = ids.len() / 2;
-        let per = pixels.data.len() / 2;
         (0..2)
             .map(|b| {
                 let n = mask[b * seq..(b + 1) * seq]
@@ -102,7 +109,7 @@ impl Reference {
                 Example {
                     ids: ids[b * seq..b * seq + n].to_vec(),
                     labels: labels[b * seq..b * seq + n].to_vec(),
-                    images: vec![pixels.data[b * per..(b + 1) * per].to_vec()],
+                    images: tile_rows.by_ref().take(tiles[b]).collect(),
                 }
             })
             .collect()
@@ -110,7 +117,7 @@ impl Reference {
 }
 
 fn options(case: &str) -> TrainOptions {
-    let lora = if case == "plain" {
+    let lora = if case == "plain" || case == "ivl" {
         LoraConfig {
             rank: 4,
             alpha: 8.0,
@@ -130,7 +137,7 @@ fn options(case: &str) -> TrainOptions {
         weight_decay: 0.1,
         max_grad_norm: 0.5,
         batch_size: 2,
-        train_projector: case == "rs",
+        train_projector: case.ends_with("rs"),
         lora,
         ..Default::default()
     }
@@ -154,9 +161,19 @@ fn trainee<B: Backend>(
     r: &mut Reference,
     device: &B::Device,
 ) -> (Trainee<Autodiff<B>>, TrainOptions) {
-    let (_, llava) = from_hf_dir::<Autodiff<B>>(&fixtures().join("tiny-llava"), device).unwrap();
+    let base = if case.starts_with("ivl") {
+        let (_, m) = vlm::internvl::load::from_hf_dir::<Autodiff<B>>(
+            &fixtures().join("tiny-internvl"),
+            device,
+        )
+        .unwrap();
+        Trainee::InternVl(m)
+    } else {
+        let (_, m) = from_hf_dir::<Autodiff<B>>(&fixtures().join("tiny-llava"), device).unwrap();
+        Trainee::Llava(m)
+    };
     let opts = options(case);
-    let mut model = Trainee::Llava(llava).prepare(&opts, device).unwrap();
+    let mut model = base.prepare(&opts, device).unwrap();
     let files = AdapterFiles {
         config: opts.lora.clone(),
         modules_to_save: vec![],
@@ -417,6 +434,16 @@ fn matches_peft_lora() {
 }
 
 #[test]
+fn internvl_matches_peft_lora() {
+    parity::<Cpu>("ivl", &cpu_device(), 1e-4);
+}
+
+#[test]
+fn internvl_matches_peft_rslora_with_trainable_projector() {
+    parity::<Cpu>("ivl-rs", &cpu_device(), 1e-4);
+}
+
+#[test]
 fn matches_peft_rslora_with_trainable_projector() {
     parity::<Cpu>("rs", &cpu_device(), 1e-4);
 }
@@ -440,6 +467,7 @@ fn cuda_training_matches_peft() {
         let device = vlm::device::cuda_device(0);
         parity::<burn::backend::Cuda>("plain", &device, 5e-3);
         parity::<burn::backend::Cuda>("rs", &device, 5e-3);
+        parity::<burn::backend::Cuda>("ivl-rs", &device, 5e-3);
     });
 }
 
@@ -451,6 +479,7 @@ fn wgpu_training_matches_peft() {
     on_gpu("wgpu", || {
         let device = vlm::device::wgpu_device(0);
         parity::<burn::backend::Wgpu>("rs", &device, 1e-3);
+        parity::<burn::backend::Wgpu>("ivl-rs", &device, 1e-3);
     });
 }
 
@@ -503,31 +532,8 @@ fn peft_adapters_load_merge_and_export() {
             })
             .unwrap();
         vlm::lora::write_adapter(out.path(), &files, "tiny-llava").unwrap();
-        if std::env::var_os("VLM_WRITE_FIXTURES").is_some() {
-            // For make_lora_train.py's check that PEFT loads our export.
-            let keep = fixtures().join("rust-adapter");
-            vlm::lora::write_adapter(&keep, &files, "tiny-llava").unwrap();
-            let ex = r.examples();
-            let batch = Batch::collate(&[&ex[0], &ex[1]], 0);
-            let logits = batch_logits(&model, &mut r);
-            let px = r.floats("pixel_values");
-            vlm::weights::safetensors::write(
-                &keep.join("expected.safetensors"),
-                &[
-                    (
-                        "logits",
-                        &[2, batch.shape[1], logits.len() / batch.ids.len()],
-                        &logits,
-                    ),
-                    ("pixel_values", &px.shape, &px.data),
-                ],
-                &[
-                    ("input_ids", &batch.shape, &batch.ids),
-                    ("attention_mask", &batch.shape, &batch.attention),
-                ],
-            )
-            .unwrap();
-        }
+        // For make_lora_train.py's check that PEFT loads our export.
+        keep_for_peft("rust-adapter", "tiny-llava", &files, &model, &mut r);
         let (_, llava) = from_hf_dir::<Cpu>(&fixtures().join("tiny-llava"), &device).unwrap();
         let mut again = Trainee::Llava(llava);
         again
@@ -554,6 +560,108 @@ fn peft_adapters_load_merge_and_export() {
         .load_adapter(files, &device)
         .unwrap_err();
     assert!(err.to_string().contains("vision_tower"), "{err}");
+}
+
+/// With VLM_WRITE_FIXTURES set, writes our adapter and the fixture batch's logits under
+/// `fixtures/<name>/` for the fixture script's check that PEFT loads it.
+fn keep_for_peft(
+    name: &str,
+    base: &str,
+    files: &AdapterFiles,
+    model: &Trainee<Cpu>,
+    r: &mut Reference,
+) {
+    if std::env::var_os("VLM_WRITE_FIXTURES").is_none() {
+        return;
+    }
+    let keep = fixtures().join(name);
+    vlm::lora::write_adapter(&keep, files, base).unwrap();
+    let ex = r.examples();
+    let batch = Batch::collate(&[&ex[0], &ex[1]], 0);
+    let logits = batch_logits(model, r);
+    let px = r.floats("pixel_values");
+    vlm::weights::safetensors::write(
+        &keep.join("expected.safetensors"),
+        &[
+            (
+                "logits",
+                &[2, batch.shape[1], logits.len() / batch.ids.len()],
+                &logits,
+            ),
+            ("pixel_values", &px.shape, &px.data),
+        ],
+        &[
+            ("input_ids", &batch.shape, &batch.ids),
+            ("attention_mask", &batch.shape, &batch.attention),
+        ],
+    )
+    .unwrap();
+}
+
+fn tiny_internvl(device: &burn::backend::flex::FlexDevice) -> Trainee<Cpu> {
+    let dir = fixtures().join("tiny-internvl");
+    Trainee::InternVl(
+        vlm::internvl::load::from_hf_dir::<Cpu>(&dir, device)
+            .unwrap()
+            .1,
+    )
+}
+
+/// PEFT's InternVL adapter (LoRA + the whole projector) gives PEFT's logits here; ours,
+/// exported and read back, and merged, give the same (and, with VLM_WRITE_FIXTURES set, is
+/// written for make_internvl_lora.py's check that PEFT loads it).
+#[test]
+fn internvl_peft_adapter_loads_merges_and_exports() {
+    let device = cpu_device();
+    let mut r = Reference::open("ivl-rs");
+    let mask = r.ids("attention_mask");
+    let expected = real_rows(&r.floats("logits").data, &mask);
+    let files = read_adapter(&fixtures().join("peft-adapter-internvl")).unwrap();
+    assert_eq!(files.modules_to_save, ["multi_modal_projector"]);
+    let mut model = tiny_internvl(&device);
+    assert_eq!(model.load_adapter(files.clone(), &device).unwrap(), 14);
+    let d = max_diff(&real_rows(&batch_logits(&model, &mut r), &mask), &expected);
+    assert!(d < 1e-4, "PEFT adapter logits differ by {d}");
+
+    // Ours, from a model being trained (projector trainable) holding PEFT's values.
+    let (mut trained, opts) = trainee::<Cpu>("ivl-rs", &mut r, &device);
+    trained.load_adapter(files.clone(), &device).unwrap();
+    let ours = trained.adapter_files(&opts.lora).unwrap();
+    assert_eq!(
+        ours.tensors.keys().collect::<Vec<_>>(),
+        files.tensors.keys().collect::<Vec<_>>(),
+        "the same tensors under the same keys as PEFT"
+    );
+    assert_eq!(ours.modules_to_save, files.modules_to_save);
+    let out = tempfile::tempdir().unwrap();
+    vlm::lora::write_adapter(out.path(), &ours, "tiny-internvl").unwrap();
+    let mut again = tiny_internvl(&device);
+    again
+        .load_adapter(read_adapter(out.path()).unwrap(), &device)
+        .unwrap();
+    let d = max_diff(&real_rows(&batch_logits(&again, &mut r), &mask), &expected);
+    assert!(d < 1e-4, "exported adapter differs by {d}");
+    keep_for_peft(
+        "rust-adapter-internvl",
+        "tiny-internvl",
+        &ours,
+        &again,
+        &mut r,
+    );
+    again.lm_mut().merge_lora();
+    let d = max_diff(&real_rows(&batch_logits(&again, &mut r), &mask), &expected);
+    assert!(d < 1e-4, "merged model differs by {d}");
+    // The vision tower stays frozen for InternVL: asking to train it is refused by name.
+    let err = tiny_internvl(&device)
+        .prepare(
+            &TrainOptions {
+                train_vision: true,
+                ..TrainOptions::default()
+            },
+            &device,
+        )
+        .unwrap_err();
+    assert_eq!(err.field, "train_vision");
 }
 
 /// Four QA pairs about two images for the overfit and resume tests: the same two questions

@@ -8,7 +8,7 @@ use store::{JobInfo, PredictionRecord};
 use crate::ApiError;
 
 #[cfg(feature = "ssr")]
-use super::form::{parse_id, parse_num};
+use super::form::{parse_id, parse_num, parse_opt};
 #[cfg(feature = "ssr")]
 use crate::ssr::{
     fail, job_device, owns_or_admin, plan_error, queue_job, require_user, state, store_error,
@@ -29,6 +29,8 @@ pub struct EvalForm {
     pub seed: String,
     pub template: String,
     pub max_new_tokens: String,
+    /// Tiles per image for InternVL models (empty: the model's setting).
+    pub max_patches: String,
     /// Empty: the server's device.
     pub device: String,
 }
@@ -57,6 +59,7 @@ pub async fn launch_evaluation(form: EvalForm) -> Result<i64, ApiError> {
     cfg.seed = parse_num("seed", &form.seed, 0u64)?;
     cfg.template = parse_id("template", &form.template)?;
     cfg.decoding.max_new_tokens = parse_num("max_new_tokens", &form.max_new_tokens, 256usize)?;
+    cfg.decoding.max_patches = parse_opt("max_patches", &form.max_patches)?;
     cfg.device = job_device(&st, &form.device)?;
     // The same checks, with the same messages, as `vlm-inspect eval` and the evaluation lane.
     jobs::evaluate::plan(&st.store, &st.data_dir, cfg.clone())

@@ -13,6 +13,19 @@ pub fn parse_id(field: &str, text: &str) -> Result<Option<i64>, ApiError> {
         .map_err(|_| fail(ApiError::BadRequest(format!("{field}: {t:?} is not an id"))))
 }
 
+/// A number that may be left empty (None).
+pub fn parse_opt<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, ApiError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse().map(Some).map_err(|_| {
+        fail(ApiError::BadRequest(format!(
+            "{field}: {t:?} is not a valid value"
+        )))
+    })
+}
+
 pub fn parse_num<T: std::str::FromStr>(field: &str, text: &str, default: T) -> Result<T, ApiError> {
     let t = text.trim();
     if t.is_empty() {

@@ -8,7 +8,7 @@ use store::JobInfo;
 use crate::ApiError;
 
 #[cfg(feature = "ssr")]
-use super::form::{parse_id, parse_num};
+use super::form::{parse_id, parse_num, parse_opt};
 #[cfg(feature = "ssr")]
 use crate::ssr::{fail, job_device, queue_job, require_user, state, store_error};
 #[cfg(feature = "ssr")]
@@ -30,6 +30,8 @@ pub struct InspectForm {
     pub category: String,
     pub seed: String,
     pub max_new_tokens: String,
+    /// Tiles per image for InternVL models (empty: the model's setting).
+    pub max_patches: String,
     /// Empty: the server's device.
     pub device: String,
 }
@@ -97,8 +99,12 @@ pub async fn start_inspection(form: InspectForm) -> Result<i64, ApiError> {
     }
     let decoding = anomaly::explain::Decoding {
         max_new_tokens: parse_num("max_new_tokens", &form.max_new_tokens, 256usize)?,
+        max_patches: parse_opt("max_patches", &form.max_patches)?,
         ..Default::default()
     };
+    if decoding.max_patches == Some(0) {
+        return Err(bad("max_patches: at least 1 tile per image".into()));
+    }
     if decoding.max_new_tokens == 0 || decoding.max_new_tokens > 4096 {
         return Err(bad("max_new_tokens: 1 to 4096".into()));
     }

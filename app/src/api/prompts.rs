@@ -71,7 +71,7 @@ pub async fn eval_choices() -> Result<Choices, ApiError> {
         .into_iter()
         // Vision-language models on this machine, and remote ones (their servers judge
         // images; a wrong choice is the server's clear error).
-        .filter(|m| m.remote.is_some() || vlm::llava::is_vlm_dir(std::path::Path::new(&m.path)))
+        .filter(|m| m.remote.is_some() || vlm::chat::is_vlm_dir(std::path::Path::new(&m.path)))
         .map(|m| m.name)
         .collect();
     let mut c = Choices {

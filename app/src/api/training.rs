@@ -87,7 +87,10 @@ pub async fn training_choices() -> Result<TrainChoices, ApiError> {
         .await
         .map_err(store_error)?
         .into_iter()
-        .filter(|m| vlm::llava::is_llava_dir(std::path::Path::new(&m.path)))
+        .filter(|m| {
+            let dir = std::path::Path::new(&m.path);
+            vlm::llava::is_llava_dir(dir) || vlm::internvl::is_internvl_dir(dir)
+        })
         .map(|m| m.name)
         .collect();
     let mut datasets = Vec::new();
@@ -181,6 +184,7 @@ fn parse_form(f: &TrainForm, device: String) -> Result<anomaly::finetune::Finetu
         device,
         task: Default::default(),
         anomaly_repeat: 1,
+        max_patches: None,
         training,
     };
     cfg.validate().map_err(|e| e.to_string())?;

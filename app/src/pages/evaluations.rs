@@ -105,6 +105,7 @@ fn LaunchForm(choices: Choices, launch: ServerAction<LaunchEvaluation>) -> impl 
                 <label>"Template seed " <input type="text" name="form[seed]" value="0" size="4"/></label>
                 <label>"Fixed template image id " <input type="text" name="form[template]" size="6" placeholder="auto"/></label>
                 <label>"Max new tokens " <input type="text" name="form[max_new_tokens]" value="256" size="5"/></label>
+                <label title="InternVL cuts each image into tiles; fewer tiles keep two images within the context">"Tiles per image (InternVL) " <input type="text" name="form[max_patches]" size="3" placeholder="model"/></label>
             </fieldset>
             <button type="submit" id="eval-launch" disabled=move || launch.pending().get()>"Start evaluation"</button>
         </ActionForm>

@@ -154,6 +154,7 @@ fn RunForm(
                 <label>"Template image id (empty: auto) " <input type="text" name="form[template]" size="8" placeholder="auto"/></label>
                 <label>"Seed " <input type="text" name="form[seed]" size="4" value="0"/></label>
                 <label>"Max new tokens " <input type="text" name="form[max_new_tokens]" size="5" value="256"/></label>
+                <label title="InternVL cuts each image into tiles; fewer tiles keep two images within the context">"Tiles per image (InternVL) " <input type="text" name="form[max_patches]" size="3" placeholder="model"/></label>
             </fieldset>
             <fieldset class="inline">
                 <legend>"For an upload, pick the automatic template from"</legend>

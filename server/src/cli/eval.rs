@@ -38,6 +38,10 @@ pub struct EvalArgs {
     pub template: Option<i64>,
     #[arg(long, default_value_t = 256)]
     pub max_new_tokens: usize,
+    /// InternVL: at most this many tiles per image, so a Chain-of-Image prompt's two images fit
+    /// the context; default the model's processor setting.
+    #[arg(long)]
+    pub max_patches: Option<usize>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Continue evaluation job JOB (its stored predictions are kept).
@@ -76,6 +80,7 @@ impl EvalArgs {
         c.template = self.template;
         c.device = self.device.clone();
         c.decoding.max_new_tokens = self.max_new_tokens;
+        c.decoding.max_patches = self.max_patches;
         c
     }
 }

@@ -9,6 +9,7 @@ use anyhow::bail;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::Args;
+use vlm::chat::ChatVlm;
 use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
 use vlm::llama::stream::TextStream;
 use vlm::llama::Llama;
@@ -91,17 +92,14 @@ fn prompt_text(
 }
 
 fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
-    if vlm::internvl::is_internvl_dir(path) {
-        return run_internvl::<B>(args, path, device);
+    if vlm::chat::is_vlm_dir(path) {
+        return run_vlm::<B>(args, path, device);
     }
     if args.max_patches.is_some() {
         bail!(
             "--max-patches is for InternVL models; {} is not one",
             path.display()
         );
-    }
-    if vlm::llava::is_vlm_dir(path) {
-        return run_llava::<B>(args, path, device);
     }
     if !args.images.is_empty() {
         bail!(
@@ -128,80 +126,36 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
     Ok(())
 }
 
-fn run_llava<B: Backend>(
-    args: &GenerateArgs,
-    path: &Path,
-    device: &B::Device,
-) -> anyhow::Result<()> {
-    // A fine-tuned model is its adapter folder: base model + adapter, merged.
-    let m = vlm::llava::open_vlm::<B>(path, device)?;
-    let size = m.config.vision.image_size;
-    if m.preprocessor.crop != size {
+/// A LLaVA or InternVL folder, or a fine-tuned model's adapter folder (base + adapter, merged).
+fn run_vlm<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
+    let m = vlm::chat::open_vlm::<B>(path, device)?;
+    if let (Some(_), ChatVlm::Llava(_)) = (args.max_patches, &m) {
         bail!(
-            "the image processor crops to {} px but the vision tower takes {size} px",
-            m.preprocessor.crop
+            "--max-patches is for InternVL models; {} is a LLaVA model",
+            path.display()
         );
     }
-    let mut pixels = Vec::new();
-    for image in &args.images {
-        pixels.extend(m.preprocessor.load(image)?);
-    }
-    let n = args.images.len();
-    let text = prompt_text(args, Some(&m.template), n)?;
-    let prompt = m.prompt_ids(&text)?;
-    check_length(&prompt, args, m.config.text.max_position_embeddings)?;
-    let pixels = (n > 0)
-        .then(|| Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), device));
+    let pixels =
+        m.load_images(&args.images, args.max_patches)
+            .map_err(|e| match (e, args.max_patches) {
+                (vlm::chat::ChatError::MaxPatches(reason), Some(n)) => {
+                    anyhow::anyhow!("--max-patches {n}: {reason}")
+                }
+                (e, _) => e.into(),
+            })?;
+    let text = prompt_text(args, Some(m.template()), args.images.len())?;
+    let prompt = m.prompt_ids(&text, &pixels.per_image)?;
+    check_length(&prompt, args, m.context())?;
+    let tiles = m.pixel_tensor(&pixels.tiles, device);
     let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
-    let embeds = m.model.embed(&ids, [1, ids.len()], pixels, device)?;
+    let embeds = m.embed(&ids, [1, ids.len()], tiles, device)?;
     stream(
         args,
-        &m.model.lm,
+        m.lm(),
         embeds,
         &prompt,
-        &m.tokenizer,
-        &m.stop_tokens,
-        device,
-    );
-    Ok(())
-}
-
-fn run_internvl<B: Backend>(
-    args: &GenerateArgs,
-    path: &Path,
-    device: &B::Device,
-) -> anyhow::Result<()> {
-    let mut m = vlm::internvl::open::<B>(path, device)?;
-    if let Some(n) = args.max_patches {
-        m.processor = m
-            .processor
-            .clone()
-            .with_max_patches(n)
-            .map_err(|e| anyhow::anyhow!("--max-patches {n}: {e}"))?;
-    }
-    let (mut pixels, mut tiles) = (Vec::new(), Vec::new());
-    for image in &args.images {
-        let t = m.processor.load(image)?;
-        pixels.extend(t.pixels);
-        tiles.push(t.count);
-    }
-    let text = prompt_text(args, Some(&m.template), tiles.len())?;
-    let prompt = m.prompt_ids(&text, &tiles)?;
-    check_length(&prompt, args, m.config.text.max_position_embeddings)?;
-    let total: usize = tiles.iter().sum();
-    let size = m.processor.tile;
-    let pixels = (total > 0).then(|| {
-        Tensor::<B, 4>::from_data(TensorData::new(pixels, [total, 3, size, size]), device)
-    });
-    let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
-    let embeds = m.model.embed(&ids, [1, ids.len()], pixels, device)?;
-    stream(
-        args,
-        &m.model.lm,
-        embeds,
-        &prompt,
-        &m.tokenizer,
-        &m.stop_tokens,
+        m.tokenizer(),
+        m.stop_tokens(),
         device,
     );
     Ok(())

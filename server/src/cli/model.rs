@@ -202,7 +202,7 @@ fn kind_of(path: &std::path::Path) -> anyhow::Result<&'static str> {
         Ok(kind)
     };
     let config = path.join("config.json");
-    if path.is_dir() && vlm::llava::is_adapter_dir(path) {
+    if path.is_dir() && vlm::chat::is_adapter_dir(path) {
         Ok(jobs::training::KIND_LLAVA_LORA)
     } else if path.is_dir() && vlm::internvl::is_internvl_dir(path) {
         vlm::internvl::InternVlConfig::from_file(&config)?;

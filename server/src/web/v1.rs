@@ -252,6 +252,7 @@ fn serve_request(body: ChatBody) -> Result<(ServeRequest, bool, bool), ApiError>
         temperature,
         top_p: body.top_p.unwrap_or(1.0).clamp(0.0, 1.0),
         seed: body.seed.unwrap_or(0),
+        max_patches: None,
     };
     let usage = body.stream_options.is_some_and(|o| o.include_usage);
     Ok((

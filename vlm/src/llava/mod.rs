@@ -11,4 +11,4 @@ pub mod open;
 pub use config::{FeatureStrategy, LlavaConfig};
 pub use load::{from_hf_dir, KeyNames};
 pub use model::{Llava, LlavaError, Projector};
-pub use open::{is_adapter_dir, is_llava_dir, is_vlm_dir, open_adapted, open_vlm, ChatLlava};
+pub use open::{is_llava_dir, ChatLlava};

@@ -39,16 +39,25 @@ pub fn is_llava_dir(dir: &Path) -> bool {
 }
 
 /// A LLaVA folder's image processor: its `preprocessor_config.json`, else CLIP's at the
-/// tower's size.
+/// tower's size; a crop of another size than the tower takes is refused.
 pub fn processor(dir: &Path, config: &LlavaConfig) -> Result<Preprocessor, WeightError> {
     let pre = dir.join("preprocessor_config.json");
+    let size = config.vision.image_size;
     if !pre.is_file() {
-        return Ok(Preprocessor::clip(config.vision.image_size));
+        return Ok(Preprocessor::clip(size));
     }
-    Preprocessor::from_file(&pre).map_err(|e| WeightError::Config {
+    let bad = |reason: String| WeightError::Config {
         path: pre.display().to_string(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let processor = Preprocessor::from_file(&pre).map_err(|e| bad(e.to_string()))?;
+    if processor.crop != size {
+        return Err(bad(format!(
+            "the image processor crops to {} px but the vision tower takes {size} px",
+            processor.crop
+        )));
+    }
+    Ok(processor)
 }
 
 /// Opens a LLaVA folder.
@@ -80,82 +89,6 @@ pub fn open<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, 
         preprocessor,
         stop_tokens,
     })
-}
-
-/// True when `dir` holds a LoRA adapter (`adapter_config.json`).
-pub fn is_adapter_dir(dir: &Path) -> bool {
-    dir.join("adapter_config.json").is_file()
-}
-
-/// A LLaVA folder or a LoRA adapter folder of one (which may sit on another adapter).
-pub fn is_vlm_dir(dir: &Path) -> bool {
-    is_llava_dir(dir) || is_adapter_dir(dir)
-}
-
-/// Opens a LLaVA folder, or an adapter folder with its chain of adapters folded into the base.
-pub fn open_vlm<B: Backend>(dir: &Path, device: &B::Device) -> Result<ChatLlava<B>, WeightError> {
-    if is_adapter_dir(dir) {
-        open_adapted(dir, device)
-    } else {
-        open(dir, device)
-    }
-}
-
-/// Opens a fine-tuned model from its adapter folder: the base LLaVA its config names
-/// (`base_model_name_or_path`, relative to the adapter folder when not absolute), the adapter
-/// loaded and merged into the weights, so inference runs at the base model's speed.
-pub fn open_adapted<B: Backend>(
-    adapter: &Path,
-    device: &B::Device,
-) -> Result<ChatLlava<B>, WeightError> {
-    let files = crate::lora::read_adapter(adapter)?;
-    let base = files
-        .base_model
-        .clone()
-        .ok_or_else(|| WeightError::Config {
-            path: adapter.join("adapter_config.json").display().to_string(),
-            reason: "base_model_name_or_path is missing: which model does this adapter belong to?"
-                .into(),
-        })?;
-    let base = adapter.join(base);
-    // A chain of adapters (the embedded default's stage 2 on stage 1) opens from the bottom.
-    if is_adapter_dir(&base) && base != adapter {
-        let mut chat = open_adapted::<B>(&base, device)?;
-        apply_adapter(&mut chat, files, device)?;
-        return Ok(chat);
-    }
-    if !is_llava_dir(&base) {
-        return Err(WeightError::Config {
-            path: adapter.join("adapter_config.json").display().to_string(),
-            reason: format!(
-                "the base model {} is not a LLaVA folder here",
-                base.display()
-            ),
-        });
-    }
-    let mut chat = open::<B>(&base, device)?;
-    apply_adapter(&mut chat, files, device)?;
-    Ok(chat)
-}
-
-/// Loads an adapter's tensors into an open model and folds its LoRA into the weights.
-fn apply_adapter<B: Backend>(
-    chat: &mut ChatLlava<B>,
-    files: crate::lora::AdapterFiles,
-    device: &B::Device,
-) -> Result<(), WeightError> {
-    let model = chat.model.clone();
-    let mut trainee = crate::train::Trainee::Llava(model);
-    trainee.load_adapter(files, device)?;
-    // Baked rather than merged: a later adapter of a chain replaces the layers' adapters.
-    for (_, p) in trainee.lm_mut().projections_mut() {
-        p.bake();
-    }
-    let crate::train::Trainee::Llava(model) = trainee else {
-        unreachable!("built as LLaVA above")
-    };
-    chat.model = model;
-    Ok(())
 }
 
 impl<B: Backend> ChatLlava<B> {

@@ -1,6 +1,7 @@
 //! Why a training run could not start or stopped: the caller's settings or data (to fix and
 //! start again), a checkpoint that does not fit, or a step that went wrong.
 
+use crate::internvl::InternVlError;
 use crate::llava::LlavaError;
 use crate::weights::WeightError;
 use crate::FieldError;
@@ -39,6 +40,8 @@ pub enum StepError {
     ImagesForTextModel,
     #[error(transparent)]
     Images(#[from] LlavaError),
+    #[error(transparent)]
+    Tiles(#[from] InternVlError),
     #[error("the loss is {0}")]
     NonFiniteLoss(f64),
 }

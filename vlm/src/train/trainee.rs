@@ -12,13 +12,14 @@ use super::batch::Batch;
 use super::error::StepError;
 use super::options::TrainOptions;
 use crate::clip::ClipVision;
+use crate::internvl::InternVl;
 use crate::llama::model::{Llama, Mask};
 use crate::llava::Llava;
 use crate::lora::{AdapterFiles, LoraConfig};
 use crate::weights::{HostTensor, WeightError};
 use crate::FieldError;
 
-/// PEFT's name of LLaVA's projector (a `modules_to_save` entry).
+/// PEFT's name of the projector of LLaVA and InternVL (a `modules_to_save` entry).
 pub const PROJECTOR: &str = "multi_modal_projector";
 /// PEFT's name of LLaVA's vision tower (a `modules_to_save` entry when it is trained).
 pub const VISION_TOWER: &str = "vision_tower";
@@ -36,38 +37,42 @@ pub(crate) enum Layout {
     PatchConv,
 }
 
+/// A LayerNorm's tensors, named `{name}.weight` and `{name}.bias`.
+fn push_norm<'a, B: Backend>(
+    out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
+    name: String,
+    n: &'a mut LayerNorm<B>,
+) {
+    out.push((
+        format!("{name}.weight"),
+        Layout::Same,
+        ParamMut::One(&mut n.gamma),
+    ));
+    if let Some(b) = &mut n.beta {
+        out.push((format!("{name}.bias"), Layout::Same, ParamMut::One(b)));
+    }
+}
+
+/// A linear layer's tensors, named `{name}.weight` and `{name}.bias`.
+fn push_linear<'a, B: Backend>(
+    out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
+    name: String,
+    l: &'a mut Linear<B>,
+) {
+    out.push((
+        format!("{name}.weight"),
+        Layout::Linear,
+        ParamMut::Two(&mut l.weight),
+    ));
+    if let Some(b) = &mut l.bias {
+        out.push((format!("{name}.bias"), Layout::Same, ParamMut::One(b)));
+    }
+}
+
 /// Every tensor of the vision tower, by its name under `vision_model.`.
 pub(crate) fn vision_params<B: Backend>(
     v: &mut ClipVision<B>,
 ) -> Vec<(String, Layout, ParamMut<'_, B>)> {
-    fn norm<'a, B: Backend>(
-        out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
-        name: String,
-        n: &'a mut LayerNorm<B>,
-    ) {
-        out.push((
-            format!("{name}.weight"),
-            Layout::Same,
-            ParamMut::One(&mut n.gamma),
-        ));
-        if let Some(b) = &mut n.beta {
-            out.push((format!("{name}.bias"), Layout::Same, ParamMut::One(b)));
-        }
-    }
-    fn linear<'a, B: Backend>(
-        out: &mut Vec<(String, Layout, ParamMut<'a, B>)>,
-        name: String,
-        l: &'a mut Linear<B>,
-    ) {
-        out.push((
-            format!("{name}.weight"),
-            Layout::Linear,
-            ParamMut::Two(&mut l.weight),
-        ));
-        if let Some(b) = &mut l.bias {
-            out.push((format!("{name}.bias"), Layout::Same, ParamMut::One(b)));
-        }
-    }
     let mut out = Vec::new();
     out.push((
         "embeddings.patch_embedding.weight".to_string(),
@@ -84,20 +89,20 @@ pub(crate) fn vision_params<B: Backend>(
         Layout::Same,
         ParamMut::Two(&mut v.position_embedding),
     ));
-    norm(&mut out, "pre_layrnorm".into(), &mut v.pre_layrnorm);
+    push_norm(&mut out, "pre_layrnorm".into(), &mut v.pre_layrnorm);
     for (i, l) in v.layers.iter_mut().enumerate() {
         let p = format!("encoder.layers.{i}");
-        norm(&mut out, format!("{p}.layer_norm1"), &mut l.layer_norm1);
+        push_norm(&mut out, format!("{p}.layer_norm1"), &mut l.layer_norm1);
         let a = &mut l.self_attn;
-        linear(&mut out, format!("{p}.self_attn.q_proj"), &mut a.q_proj);
-        linear(&mut out, format!("{p}.self_attn.k_proj"), &mut a.k_proj);
-        linear(&mut out, format!("{p}.self_attn.v_proj"), &mut a.v_proj);
-        linear(&mut out, format!("{p}.self_attn.out_proj"), &mut a.out_proj);
-        norm(&mut out, format!("{p}.layer_norm2"), &mut l.layer_norm2);
-        linear(&mut out, format!("{p}.mlp.fc1"), &mut l.mlp.fc1);
-        linear(&mut out, format!("{p}.mlp.fc2"), &mut l.mlp.fc2);
+        push_linear(&mut out, format!("{p}.self_attn.q_proj"), &mut a.q_proj);
+        push_linear(&mut out, format!("{p}.self_attn.k_proj"), &mut a.k_proj);
+        push_linear(&mut out, format!("{p}.self_attn.v_proj"), &mut a.v_proj);
+        push_linear(&mut out, format!("{p}.self_attn.out_proj"), &mut a.out_proj);
+        push_norm(&mut out, format!("{p}.layer_norm2"), &mut l.layer_norm2);
+        push_linear(&mut out, format!("{p}.mlp.fc1"), &mut l.mlp.fc1);
+        push_linear(&mut out, format!("{p}.mlp.fc2"), &mut l.mlp.fc2);
     }
-    norm(&mut out, "post_layernorm".into(), &mut v.post_layernorm);
+    push_norm(&mut out, "post_layernorm".into(), &mut v.post_layernorm);
     out
 }
 
@@ -185,6 +190,7 @@ impl<B: Backend> ParamMut<'_, B> {
 pub enum Trainee<B: Backend> {
     Llama(Llama<B>),
     Llava(Llava<B>),
+    InternVl(InternVl<B>),
 }
 
 /// A trainable tensor, whatever its rank.
@@ -241,6 +247,7 @@ impl<B: Backend> Trainee<B> {
         match self {
             Trainee::Llama(m) => m,
             Trainee::Llava(m) => &m.lm,
+            Trainee::InternVl(m) => &m.lm,
         }
     }
 
@@ -248,6 +255,7 @@ impl<B: Backend> Trainee<B> {
         match self {
             Trainee::Llama(m) => m,
             Trainee::Llava(m) => &mut m.lm,
+            Trainee::InternVl(m) => &mut m.lm,
         }
     }
 
@@ -255,7 +263,7 @@ impl<B: Backend> Trainee<B> {
     pub fn lm_prefix(&self) -> &'static str {
         match self {
             Trainee::Llama(_) => "model.",
-            Trainee::Llava(_) => "model.language_model.",
+            Trainee::Llava(_) | Trainee::InternVl(_) => "model.language_model.",
         }
     }
 
@@ -267,22 +275,25 @@ impl<B: Backend> Trainee<B> {
             Trainee::Llama(_) if opts.train_projector => {
                 return Err(FieldError::new(
                     "train_projector",
-                    "the base model has no projector (not a LLaVA model)",
+                    "the base model has no projector (not a vision-language model)",
                 ))
             }
             Trainee::Llama(_) if opts.train_vision => {
                 return Err(FieldError::new(
                     "train_vision",
-                    "the base model has no vision tower (not a LLaVA model)",
+                    "the base model has no vision tower (not a vision-language model)",
+                ))
+            }
+            Trainee::InternVl(_) if opts.train_vision => {
+                return Err(FieldError::new(
+                    "train_vision",
+                    "InternVL's vision tower stays frozen here (LoRA on the language model, optionally the projector)",
                 ))
             }
             Trainee::Llama(m) => Trainee::Llama(m.no_grad()),
+            Trainee::InternVl(m) => Trainee::InternVl(m.no_grad()),
             Trainee::Llava(m) => {
                 let mut m = m.no_grad();
-                if opts.train_projector {
-                    m.projector.linear_1 = trainable(m.projector.linear_1);
-                    m.projector.linear_2 = trainable(m.projector.linear_2);
-                }
                 if opts.train_vision {
                     // Only what the features depend on: layers past the deepest feature layer
                     // and the final norm get no gradient, so they stay as they are.
@@ -298,6 +309,12 @@ impl<B: Backend> Trainee<B> {
                 Trainee::Llava(m)
             }
         };
+        if opts.train_projector {
+            // As PEFT's modules_to_save: the whole projector trains.
+            for (_, _, mut p) in me.projector_params() {
+                p.require_grad(true);
+            }
+        }
         if opts.use_lora {
             me.lm_mut().add_lora(&opts.lora, device)?;
         }
@@ -329,6 +346,16 @@ impl<B: Backend> Trainee<B> {
                 });
                 m.embed(&batch.ids, batch.shape, pixels, device)?
             }
+            Trainee::InternVl(m) => {
+                let (c, size) = (m.vision.channels, m.vision.image_size);
+                let pixels = (batch.images > 0).then(|| {
+                    Tensor::<B, 4>::from_data(
+                        TensorData::new(batch.pixels.clone(), [batch.images, c, size, size]),
+                        device,
+                    )
+                });
+                m.embed(&batch.ids, batch.shape, pixels, device)?
+            }
         };
         Ok(self.lm().hidden_states(embeds, &mask, None))
     }
@@ -340,8 +367,13 @@ impl<B: Backend> Trainee<B> {
         let prefix = self.lm_prefix();
         let mut out = Vec::new();
         let (lm, projector, vision) = match self {
-            Trainee::Llama(m) => (m, None, None),
-            Trainee::Llava(m) => (&mut m.lm, Some(&mut m.projector), Some(&mut m.vision)),
+            Trainee::Llama(m) => (m, Vec::new(), None),
+            Trainee::Llava(m) => (
+                &mut m.lm,
+                llava_projector(&mut m.projector),
+                Some(&mut m.vision),
+            ),
+            Trainee::InternVl(m) => (&mut m.lm, internvl_projector(&mut m.projector), None),
         };
         for (name, p) in lm.projections_mut() {
             if let Some(l) = &mut p.lora {
@@ -350,19 +382,9 @@ impl<B: Backend> Trainee<B> {
                 out.push((crate::lora::peft_key(&module, 'B'), ParamMut::Two(&mut l.b)));
             }
         }
-        if let Some(pr) = projector {
-            for (name, lin) in [
-                ("linear_1", &mut pr.linear_1),
-                ("linear_2", &mut pr.linear_2),
-            ] {
-                if !lin.weight.is_require_grad() {
-                    continue;
-                }
-                let key = format!("base_model.model.model.{PROJECTOR}.{name}");
-                out.push((format!("{key}.weight"), ParamMut::Two(&mut lin.weight)));
-                if let Some(b) = &mut lin.bias {
-                    out.push((format!("{key}.bias"), ParamMut::One(b)));
-                }
+        for (name, _, p) in projector {
+            if p.is_trainable() {
+                out.push((format!("{PROJECTOR_KEY}{name}"), p));
             }
         }
         if let Some(v) = vision {
@@ -375,11 +397,20 @@ impl<B: Backend> Trainee<B> {
         out
     }
 
+    /// Every tensor of the projector (none for a decoder alone), by its name under it.
+    fn projector_params(&mut self) -> Vec<(String, Layout, ParamMut<'_, B>)> {
+        match self {
+            Trainee::Llama(_) => Vec::new(),
+            Trainee::Llava(m) => llava_projector(&mut m.projector),
+            Trainee::InternVl(m) => internvl_projector(&mut m.projector),
+        }
+    }
+
     /// True when the vision tower is being trained.
     pub fn vision_trainable(&self) -> bool {
         match self {
             Trainee::Llava(m) => m.vision.patch_embedding.weight.is_require_grad(),
-            Trainee::Llama(_) => false,
+            Trainee::Llama(_) | Trainee::InternVl(_) => false,
         }
     }
 
@@ -387,6 +418,7 @@ impl<B: Backend> Trainee<B> {
     pub fn projector_trainable(&self) -> bool {
         match self {
             Trainee::Llava(m) => m.projector.linear_1.weight.is_require_grad(),
+            Trainee::InternVl(m) => m.projector.linear_1.weight.is_require_grad(),
             Trainee::Llama(_) => false,
         }
     }
@@ -399,20 +431,24 @@ impl<B: Backend> Trainee<B> {
             .into_iter()
             .collect();
         let mut modules_to_save = Vec::new();
-        if let (Trainee::Llava(m), true) = (self, self.projector_trainable()) {
+        if self.projector_trainable() {
             modules_to_save.push(PROJECTOR.to_string());
-            for (name, lin) in [
-                ("linear_1", &m.projector.linear_1),
-                ("linear_2", &m.projector.linear_2),
-            ] {
-                let key = format!("base_model.model.model.{PROJECTOR}.{name}");
-                tensors.insert(
-                    format!("{key}.weight"),
-                    HostTensor::from_tensor(lin.weight.val().transpose())?,
-                );
-                if let Some(b) = &lin.bias {
-                    tensors.insert(format!("{key}.bias"), HostTensor::from_tensor(b.val())?);
+            // The parameter lists borrow mutably; a copy of the projector lends them here.
+            let mut params = Vec::new();
+            let (mut llava, mut internvl);
+            match self {
+                Trainee::Llava(m) => {
+                    llava = m.projector.clone();
+                    params = llava_projector(&mut llava);
                 }
+                Trainee::InternVl(m) => {
+                    internvl = m.projector.clone();
+                    params = internvl_projector(&mut internvl);
+                }
+                Trainee::Llama(_) => {}
+            }
+            for (name, layout, p) in params {
+                tensors.insert(format!("{PROJECTOR_KEY}{name}"), p.export(layout, 0)?);
             }
         }
         if let (Trainee::Llava(m), true) = (self, self.vision_trainable()) {
@@ -427,7 +463,7 @@ impl<B: Backend> Trainee<B> {
             config: lora.clone(),
             modules_to_save,
             tensors,
-            language_model_only: matches!(self, Trainee::Llava(_)),
+            language_model_only: !matches!(self, Trainee::Llama(_)),
             base_model: None,
         })
     }
@@ -442,46 +478,11 @@ impl<B: Backend> Trainee<B> {
         let count = self
             .lm_mut()
             .load_lora(&files.config, &mut files.tensors, device)?;
-        if let Trainee::Llava(m) = self {
-            for (name, lin) in [
-                ("linear_1", &mut m.projector.linear_1),
-                ("linear_2", &mut m.projector.linear_2),
-            ] {
-                let key = files
-                    .tensors
-                    .keys()
-                    .find(|k| k.ends_with(&format!("{PROJECTOR}.{name}.weight")))
-                    .cloned();
-                let Some(key) = key else { continue };
-                let w = files.tensors.remove(&key).unwrap_or_else(|| HostTensor {
-                    shape: vec![],
-                    data: vec![],
-                });
-                let [d_in, d_out] = lin.weight.dims();
-                if w.shape != [d_out, d_in] {
-                    return Err(WeightError::Shape {
-                        name: key,
-                        got: w.shape,
-                        expected: vec![d_out, d_in],
-                    });
-                }
-                let grad = lin.weight.is_require_grad();
-                let weight =
-                    Tensor::<B, 2>::from_data(TensorData::new(w.data, [d_out, d_in]), device)
-                        .transpose();
-                lin.weight = Param::initialized(lin.weight.id, weight.set_require_grad(grad));
-                let bias_key = key.replace(".weight", ".bias");
-                if let (Some(b), Some(old)) = (files.tensors.remove(&bias_key), lin.bias.as_mut()) {
-                    if b.shape != [d_out] {
-                        return Err(WeightError::Shape {
-                            name: bias_key,
-                            got: b.shape,
-                            expected: vec![d_out],
-                        });
-                    }
-                    let t = Tensor::<B, 1>::from_data(TensorData::new(b.data, [d_out]), device);
-                    *old = Param::initialized(old.id, t.set_require_grad(grad));
-                }
+        for (name, layout, mut p) in self.projector_params() {
+            let suffix = format!("{PROJECTOR}.{name}");
+            let key = files.tensors.keys().find(|k| k.ends_with(&suffix)).cloned();
+            if let Some(t) = key.as_ref().and_then(|k| files.tensors.remove(k)) {
+                p.import(&suffix, t, layout, device)?;
             }
         }
         if let Trainee::Llava(m) = self {
@@ -507,9 +508,24 @@ impl<B: Backend> Trainee<B> {
     }
 }
 
-fn trainable<B: Backend>(l: Linear<B>) -> Linear<B> {
-    Linear {
-        weight: l.weight.set_require_grad(true),
-        bias: l.bias.map(|b| b.set_require_grad(true)),
-    }
+/// Where a projector's tensors are in an adapter file.
+const PROJECTOR_KEY: &str = "base_model.model.model.multi_modal_projector.";
+
+fn llava_projector<B: Backend>(
+    p: &mut crate::llava::Projector<B>,
+) -> Vec<(String, Layout, ParamMut<'_, B>)> {
+    let mut out = Vec::new();
+    push_linear(&mut out, "linear_1".into(), &mut p.linear_1);
+    push_linear(&mut out, "linear_2".into(), &mut p.linear_2);
+    out
+}
+
+fn internvl_projector<B: Backend>(
+    p: &mut crate::internvl::model::InternVlProjector<B>,
+) -> Vec<(String, Layout, ParamMut<'_, B>)> {
+    let mut out = Vec::new();
+    push_norm(&mut out, "layer_norm".into(), &mut p.layer_norm);
+    push_linear(&mut out, "linear_1".into(), &mut p.linear_1);
+    push_linear(&mut out, "linear_2".into(), &mut p.linear_2);
+    out
 }
