@@ -201,6 +201,36 @@ fn image_tokens_and_tiles_must_agree() {
     assert!(err.to_string().contains("28×28"), "{err}");
 }
 
+/// The vision tower alone takes tiles of other sizes, interpolating its position embeddings
+/// as transformers does (fixtures/make_internvit_interp.py): larger, smaller, oblong, same.
+#[test]
+fn the_tower_interpolates_position_embeddings_for_other_grids() {
+    let device = cpu_device();
+    let model = load::<Cpu>(MODELS[0], &device);
+    let mut st = SafeTensors::open(&fixture("internvit-interp.safetensors")).unwrap();
+    for case in ["up", "down", "wide", "same"] {
+        let px = st.read(&format!("{case}.pixel_values")).unwrap().unwrap();
+        let want = st
+            .read(&format!("{case}.last_hidden_state"))
+            .unwrap()
+            .unwrap();
+        let s = &px.shape;
+        let pixels = Tensor::<Cpu, 4>::from_data(
+            TensorData::new(px.data.clone(), [s[0], s[1], s[2], s[3]]),
+            &device,
+        );
+        let got = model.vision.forward(pixels).unwrap();
+        assert_eq!(got.dims().to_vec(), want.shape, "{case}");
+        let d = max_abs_diff(&floats(got), &want.data);
+        eprintln!("{case} {s:?}: max |Δ| {d:e}");
+        assert!(d < 1e-4, "{case}: {d}");
+    }
+    // Sides must be whole patches.
+    let bad: Tensor<Cpu, 4> = Tensor::zeros([1, 3, 30, 28], &device);
+    let err = model.vision.forward(bad).unwrap_err().to_string();
+    assert!(err.contains("whole 7 px patches"), "{err}");
+}
+
 #[test]
 fn a_checkpoint_mixing_key_layouts_is_refused() {
     use vlm::internvl::load::KeyNames;
@@ -371,5 +401,26 @@ fn cuda_matches_transformers() {
         for name in MODELS {
             check_logits::<burn::backend::Cuda>(name, &device, 5e-3);
         }
+    });
+}
+
+/// `--half` on CUDA: the BF16 checkpoint's weights stay in half precision (f16) on the GPU and
+/// the logits stay near transformers' (f16 arithmetic: within 5e-2). Its own process, as a
+/// device's dtype is fixed at its first tensor.
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs a CUDA GPU and its own process: cargo test -p vlm --features cuda --test internvl_parity -- --ignored cuda_half"]
+fn cuda_half_keeps_weights_in_half_precision() {
+    type H = burn::backend::Cuda<half::f16>;
+    vlm::device::set_half("cuda".parse().unwrap()).unwrap();
+    on_gpu("cuda", || {
+        let device = vlm::device::cuda_device(0);
+        let model = load::<H>(MODELS[0], &device);
+        assert_eq!(
+            model.lm.lm_head.weight.val().dtype(),
+            burn::tensor::DType::F16,
+            "weights stay in half precision on the GPU"
+        );
+        check_logits::<H>(MODELS[0], &device, 5e-2);
     });
 }

@@ -3,6 +3,7 @@
 //! RMSNorm) with optional q/k normalisation and layer scale.
 
 pub mod config;
+pub mod interpolate;
 pub mod load;
 pub mod model;
 

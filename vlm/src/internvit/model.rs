@@ -89,11 +89,21 @@ impl<B: Backend> VitLayer<B> {
     }
 }
 
-/// Tiles whose size the tower was not made for.
+/// Tiles the tower cannot take (or, for the composed model, of another size than its prompt
+/// expects).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("tiles must be {expected}×{expected} pixels with {channels} channels, got {got:?}")]
 pub struct TileShapeError {
     pub expected: usize,
+    pub channels: usize,
+    pub got: [usize; 4],
+}
+
+/// Tiles whose sides are not whole patches.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tiles must have {channels} channels and sides in whole {patch} px patches, got {got:?}")]
+pub struct PatchGridError {
+    pub patch: usize,
     pub channels: usize,
     pub got: [usize; 4],
 }
@@ -120,31 +130,49 @@ impl<B: Backend> InternVit<B> {
         self.image_size / self.patch_size
     }
 
-    /// Patch, CLS and position embeddings.
+    /// Patch, CLS and position embeddings; for another grid than the trained one, the
+    /// position embeddings interpolated as transformers does.
     ///
     /// # Shapes
-    /// - pixels: `[n, channels, size, size]` → `[n, patches + 1, hidden]`
+    /// - pixels: `[n, channels, height, width]` → `[n, patches + 1, hidden]`
     pub fn embed(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
-        let n = pixels.dims()[0];
+        let [n, _, height, width] = pixels.dims();
         let x = linear_rows(&self.patch_embedding, patches(pixels, self.patch_size));
         let d = x.dims()[2];
         let cls = self.cls_token.val().reshape([1, 1, d]).expand([n, 1, d]);
         let x = Tensor::cat(vec![cls, x], 1);
-        match &self.position_embeddings {
-            Some(pos) => x + pos.val().unsqueeze_dim(0),
-            None => x,
-        }
+        let Some(pos) = &self.position_embeddings else {
+            return x;
+        };
+        let pos = pos.val();
+        let (grid, rows, cols) = (
+            self.grid(),
+            height / self.patch_size,
+            width / self.patch_size,
+        );
+        let pos = if (rows, cols) == (grid, grid) {
+            pos
+        } else {
+            let t = pos.dims()[0];
+            let patch = pos.clone().slice([1..t, 0..d]);
+            let patch = super::interpolate::resize_grid(patch, [grid, grid], [rows, cols]);
+            Tensor::cat(vec![pos.slice([0..1, 0..d]), patch], 0)
+        };
+        x + pos.unsqueeze_dim(0)
     }
 
-    /// The last hidden state (after the final LayerNorm when the tower has one).
+    /// The last hidden state (after the final LayerNorm when the tower has one), for tiles of
+    /// any size in whole patches.
     ///
     /// # Shapes
-    /// - pixels: `[n, channels, size, size]` → `[n, patches + 1, hidden]`
-    pub fn forward(&self, pixels: Tensor<B, 4>) -> Result<Tensor<B, 3>, TileShapeError> {
+    /// - pixels: `[n, channels, height, width]` → `[n, patches + 1, hidden]`
+    pub fn forward(&self, pixels: Tensor<B, 4>) -> Result<Tensor<B, 3>, PatchGridError> {
         let dims = pixels.dims();
-        if dims[1] != self.channels || dims[2] != self.image_size || dims[3] != self.image_size {
-            return Err(TileShapeError {
-                expected: self.image_size,
+        let p = self.patch_size;
+        let whole = |side: usize| side > 0 && side.is_multiple_of(p);
+        if dims[1] != self.channels || !whole(dims[2]) || !whole(dims[3]) {
+            return Err(PatchGridError {
+                patch: p,
                 channels: self.channels,
                 got: dims,
             });

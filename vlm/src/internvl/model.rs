@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 
 use crate::clip::config::Activation;
 use crate::clip::model::{activate, linear_rows};
-use crate::internvit::model::TileShapeError;
+use crate::internvit::model::{PatchGridError, TileShapeError};
 use crate::internvit::InternVit;
 use crate::llama::{KvCache, Llama, Mask};
 use crate::llava::model::merge_image_features;
@@ -43,6 +43,8 @@ pub enum InternVlError {
     },
     #[error(transparent)]
     TileShape(#[from] TileShapeError),
+    #[error(transparent)]
+    PatchGrid(#[from] PatchGridError),
 }
 
 /// Merges each `k × k` block of neighbouring patches into one token `k²` times as wide, as
@@ -83,6 +85,18 @@ impl<B: Backend> InternVl<B> {
     /// # Shapes
     /// - pixels: `[tiles, channels, size, size]` → `[tiles, tokens_per_tile, text_hidden]`
     pub fn image_features(&self, pixels: Tensor<B, 4>) -> Result<Tensor<B, 3>, InternVlError> {
+        // The tower takes any grid; the prompt holds tokens for tiles of the configured size
+        // (as transformers' InternVLModel, which reshapes the features to that square grid).
+        let dims = pixels.dims();
+        let v = &self.vision;
+        if dims[1] != v.channels || dims[2] != v.image_size || dims[3] != v.image_size {
+            return Err(TileShapeError {
+                expected: v.image_size,
+                channels: v.channels,
+                got: dims,
+            }
+            .into());
+        }
         let h = self.vision.forward(pixels)?;
         let [n, t, d] = h.dims();
         let grid = self.vision.grid();
