@@ -13,7 +13,7 @@ use store::evaluations::NewPrediction;
 async fn runs(app: &common::TestApp, split: &str) -> (i64, i64, Vec<i64>) {
     let mel = app.login("mel").await;
     let launch = format!(
-        "form[model]=tiny-llava&form[dataset]=tiny&form[split]={split}&form[prompts]=plain"
+        "form[model]=tiny-llava&form[dataset]=tiny&form[split]={split}&form[prompts]=plain&form[max_new_tokens]=8"
     );
     let mut ids = Vec::new();
     for _ in 0..2 {
