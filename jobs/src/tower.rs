@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use store::{SplitImage, Store};
 use vlm::image::Preprocessor;
 use vlm::train::tower::{
-    TowerClasses, TowerExample, TowerOptions, TowerScores, TowerStep, TowerSummary, TowerTrainer,
+    TowerClasses, TowerData, TowerExample, TowerOptions, TowerScores, TowerStep, TowerSummary,
+    TowerTrainer,
 };
 
 /// A patch is a defect patch when its mask covers at least this share of it: a one-pixel
@@ -41,6 +42,21 @@ impl Vocabulary {
         Vocabulary {
             kinds: std::iter::once("normal".to_string()).chain(kinds).collect(),
             groups: groups.into_iter().collect(),
+        }
+    }
+
+    /// Every defect and product the generator makes (for a run on its stream).
+    fn generator() -> Vocabulary {
+        let mut groups: Vec<String> = anomaly::synth::categories::CATEGORIES
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        groups.sort();
+        Vocabulary {
+            kinds: std::iter::once("normal".to_string())
+                .chain(anomaly::synth::kind_names())
+                .collect(),
+            groups,
         }
     }
 
@@ -199,6 +215,41 @@ fn examples(
         .collect()
 }
 
+/// Side of the generator's images for a streamed run: the default's training sets' size.
+const STREAM_IMAGE_SIZE: u32 = 256;
+
+/// Examples `first .. first + n` of the generator's stream `seed`, labelled as `examples`
+/// labels a dataset's images.
+fn stream_examples(
+    seed: u64,
+    first: u64,
+    n: usize,
+    vocab: &Vocabulary,
+    pre: &Preprocessor,
+    grid: usize,
+) -> Vec<TowerExample> {
+    (first..first + n as u64)
+        .map(|i| {
+            let s = anomaly::synth::stream_sample(seed, STREAM_IMAGE_SIZE, i);
+            let name = s.kind.map(|k| k.replace('_', " "));
+            let class = name
+                .and_then(|n| vocab.kinds.iter().position(|k| *k == n))
+                .unwrap_or(0) as u32;
+            let group = vocab
+                .groups
+                .iter()
+                .position(|g| g == s.category)
+                .unwrap_or(0) as u32;
+            TowerExample {
+                pixels: pre.process(&image::DynamicImage::ImageRgb8(s.image)),
+                patches: patch_classes(s.mask.as_ref(), class, grid),
+                image: class,
+                group,
+            }
+        })
+        .collect()
+}
+
 /// Runs the pretraining on `device_spec` and writes `out/tower.safetensors` and
 /// `out/tower-pretrain.json` (blocking).
 pub fn run(
@@ -247,27 +298,53 @@ fn run_on<B: Backend>(
     let size = chat.model.image_size;
     let grid = size / chat.model.vision.patch_size;
     let pre = chat.preprocessor.clone();
-    let train = examples(&p.train, &p.vocabulary, &pre, grid, data_dir)?;
-    let heldout = examples(&p.heldout, &p.vocabulary, &pre, grid, data_dir)?;
+    // A streamed run trains on the generator's images, never a set's: its vocabulary is the
+    // generator's, and the split's test side is still what is scored as held out.
+    let streamed = options.fresh_images > 0;
+    let vocabulary = if streamed {
+        Vocabulary::generator()
+    } else {
+        p.vocabulary.clone()
+    };
+    let heldout = examples(&p.heldout, &vocabulary, &pre, grid, data_dir)?;
     let mut trainer = TowerTrainer::new(
         chat.model.vision,
         size,
-        p.vocabulary.classes(),
+        vocabulary.classes(),
         options.seed,
         device,
     );
     let mut losses = Vec::new();
-    let summary = trainer.train(&train, options, device, &mut |s| {
+    let mut on_step = |s: &TowerStep| {
         losses.push(s.loss);
         on_step(s)
-    })?;
+    };
+    let (summary, train, train_images) = if streamed {
+        let seed = options.fresh_seed;
+        let mut next =
+            |first: u64, n: usize| Ok(stream_examples(seed, first, n, &vocabulary, &pre, grid));
+        let data = TowerData::Stream {
+            per_epoch: options.fresh_images,
+            next: &mut next,
+        };
+        let summary = trainer.train_on(data, options, device, &mut on_step)?;
+        // "Training side" of a streamed run: its first images (seen once, in epoch 1).
+        let seen = options.fresh_images.min(1000);
+        let train = stream_examples(seed, 0, seen, &vocabulary, &pre, grid);
+        (summary, train, options.fresh_images * options.epochs)
+    } else {
+        let train = examples(&p.train, &vocabulary, &pre, grid, data_dir)?;
+        let summary = trainer.train(&train, options, device, &mut on_step)?;
+        let n = train.len();
+        (summary, train, n)
+    };
     let record = PretrainRecord {
         dataset: header.dataset,
         split: header.split,
         base: p.base.display().to_string(),
         options: options.clone(),
-        vocabulary: p.vocabulary.clone(),
-        train_images: train.len(),
+        vocabulary,
+        train_images,
         heldout_images: heldout.len(),
         losses,
         train_scores: trainer.score(&train, device),

@@ -220,15 +220,36 @@ pub fn generate(out: &Path, cfg: &SynthConfig) -> Result<SynthReport, DatasetErr
     })
 }
 
-fn render_one(out: &Path, cfg: &SynthConfig, job: &Job) -> Result<[QaRecord; 2], DatasetError> {
-    let spec = &CATEGORIES[job.category];
-    let mut rng = Rng::derive(
-        cfg.seed,
-        &[job.category as u64, name_hash(job.folder), job.index as u64],
-    );
+/// One image rendered in memory with its ground truth.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub image: image::RgbImage,
+    /// Where the defect is (anomalies only).
+    pub mask: Option<image::GrayImage>,
+    pub category: &'static str,
+    pub label: Label,
+    /// The defect kind (`snake_case`, as the category lists it).
+    pub kind: Option<&'static str>,
+    /// What is wrong, in words (anomalies only).
+    pub what: Option<String>,
+}
+
+/// Renders image `index` of `folder` in category `category`: the generator's one random
+/// stream per image, so a set's files and the same call agree pixel for pixel.
+fn render(
+    seed: u64,
+    size: u32,
+    category: usize,
+    folder: &str,
+    label: Label,
+    index: usize,
+    kind: Option<&'static str>,
+) -> Sample {
+    let spec = &CATEGORIES[category];
+    let mut rng = Rng::derive(seed, &[category as u64, name_hash(folder), index as u64]);
     let rotation = rng.range(-0.07, 0.07);
-    let mut canvas = Canvas::new(cfg.size, spec.background, rotation);
-    let what = (spec.render)(&mut canvas, &mut rng, job.kind);
+    let mut canvas = Canvas::new(size, spec.background, rotation);
+    let what = (spec.render)(&mut canvas, &mut rng, kind);
     let brightness = rng.range(0.85, 1.12);
     let cast = [
         rng.range(0.95, 1.05),
@@ -236,21 +257,72 @@ fn render_one(out: &Path, cfg: &SynthConfig, job: &Job) -> Result<[QaRecord; 2],
         rng.range(0.95, 1.05),
     ];
     let image = canvas.finish(&mut rng, brightness, cast, 7.0);
+    let mask = (label.is_anomalous() && canvas.has_mask()).then(|| canvas.mask_image());
+    Sample {
+        image,
+        mask,
+        category: spec.name,
+        label,
+        kind,
+        what,
+    }
+}
 
+/// Image `n` of an endless stream of `seed` (for training on images no set holds): the
+/// products in turn; of each product's images, two in four normal, one logical and one
+/// structural anomaly, their kinds in turn. Its random streams are its own ("stream/…"
+/// folders), so it never repeats an image of a written set.
+pub fn stream_sample(seed: u64, size: u32, n: u64) -> Sample {
+    let c = CATEGORIES.len() as u64;
+    let category = (n % c) as usize;
+    let round = n / c;
+    let spec = &CATEGORIES[category];
+    let (folder, label, kinds) = match round % 4 {
+        2 => ("stream/logical", Label::Logical, spec.logical),
+        3 => ("stream/structural", Label::Structural, spec.structural),
+        _ => ("stream/good", Label::Good, &[][..]),
+    };
+    let kind = (!kinds.is_empty()).then(|| kinds[(round / 4) as usize % kinds.len()]);
+    render(seed, size, category, folder, label, round as usize, kind)
+}
+
+/// Every defect kind's name as annotations give it (`snake_case` with spaces), and every
+/// category: what a head over the generator's images tells apart.
+pub fn kind_names() -> Vec<String> {
+    let mut out: Vec<String> = CATEGORIES
+        .iter()
+        .flat_map(|c| c.logical.iter().chain(c.structural))
+        .map(|k| k.replace('_', " "))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn render_one(out: &Path, cfg: &SynthConfig, job: &Job) -> Result<[QaRecord; 2], DatasetError> {
+    let spec = &CATEGORIES[job.category];
+    let sample = render(
+        cfg.seed,
+        cfg.size,
+        job.category,
+        job.folder,
+        job.label,
+        job.index,
+        job.kind,
+    );
     let file = format!("{:03}.png", job.index);
     let rel = format!("{}/{}/{file}", spec.name, job.folder);
     let path = out.join(&rel);
-    save(&path, |p| image.save(p))?;
+    save(&path, |p| sample.image.save(p))?;
 
     let mut region = None;
     if job.label.is_anomalous() {
-        if !canvas.has_mask() {
+        let Some(mask) = &sample.mask else {
             return Err(DatasetError::Invalid(format!(
                 "generator bug: {rel} has an empty mask"
             )));
-        }
-        let mask = canvas.mask_image();
-        region = crate::dataset::qa::mask_region(&mask);
+        };
+        region = crate::dataset::qa::mask_region(mask);
         let type_dir = job.folder.trim_start_matches("test/");
         let mask_path = out
             .join(spec.name)
@@ -265,7 +337,7 @@ fn render_one(out: &Path, cfg: &SynthConfig, job: &Job) -> Result<[QaRecord; 2],
         spec,
         job.label,
         job.kind,
-        what.as_deref(),
+        sample.what.as_deref(),
         region,
     ))
 }

@@ -179,3 +179,60 @@ fn count_overrides() {
     assert!(Counts::DEMO.with_overrides("trian=3").is_err());
     assert!(Counts::DEMO.with_overrides("train=-1").is_err());
 }
+
+#[test]
+fn the_stream_cycles_products_and_labels_with_masks_and_differs_by_seed() {
+    let names: Vec<&str> = CATEGORIES.iter().map(|c| c.name).collect();
+    let mut kinds_seen = HashSet::new();
+    for n in 0..40u64 {
+        let s = stream_sample(5, 64, n);
+        assert_eq!(s.category, names[(n % 5) as usize], "{n}");
+        let want = match (n / 5) % 4 {
+            2 => Label::Logical,
+            3 => Label::Structural,
+            _ => Label::Good,
+        };
+        assert_eq!(s.label, want, "{n}");
+        assert_eq!(
+            s.mask.is_some(),
+            want.is_anomalous(),
+            "{n}: a mask for every anomaly"
+        );
+        assert_eq!(s.kind.is_some(), want.is_anomalous(), "{n}");
+        if let Some(k) = s.kind {
+            kinds_seen.insert(k);
+            assert!(
+                kind_names().contains(&k.replace('_', " ")),
+                "{k} is in the vocabulary"
+            );
+        }
+        assert_eq!((s.image.width(), s.image.height()), (64, 64));
+    }
+    // 40 images: 2 rounds of each product's logical and structural kinds.
+    assert!(kinds_seen.len() >= 10, "{kinds_seen:?}");
+    let a = stream_sample(5, 64, 17);
+    assert_eq!(a.image, stream_sample(5, 64, 17).image, "deterministic");
+    assert_ne!(a.image, stream_sample(6, 64, 17).image, "the seed matters");
+}
+
+/// The stream's images are not a written set's: a set of the same seed holds other pixels.
+#[test]
+fn the_stream_never_repeats_a_written_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        categories: vec![CATEGORIES[0].name.into()],
+        ..small()
+    };
+    generate(dir.path(), &cfg).unwrap();
+    let written = image::open(
+        dir.path()
+            .join(CATEGORIES[0].name)
+            .join("train/good/000.png"),
+    )
+    .unwrap()
+    .to_rgb8();
+    // Stream image 0 is product 0's first normal image, index 0, as train/good/000.png is.
+    let streamed = stream_sample(cfg.seed, cfg.size, 0);
+    assert_eq!(streamed.category, CATEGORIES[0].name);
+    assert_ne!(streamed.image, written);
+}

@@ -71,7 +71,9 @@ pub struct PretrainTowerArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Settings as TOML (vlm::train::tower::TowerOptions: epochs, learning_rate, batch_size,
-    /// warmup_ratio, weight_decay, max_grad_norm, seed, defect_patch_weight).
+    /// warmup_ratio, weight_decay, max_grad_norm, seed, defect_patch_weight; fresh_images = N
+    /// and fresh_seed train on N new generator images per epoch instead of the split's
+    /// training side).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// cpu, wgpu[:N] or cuda[:N].
@@ -368,12 +370,22 @@ async fn pretrain_tower(args: PretrainTowerArgs) -> anyhow::Result<()> {
     )
     .await?;
     store.close().await;
+    let source = if options.fresh_images > 0 {
+        format!(
+            "{} new generator images (stream seed {}) in each of {} epochs",
+            options.fresh_images, options.fresh_seed, options.epochs
+        )
+    } else {
+        format!(
+            "{} images ({} kinds, {} products)",
+            prepared.train.len(),
+            prepared.vocabulary.kinds.len() - 1,
+            prepared.vocabulary.groups.len()
+        )
+    };
     println!(
-        "pretraining the tower of {} on {} images ({} kinds, {} products), scoring {} held-out images",
+        "pretraining the tower of {} on {source}, scoring {} held-out images",
         prepared.base.display(),
-        prepared.train.len(),
-        prepared.vocabulary.kinds.len() - 1,
-        prepared.vocabulary.groups.len(),
         prepared.heldout.len()
     );
     let header = jobs::tower::PretrainHeader {

@@ -72,6 +72,24 @@ pub struct TowerOptions {
     /// few of 64 patches, and a tower that calls every patch normal must not be the cheap way
     /// out.
     pub defect_patch_weight: f64,
+    /// 0: train on a fixed set, reshuffled every epoch. N: every epoch draws N new images from
+    /// the caller's stream (`TowerData::Stream`; the generator's, for `pretrain-tower`), so no
+    /// image is seen twice.
+    pub fresh_images: usize,
+    /// Seeds that stream.
+    pub fresh_seed: u64,
+}
+
+/// What a run trains on.
+pub enum TowerData<'a> {
+    /// A fixed set, reshuffled every epoch.
+    Fixed(&'a [TowerExample]),
+    /// `per_epoch` new examples every epoch from an endless stream: `next(first, n)` gives
+    /// examples `first .. first + n`.
+    Stream {
+        per_epoch: usize,
+        next: &'a mut dyn FnMut(u64, usize) -> Result<Vec<TowerExample>, String>,
+    },
 }
 
 impl Default for TowerOptions {
@@ -85,6 +103,8 @@ impl Default for TowerOptions {
             max_grad_norm: 1.0,
             seed: 0,
             defect_patch_weight: 4.0,
+            fresh_images: 0,
+            fresh_seed: 0,
         }
     }
 }
@@ -352,27 +372,58 @@ impl<B: AutodiffBackend> TowerTrainer<B> {
         device: &B::Device,
         on_step: &mut dyn FnMut(&TowerStep) -> ControlFlow<()>,
     ) -> Result<TowerSummary, TowerError> {
+        self.train_on(TowerData::Fixed(examples), opts, device, on_step)
+    }
+
+    /// Trains on a fixed set or a stream; `on_step` sees every step and may stop the run.
+    pub fn train_on(
+        &mut self,
+        mut data: TowerData<'_>,
+        opts: &TowerOptions,
+        device: &B::Device,
+        on_step: &mut dyn FnMut(&TowerStep) -> ControlFlow<()>,
+    ) -> Result<TowerSummary, TowerError> {
         opts.validate()?;
         let patches = self.patches();
-        check(
-            examples,
-            self.classes,
-            3 * self.image_size * self.image_size,
-            patches,
-        )?;
-        let per_epoch = examples.len().div_ceil(opts.batch_size);
+        let pixels = 3 * self.image_size * self.image_size;
+        let per_epoch_images = match &data {
+            TowerData::Fixed(examples) => {
+                check(examples, self.classes, pixels, patches)?;
+                examples.len()
+            }
+            TowerData::Stream { per_epoch, .. } => *per_epoch,
+        };
+        if per_epoch_images == 0 {
+            return Err(TowerError::Empty);
+        }
+        let per_epoch = per_epoch_images.div_ceil(opts.batch_size);
         let total = per_epoch * opts.epochs;
         let warmup = warmup_steps(opts.warmup_ratio, total);
         let mut optimizer = AdamW::<B::InnerBackend>::new(0.9, 0.999, 1e-8, opts.weight_decay);
         let started = Instant::now();
         let mut step = 0;
         let mut epoch_losses = Vec::new();
+        // Stream examples drawn so far (each is drawn once).
+        let mut streamed = 0u64;
         for epoch in 0..opts.epochs {
-            let order = shuffled(examples.len(), opts.seed, epoch as u64);
+            let order = shuffled(per_epoch_images, opts.seed, epoch as u64);
             let mut sum = 0.0;
             for chunk in order.chunks(opts.batch_size) {
                 let t = Instant::now();
-                let items: Vec<&TowerExample> = chunk.iter().map(|&i| &examples[i]).collect();
+                let drawn;
+                let items: Vec<&TowerExample> = match &mut data {
+                    TowerData::Fixed(examples) => chunk.iter().map(|&i| &examples[i]).collect(),
+                    TowerData::Stream { next, .. } => {
+                        let first = streamed;
+                        streamed += chunk.len() as u64;
+                        drawn = next(first, chunk.len()).map_err(|reason| TowerError::Example {
+                            index: first as usize,
+                            reason,
+                        })?;
+                        check(&drawn, self.classes, pixels, patches)?;
+                        drawn.iter().collect()
+                    }
+                };
                 let lr = learning_rate(opts.learning_rate, step, warmup, total);
                 let loss = self.step(&items, &mut optimizer, opts, lr, device)?;
                 sum += loss;
