@@ -8,7 +8,9 @@ use crate::layout::Frame;
 #[component]
 pub fn ImagePage() -> impl IntoView {
     let id = super::use_id_param();
-    let detail = Resource::new(id, get_image);
+    // Blocking: the response's status (404 for an image this user may not see) is known before
+    // any HTML streams; under load a streamed shell went out as 200 first.
+    let detail = Resource::new_blocking(id, get_image);
     view! {
         <Frame>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
