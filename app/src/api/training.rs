@@ -40,6 +40,8 @@ pub struct TrainForm {
     /// "true" when ticked (absent otherwise).
     pub use_rslora: String,
     pub train_projector: String,
+    /// Tiles per image for InternVL models (empty: the model's setting).
+    pub max_patches: String,
 }
 
 /// One run in the list.
@@ -184,7 +186,10 @@ fn parse_form(f: &TrainForm, device: String) -> Result<anomaly::finetune::Finetu
         device,
         task: Default::default(),
         anomaly_repeat: 1,
-        max_patches: None,
+        max_patches: match f.max_patches.trim() {
+            "" => None,
+            _ => Some(field("max_patches", &f.max_patches, 0usize)?),
+        },
         training,
     };
     cfg.validate().map_err(|e| e.to_string())?;

@@ -76,11 +76,12 @@ fn LaunchForm(launch: ServerAction<LaunchTraining>) -> impl IntoView {
                     <ActionForm action=launch attr:id="train-form" attr:class="stack">
                         <fieldset class="inline">
                             <legend>"Data and model"</legend>
-                            <label>"Base model (registered name or LLaVA folder)" <input type="text" name="form[base_model]" list="train-models" required size="30"/></label>
+                            <label>"Base model (registered name, LLaVA or InternVL folder)" <input type="text" name="form[base_model]" list="train-models" required size="30"/></label>
                             <label>"Dataset" <input type="text" name="form[dataset]" list="train-datasets" required/></label>
                             <label>"Split key" <input type="text" name="form[split]" list="train-splits" required size="24"/></label>
                             <label>"Name of the produced model (optional)" <input type="text" name="form[name]"/></label>
                             {input("Device", "device", d.device.clone())}
+                            <label title="InternVL cuts each image into tiles; fewer tiles keep examples short">"Tiles per image (InternVL) " <input type="text" name="form[max_patches]" size="3" placeholder="model"/></label>
                         </fieldset>
                         <fieldset class="inline">
                             <legend>"Optimizer (AdamW, warm-up + cosine)"</legend>
