@@ -233,15 +233,15 @@ fn the_tower_interpolates_position_embeddings_for_other_grids() {
 
 #[test]
 fn a_checkpoint_mixing_key_layouts_is_refused() {
-    use vlm::internvl::load::KeyNames;
+    use vlm::internvl::load::key_names;
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let err = KeyNames::detect(&names(&[
+    let err = key_names(&names(&[
         "model.vision_tower.embeddings.cls_token",
         "language_model.model.norm.weight",
     ]))
     .unwrap_err();
     assert!(err.to_string().contains("mixes layouts"), "{err}");
-    let err = KeyNames::detect(&names(&["encoder.layer.0.lambda_1"])).unwrap_err();
+    let err = key_names(&names(&["encoder.layer.0.lambda_1"])).unwrap_err();
     assert!(
         err.to_string()
             .contains("missing tensors: an InternVL vision tower"),

@@ -23,6 +23,8 @@ use vlm::train::{train, Batch, Control, Example, Progress, Quiet, Start, TrainOp
 use vlm::weights::safetensors::{read_i64, SafeTensors};
 use vlm::weights::{HostTensor, TensorSource};
 
+mod common;
+
 type Ad = Autodiff<Cpu>;
 
 /// Adapter initialisation and dropout draw from the backend's one global generator: tests that
@@ -448,15 +450,8 @@ fn matches_peft_rslora_with_trainable_projector() {
     parity::<Cpu>("rs", &cpu_device(), 1e-4);
 }
 
-/// Runs a GPU check, failing with the probe's error when no such GPU is here (the GPU tests are
-/// ignored by a plain `cargo test`).
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-fn on_gpu(spec: &str, check: impl FnOnce()) {
-    if let Err(e) = vlm::device::probe(spec.parse().unwrap()) {
-        panic!("no {spec} device: {e}");
-    }
-    check();
-}
+use common::on_gpu;
 
 /// Training on CUDA: the same losses, gradients and steps (TF32 matmuls: 5e-3).
 #[cfg(feature = "cuda")]

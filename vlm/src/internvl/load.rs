@@ -7,57 +7,41 @@ use burn::tensor::backend::Backend;
 use super::config::InternVlConfig;
 use super::model::{InternVl, InternVlProjector};
 use crate::clip::load::layer_norm;
-use crate::llama::load::{self, linear, KeyLayout};
+use crate::llama::load::{self, linear};
 use crate::weights::{ShardedSafeTensors, TensorSource, Tracker, WeightError};
 
-/// Where each part's tensors are in a checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyNames {
-    pub vision: String,
-    pub projector: String,
-    pub text: KeyLayout,
-}
+pub use crate::llava::load::KeyNames;
 
-impl KeyNames {
-    /// Recognises the layout from the tensor names:
-    /// - transformers 5's `save_pretrained`: `vision_tower.*`, `multi_modal_projector.*`,
-    ///   `language_model.model.*`, `language_model.lm_head.weight`;
-    /// - the Hub's `-hf` checkpoints: `model.vision_tower.*`, `model.multi_modal_projector.*`,
-    ///   `model.language_model.*`, `lm_head.weight`.
-    ///
-    /// A checkpoint with tensors of both is refused: which copy would count is a guess.
-    pub fn detect(names: &[String]) -> Result<Self, WeightError> {
-        let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-        let layout = |vision: &str, projector: &str, body: &str, head: &str| KeyNames {
-            vision: vision.into(),
-            projector: projector.into(),
-            text: KeyLayout {
-                body: body.into(),
-                head: head.into(),
-            },
-        };
-        let hub = has("model.vision_tower.") || has("model.language_model.");
-        let saved = has("vision_tower.") || has("language_model.model.");
-        match (hub, saved) {
-            (true, true) => Err(WeightError::Unexpected(
-                "tensors of two key layouts (model.vision_tower.* / model.language_model.* and vision_tower.* / language_model.model.*): the checkpoint mixes layouts".into(),
-            )),
-            (true, false) => Ok(layout(
-                "model.vision_tower.",
-                "model.multi_modal_projector.",
-                "model.language_model.",
-                "lm_head.weight",
-            )),
-            (false, true) => Ok(layout(
-                "vision_tower.",
-                "multi_modal_projector.",
-                "language_model.model.",
-                "language_model.lm_head.weight",
-            )),
-            (false, false) => Err(WeightError::Missing(
-                "an InternVL vision tower (model.vision_tower.* or vision_tower.*)".into(),
-            )),
-        }
+/// Recognises an InternVL checkpoint's key layout from its tensor names:
+/// - transformers 5's `save_pretrained`: `vision_tower.*`, `multi_modal_projector.*`,
+///   `language_model.model.*`, `language_model.lm_head.weight`;
+/// - the Hub's `-hf` checkpoints: `model.vision_tower.*`, `model.multi_modal_projector.*`,
+///   `model.language_model.*`, `lm_head.weight`.
+///
+/// A checkpoint with tensors of both is refused: which copy would count is a guess.
+pub fn key_names(names: &[String]) -> Result<KeyNames, WeightError> {
+    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+    let hub = has("model.vision_tower.") || has("model.language_model.");
+    let saved = has("vision_tower.") || has("language_model.model.");
+    match (hub, saved) {
+        (true, true) => Err(WeightError::Unexpected(
+            "tensors of two key layouts (model.vision_tower.* / model.language_model.* and vision_tower.* / language_model.model.*): the checkpoint mixes layouts".into(),
+        )),
+        (true, false) => Ok(KeyNames::new(
+            "model.vision_tower.",
+            "model.multi_modal_projector.",
+            "model.language_model.",
+            "lm_head.weight",
+        )),
+        (false, true) => Ok(KeyNames::new(
+            "vision_tower.",
+            "multi_modal_projector.",
+            "language_model.model.",
+            "language_model.lm_head.weight",
+        )),
+        (false, false) => Err(WeightError::Missing(
+            "an InternVL vision tower (model.vision_tower.* or vision_tower.*)".into(),
+        )),
     }
 }
 
@@ -67,7 +51,7 @@ pub fn from_source<B: Backend>(
     source: &mut dyn TensorSource,
     device: &B::Device,
 ) -> Result<InternVl<B>, WeightError> {
-    let keys = KeyNames::detect(&source.names())?;
+    let keys = key_names(&source.names())?;
     let mut tr = Tracker::new(source);
     let vision = crate::internvit::load::build(&cfg.vision, &keys.vision, &mut tr, device)?;
     let (vd, td, p) = (cfg.shuffled_width(), cfg.text.hidden_size, &keys.projector);

@@ -9,7 +9,8 @@ use super::model::{Llava, Projector};
 use crate::llama::load::{self, linear, KeyLayout};
 use crate::weights::{ShardedSafeTensors, TensorSource, Tracker, WeightError};
 
-/// Where each part's tensors are in a checkpoint.
+/// Where each part's tensors are in a checkpoint (LLaVA's and InternVL's: the same three
+/// parts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyNames {
     pub vision: String,
@@ -18,6 +19,19 @@ pub struct KeyNames {
 }
 
 impl KeyNames {
+    /// The prefixes of the vision tower, the projector and the decoder's body, and the head's
+    /// tensor name.
+    pub fn new(vision: &str, projector: &str, body: &str, head: &str) -> Self {
+        KeyNames {
+            vision: vision.into(),
+            projector: projector.into(),
+            text: KeyLayout {
+                body: body.into(),
+                head: head.into(),
+            },
+        }
+    }
+
     /// Recognises the layout from the tensor names:
     /// - transformers 4.5x: `model.vision_tower.vision_model.*`, `model.multi_modal_projector.*`,
     ///   `model.language_model.*`, `lm_head.*`;
@@ -26,16 +40,8 @@ impl KeyNames {
     /// - transformers 5.x `save_pretrained`: as llava-hf, with `vision_tower.*` directly.
     pub fn detect(names: &[String]) -> Result<Self, WeightError> {
         let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-        let layout = |vision: &str, projector: &str, body: &str, head: &str| KeyNames {
-            vision: vision.into(),
-            projector: projector.into(),
-            text: KeyLayout {
-                body: body.into(),
-                head: head.into(),
-            },
-        };
         if has("model.vision_tower.vision_model.") {
-            Ok(layout(
+            Ok(KeyNames::new(
                 "model.vision_tower.vision_model.",
                 "model.multi_modal_projector.",
                 "model.language_model.",
@@ -47,7 +53,7 @@ impl KeyNames {
             } else {
                 "vision_tower."
             };
-            Ok(layout(
+            Ok(KeyNames::new(
                 vision,
                 "multi_modal_projector.",
                 "language_model.model.",
