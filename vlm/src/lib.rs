@@ -11,6 +11,7 @@ pub mod internvl;
 pub mod llama;
 pub mod llava;
 pub mod lora;
+pub mod quant;
 pub mod rng;
 pub mod tokenizer;
 pub mod train;

@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use vlm::device::{cpu_device, Cpu};
 use vlm::llama::load::{from_source, KeyLayout};
 use vlm::llama::Mask;
+use vlm::quant::QuantFormat;
 use vlm::weights::gguf::{Gguf, GgufLlama};
 use vlm::weights::safetensors::{read_i64, SafeTensors};
 use vlm::weights::TensorSource;
@@ -28,6 +29,37 @@ fn dequantizes_exactly_like_gguf_py() {
             got.data, want.data,
             "{name} differs from gguf-py's dequantization"
         );
+    }
+}
+
+#[test]
+fn quantised_blocks_kept_whole_read_as_gguf_py_dequantizes() {
+    let mut g = Gguf::open(&fixture("quant.gguf")).unwrap();
+    let mut expected = SafeTensors::open(&fixture("quant-expected.safetensors")).unwrap();
+    for (name, format) in [
+        ("Q8_0", QuantFormat::Q8_0),
+        ("Q4_0", QuantFormat::Q4_0),
+        ("Q4_1", QuantFormat::Q4_1),
+    ] {
+        let m = g.read_quant(name).unwrap().unwrap();
+        assert_eq!((m.format(), m.dims()), (format, (3, 64)), "{name}");
+        let want = expected.read(name).unwrap().unwrap();
+        assert_eq!(m.dequantize(), want.data, "{name}");
+        // Against an activation row: the f32 product with gguf-py's dequantisation.
+        let x: Vec<f32> = (0..64).map(|i| ((i * 7 % 13) as f32 - 6.0) / 3.0).collect();
+        let got = m.matmul(&x, 1);
+        for (r, (w, got)) in want.data.chunks_exact(64).zip(&got).enumerate() {
+            let f32_product: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+            let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+            assert!(
+                (got - f32_product).abs() <= 1e-5 * scale,
+                "{name} row {r}: {got} vs {f32_product}"
+            );
+        }
+    }
+    // Unquantised types are not offered as blocks.
+    for name in ["F32", "F16", "BF16", "absent"] {
+        assert!(g.read_quant(name).unwrap().is_none(), "{name}");
     }
 }
 

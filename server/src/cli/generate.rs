@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -12,7 +13,7 @@ use clap::Args;
 use vlm::chat::ChatVlm;
 use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
 use vlm::llama::stream::TextStream;
-use vlm::llama::Llama;
+use vlm::llama::{GgufWeights, Llama};
 use vlm::tokenizer::{ChatTemplate, Tokenizer};
 use vlm::DeviceSpec;
 
@@ -63,6 +64,11 @@ pub struct GenerateArgs {
     /// On a GPU backend, keep weights and activations in f16 (half the memory of f32).
     #[arg(long)]
     pub half: bool,
+    /// A GGUF's Q8_0/Q4_0/Q4_1 matrices are multiplied in f32 for every token, as
+    /// transformers does (the reference). Without it, decoding on the CPU multiplies their
+    /// quantised blocks with 8-bit activations, as llama.cpp does: faster, not bit-identical.
+    #[arg(long)]
+    pub dequantize: bool,
 }
 
 /// Runs the command on the chosen backend with the model file or folder `--model` resolved to.
@@ -107,7 +113,20 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
             path.display()
         );
     }
-    let loaded = vlm::llama::open::<B>(path, device)?;
+    let weights = match (DeviceSpec::from_str(&args.device), args.dequantize) {
+        (Ok(DeviceSpec::Cpu), false) => GgufWeights::Quantised,
+        _ => GgufWeights::F32,
+    };
+    let loaded = vlm::llama::open_with::<B>(path, device, weights)?;
+    let (matrices, bytes) = vlm::llama::quantised::quantised_bytes(&loaded.model);
+    if matrices > 0 {
+        // bench/generate.sh reads this line.
+        eprintln!(
+            "quantised: {matrices} matrices, {:.1} MB read per token, kernel {}",
+            bytes as f64 / 1e6,
+            vlm::quant::kernel().name()
+        );
+    }
     let text = prompt_text(args, loaded.template.as_ref(), 0)?;
     let prompt = loaded.tokenizer.encode_prompt(&text)?;
     check_length(&prompt, args, loaded.config.max_position_embeddings)?;

@@ -24,6 +24,27 @@ pub const PROJECTIONS: [&str; 7] = [
 impl<B: Backend> Llama<B> {
     /// Every projection with its transformers path inside the decoder body
     /// (`layers.3.self_attn.q_proj`).
+    pub fn projections(&self) -> Vec<(String, &LoraLinear<B>)> {
+        let mut out = Vec::with_capacity(self.layers.len() * PROJECTIONS.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            let all = [
+                &a.q_proj,
+                &a.k_proj,
+                &a.v_proj,
+                &a.o_proj,
+                &m.gate_proj,
+                &m.up_proj,
+                &m.down_proj,
+            ];
+            for (name, p) in PROJECTIONS.iter().zip(all) {
+                out.push((format!("layers.{i}.{name}"), p));
+            }
+        }
+        out
+    }
+
+    /// [`Llama::projections`], mutable.
     pub fn projections_mut(&mut self) -> Vec<(String, &mut LoraLinear<B>)> {
         let mut out = Vec::with_capacity(self.layers.len() * PROJECTIONS.len());
         for (i, l) in self.layers.iter_mut().enumerate() {
@@ -84,25 +105,12 @@ impl<B: Backend> Llama<B> {
     /// `model.language_model.` for LLaVA, `model.` for a plain decoder).
     pub fn lora_tensors(&self, prefix: &str) -> Result<Vec<(String, HostTensor)>, WeightError> {
         let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            let a = &l.self_attn;
-            let m = &l.mlp;
-            let all = [
-                &a.q_proj,
-                &a.k_proj,
-                &a.v_proj,
-                &a.o_proj,
-                &m.gate_proj,
-                &m.up_proj,
-                &m.down_proj,
-            ];
-            for (name, p) in PROJECTIONS.iter().zip(all) {
-                if let Some(lora) = &p.lora {
-                    let module = format!("{prefix}layers.{i}.{name}");
-                    let (ta, tb) = lora.to_peft()?;
-                    out.push((peft_key(&module, 'A'), ta));
-                    out.push((peft_key(&module, 'B'), tb));
-                }
+        for (path, p) in self.projections() {
+            if let Some(lora) = &p.lora {
+                let module = format!("{prefix}{path}");
+                let (ta, tb) = lora.to_peft()?;
+                out.push((peft_key(&module, 'A'), ta));
+                out.push((peft_key(&module, 'B'), tb));
             }
         }
         Ok(out)

@@ -188,6 +188,7 @@ pub fn build<B: Backend>(
         layers,
         norm,
         lm_head,
+        lm_head_quant: None,
         rope_theta: cfg.rope_theta,
         head_dim: cfg.head_dim,
     })

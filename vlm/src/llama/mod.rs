@@ -9,10 +9,12 @@ pub mod generate;
 pub mod load;
 pub mod model;
 pub mod open;
+pub mod quantised;
 mod rope;
 pub mod stream;
 
 pub use cache::KvCache;
 pub use config::{DecoderFamily, LlamaConfig};
 pub use model::{Llama, Mask};
-pub use open::{open, ChatLlama};
+pub use open::{open, open_with, ChatLlama};
+pub use quantised::GgufWeights;

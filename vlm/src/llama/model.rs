@@ -3,7 +3,10 @@
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
 
-use crate::lora::LoraLinear;
+use std::sync::Arc;
+
+use crate::lora::{quant_rows, LoraLinear};
+use crate::quant::QuantMatrix;
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -203,6 +206,9 @@ pub struct Llama<B: Backend> {
     /// The output head, `[hidden, vocab]` (Burn's layout; a matmul against a transposed view
     /// would copy the matrix at every step).
     pub lm_head: Linear<B>,
+    /// The output head as a GGUF's quantised blocks `[vocab, hidden]`, for decoding on the
+    /// CPU ([`crate::quant`]); None for every other model.
+    pub lm_head_quant: Option<Arc<QuantMatrix>>,
     pub rope_theta: f64,
     pub head_dim: usize,
 }
@@ -333,6 +339,9 @@ impl<B: Backend> Llama<B> {
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, vocab]`
     pub fn lm_head_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        if let Some(y) = self.lm_head_quant.as_ref().and_then(|q| quant_rows(q, &x)) {
+            return y;
+        }
         self.lm_head.forward(x)
     }
 

@@ -8,6 +8,7 @@ use burn::tensor::backend::Backend;
 
 use super::config::{ids, LlamaConfig};
 use super::load::{from_source, KeyLayout};
+use super::quantised::{self, GgufWeights};
 use super::Llama;
 use crate::tokenizer::{ChatTemplate, SpecialTokens, Tokenizer};
 use crate::weights::gguf::{GgufLlama, Value};
@@ -25,18 +26,31 @@ pub struct ChatLlama<B: Backend> {
     pub stop_tokens: Vec<u32>,
 }
 
-/// Opens `path`: a `.gguf` file or a Hugging Face folder.
+/// Opens `path`: a `.gguf` file or a Hugging Face folder (a GGUF's matrices in f32).
 pub fn open<B: Backend>(path: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {
+    open_with(path, device, GgufWeights::F32)
+}
+
+/// Opens `path` as [`open`] does, a GGUF's quantised matrices used as `weights` says.
+pub fn open_with<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+    weights: GgufWeights,
+) -> Result<ChatLlama<B>, WeightError> {
     if path.is_dir() {
         open_hf_dir(path, device)
     } else if path.is_file() {
-        open_gguf(path, device)
+        open_gguf(path, device, weights)
     } else {
         Err(WeightError::io(path, "no such file or folder"))
     }
 }
 
-fn open_gguf<B: Backend>(path: &Path, device: &B::Device) -> Result<ChatLlama<B>, WeightError> {
+fn open_gguf<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+    weights: GgufWeights,
+) -> Result<ChatLlama<B>, WeightError> {
     let mut source = GgufLlama::open(path)?;
     let tokenizer = Tokenizer::from_gguf(&source.gguf, &path.display().to_string())?;
     let template = source
@@ -46,7 +60,10 @@ fn open_gguf<B: Backend>(path: &Path, device: &B::Device) -> Result<ChatLlama<B>
         .map(|jinja| compile_template(path, jinja, tokenizer.special_tokens()))
         .transpose()?;
     let config = source.config.clone();
-    let model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
+    let mut model = from_source(&config, &KeyLayout::default(), &mut source, device)?;
+    if weights == GgufWeights::Quantised {
+        quantised::attach(&mut model, &mut source)?;
+    }
     Ok(finish(config, model, tokenizer, template, &[]))
 }
 

@@ -11,7 +11,9 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 
 use serde::{Deserialize, Serialize};
 
+use crate::quant::QuantMatrix;
 use crate::weights::{HostTensor, WeightError};
+use std::sync::Arc;
 
 mod peft;
 pub use peft::{read_adapter, write_adapter, AdapterFiles};
@@ -120,6 +122,10 @@ pub struct LoraLinear<B: Backend> {
     pub lora: Option<Lora<B>>,
     /// The adapter is folded into `base` (forward skips the low-rank product).
     pub merged: bool,
+    /// `base`'s weight as a GGUF's quantised blocks, for products of a few rows at a time
+    /// (decoding on the CPU, [`crate::quant`]); None for every other model. Only set for
+    /// inference: the product leaves the autodiff graph.
+    pub quant: Option<Arc<QuantMatrix>>,
 }
 
 impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
@@ -128,6 +134,7 @@ impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
             base,
             lora: None,
             merged: false,
+            quant: None,
         }
     }
 }
@@ -146,7 +153,14 @@ impl<B: Backend> LoraLinear<B> {
     /// the transposed weight in its backward pass, copying every frozen weight matrix at every
     /// training step (8 % of a SmolLM2 step); the matmul's backward reads the transpose in place.
     fn base_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let y = x.matmul(self.base.weight.val().unsqueeze::<3>());
+        let y = match &self.quant {
+            // Merged, `base` holds more than the quantised blocks do.
+            Some(q) if !self.merged => match quant_rows(q, &x) {
+                Some(y) => y,
+                None => x.matmul(self.base.weight.val().unsqueeze::<3>()),
+            },
+            _ => x.matmul(self.base.weight.val().unsqueeze::<3>()),
+        };
         match &self.base.bias {
             Some(b) => y + b.val().unsqueeze::<3>(),
             None => y,
@@ -172,6 +186,10 @@ impl<B: Backend> LoraLinear<B> {
     /// that the next adapter builds on needs.
     pub fn bake(&mut self) {
         self.merge();
+        if self.lora.is_some() {
+            // The base weight changed for good: its quantised copy is stale.
+            self.quant = None;
+        }
         self.lora = None;
         self.merged = false;
     }
@@ -183,6 +201,29 @@ impl<B: Backend> LoraLinear<B> {
             self.merged = false;
         }
     }
+}
+
+/// Rows fewer than this go through a quantised weight; longer prompts keep the f32 GEMM,
+/// which reuses each weight across many rows.
+pub const QUANT_MAX_ROWS: usize = 8;
+
+/// `x · W` through the quantised blocks `q` (`[out, in]`), when `x` has at most
+/// [`QUANT_MAX_ROWS`] rows; None otherwise.
+///
+/// # Shapes
+/// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
+pub fn quant_rows<B: Backend>(q: &QuantMatrix, x: &Tensor<B, 3>) -> Option<Tensor<B, 3>> {
+    let [b, s, d_in] = x.dims();
+    let (d_out, cols) = q.dims();
+    if b * s > QUANT_MAX_ROWS || d_in != cols {
+        return None;
+    }
+    let values: Vec<f32> = x.clone().into_data().convert::<f32>().to_vec().ok()?;
+    let y = q.matmul(&values, b * s);
+    Some(Tensor::from_data(
+        TensorData::new(y, [b, s, d_out]),
+        &x.device(),
+    ))
 }
 
 impl<B: Backend> Lora<B> {

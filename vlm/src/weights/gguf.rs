@@ -13,6 +13,7 @@ use half::{bf16, f16};
 
 use super::{HostTensor, TensorSource, WeightError};
 use crate::llama::LlamaConfig;
+use crate::quant::{self, QuantFormat, QuantMatrix};
 
 /// A metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,15 +303,53 @@ impl Gguf {
             ),
         })?;
         let n: usize = info.shape.iter().product();
-        let mut raw = vec![0u8; n / per * bytes];
-        self.file
-            .seek(SeekFrom::Start(self.data_start + info.offset))
-            .and_then(|_| self.file.read_exact(&mut raw))
-            .map_err(|e| WeightError::io(&self.path, format!("reading {name}: {e}")))?;
+        let raw = self.read_bytes(name, &info, n / per * bytes)?;
         Ok(Some(HostTensor {
             shape: info.shape,
             data: dequantize(info.kind, &raw, n),
         }))
+    }
+
+    fn read_bytes(
+        &mut self,
+        name: &str,
+        info: &TensorInfo,
+        len: usize,
+    ) -> Result<Vec<u8>, WeightError> {
+        let mut raw = vec![0u8; len];
+        self.file
+            .seek(SeekFrom::Start(self.data_start + info.offset))
+            .and_then(|_| self.file.read_exact(&mut raw))
+            .map_err(|e| WeightError::io(&self.path, format!("reading {name}: {e}")))?;
+        Ok(raw)
+    }
+
+    /// One matrix by its GGUF name as its quantised blocks, without dequantising; None when
+    /// absent or not a Q8_0/Q4_0/Q4_1 matrix (such a tensor is only ever used in f32).
+    pub fn read_quant(&mut self, name: &str) -> Result<Option<QuantMatrix>, WeightError> {
+        let Some(info) = self.tensors.get(name).cloned() else {
+            return Ok(None);
+        };
+        let format = match info.kind {
+            GGML_Q8_0 => QuantFormat::Q8_0,
+            GGML_Q4_0 => QuantFormat::Q4_0,
+            GGML_Q4_1 => QuantFormat::Q4_1,
+            _ => return Ok(None),
+        };
+        let [rows, cols] = info.shape[..] else {
+            return Ok(None);
+        };
+        if !cols.is_multiple_of(quant::BLOCK) {
+            return Ok(None);
+        }
+        let len = rows * cols / quant::BLOCK * format.gguf_block_bytes();
+        let raw = self.read_bytes(name, &info, len)?;
+        QuantMatrix::from_gguf(format, rows, cols, &raw)
+            .map(Some)
+            .map_err(|e| WeightError::Config {
+                path: self.path.display().to_string(),
+                reason: format!("{name}: {e}"),
+            })
     }
 
     /// A metadata value.
@@ -505,6 +544,42 @@ fn hf_name(g: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("model.layers.{layer}.{part}"))
+}
+
+impl GgufLlama {
+    /// A matrix by its transformers name as quantised blocks in transformers' row order
+    /// (llama.cpp's Q/K permutation undone); None when it is not stored quantised.
+    pub fn read_quant(&mut self, name: &str) -> Result<Option<QuantMatrix>, WeightError> {
+        let Some(g) = self.names.get(name).cloned() else {
+            return Ok(None);
+        };
+        let Some(mut m) = self.gguf.read_quant(&g)? else {
+            return Ok(None);
+        };
+        let heads = if g.ends_with("attn_q.weight") {
+            self.config.num_attention_heads
+        } else if g.ends_with("attn_k.weight") {
+            self.config.num_key_value_heads
+        } else {
+            return Ok(Some(m));
+        };
+        let rows = m.dims().0;
+        if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+            return Ok(None);
+        }
+        // The inverse of the order `unpermute` reads: row `orig` came from row `perm`.
+        let (hd, half) = (rows / heads, rows / heads / 2);
+        let mut from = vec![0; rows];
+        for h in 0..heads {
+            for two in 0..2 {
+                for i in 0..half {
+                    from[h * hd + two * half + i] = h * hd + i * 2 + two;
+                }
+            }
+        }
+        m.permute_rows(&from);
+        Ok(Some(m))
+    }
 }
 
 impl TensorSource for GgufLlama {
