@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import llama_cpp
 from llama_cpp import Llama
 from transformers import AutoTokenizer
 
@@ -36,8 +37,12 @@ def prefill():
 
 
 def next_token(allow_eos):
-    # Greedy; end-of-text held back as --min-new-tokens does on our side.
-    logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+    # Greedy; end-of-text held back as --min-new-tokens does on our side. The last position's
+    # logits straight from the context (llama-cpp-python 0.3 keeps `scores` only with
+    # logits_all, which would compute the head for every prompt token).
+    logits = np.ctypeslib.as_array(
+        llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),)
+    ).astype(np.float32)
     if not allow_eos:
         logits[eos] = -np.inf
     return int(np.argmax(logits))

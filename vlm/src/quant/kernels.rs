@@ -1,11 +1,12 @@
 //! Dot products of one quantised weight row with one f32 activation row, per CPU: portable
 //! scalar code, AVX2 (8 lanes) and AVX-512 (16 lanes). Each widens a block's bytes to f32 in
-//! registers, multiplies with the activations, and scales the block's sum once; no kernel
-//! writes a dequantised weight to memory.
+//! registers (`q · d + m` in one FMA), multiplies with the activations into several
+//! independent sums (one FMA chain would wait on its own latency), and never writes a
+//! dequantised weight to memory.
 
 use std::sync::OnceLock;
 
-use super::{Activations, BLOCK};
+use super::BLOCK;
 
 /// A family of kernels this CPU can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,59 +55,57 @@ impl Kernel {
         }
     }
 
-    /// `Σ_blocks d Σ nibble · x + m Σ x` for a Q4 row (16 bytes per block).
-    pub(super) fn dot_q4(self, qs: &[u8], d: &[f32], m: &[f32], a: &Activations) -> f32 {
+    /// `Σ (nibble · d + m) · x` over a Q4 row (16 bytes per block).
+    pub(super) fn dot_q4(self, qs: &[u8], d: &[f32], m: &[f32], x: &[f32]) -> f32 {
         let blocks = d.len();
-        assert!(qs.len() == blocks * 16 && m.len() == blocks && a.x.len() == blocks * BLOCK);
+        assert!(qs.len() == blocks * 16 && m.len() == blocks && x.len() == blocks * BLOCK);
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `available` listed this kernel only where the CPU has its features;
             // the lengths were checked above.
-            Kernel::Avx2 => unsafe { x86::dot_q4_avx2(qs, d, m, a) },
+            Kernel::Avx2 => unsafe { x86::dot_q4_avx2(qs, d, m, x) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Kernel::Avx512 => unsafe { x86::dot_q4_avx512(qs, d, m, a) },
-            _ => scalar_q4(qs, d, m, a),
+            Kernel::Avx512 => unsafe { x86::dot_q4_avx512(qs, d, m, x) },
+            _ => scalar_q4(qs, d, m, x),
         }
     }
 
-    /// `Σ_blocks d Σ q · x` for a Q8_0 row (32 bytes per block).
-    pub(super) fn dot_q8(self, qs: &[u8], d: &[f32], a: &Activations) -> f32 {
+    /// `Σ q · d · x` over a Q8_0 row (32 bytes per block).
+    pub(super) fn dot_q8(self, qs: &[u8], d: &[f32], x: &[f32]) -> f32 {
         let blocks = d.len();
-        assert!(qs.len() == blocks * BLOCK && a.x.len() == blocks * BLOCK);
+        assert!(qs.len() == blocks * BLOCK && x.len() == blocks * BLOCK);
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot_q4`.
-            Kernel::Avx2 => unsafe { x86::dot_q8_avx2(qs, d, a) },
+            Kernel::Avx2 => unsafe { x86::dot_q8_avx2(qs, d, x) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `dot_q4`.
-            Kernel::Avx512 => unsafe { x86::dot_q8_avx512(qs, d, a) },
-            _ => scalar_q8(qs, d, a),
+            Kernel::Avx512 => unsafe { x86::dot_q8_avx512(qs, d, x) },
+            _ => scalar_q8(qs, d, x),
         }
     }
 }
 
-fn scalar_q4(qs: &[u8], d: &[f32], m: &[f32], a: &Activations) -> f32 {
+fn scalar_q4(qs: &[u8], d: &[f32], m: &[f32], x: &[f32]) -> f32 {
     let mut acc = 0f32;
-    for (b, (q, x)) in qs.chunks_exact(16).zip(a.x.chunks_exact(BLOCK)).enumerate() {
-        let mut sum = 0f32;
+    for (b, (q, x)) in qs.chunks_exact(16).zip(x.chunks_exact(BLOCK)).enumerate() {
+        let w = |n: u8| n as f32 * d[b] + m[b];
         for j in 0..16 {
-            sum += (q[j] & 0x0F) as f32 * x[j] + (q[j] >> 4) as f32 * x[j + 16];
+            acc += w(q[j] & 0x0F) * x[j] + w(q[j] >> 4) * x[j + 16];
         }
-        acc += d[b] * sum + m[b] * a.sums[b];
     }
     acc
 }
 
-fn scalar_q8(qs: &[u8], d: &[f32], a: &Activations) -> f32 {
+fn scalar_q8(qs: &[u8], d: &[f32], x: &[f32]) -> f32 {
     let mut acc = 0f32;
-    for (b, (q, x)) in qs
-        .chunks_exact(BLOCK)
-        .zip(a.x.chunks_exact(BLOCK))
-        .enumerate()
-    {
-        let sum: f32 = q.iter().zip(x).map(|(&w, &v)| w as i8 as f32 * v).sum();
-        acc += d[b] * sum;
+    for (b, (q, x)) in qs.chunks_exact(BLOCK).zip(x.chunks_exact(BLOCK)).enumerate() {
+        acc += q
+            .iter()
+            .zip(x)
+            .map(|(&w, &v)| w as i8 as f32 * d[b] * v)
+            .sum::<f32>();
     }
     acc
 }
@@ -118,18 +117,28 @@ fn scalar_q8(qs: &[u8], d: &[f32], a: &Activations) -> f32 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::super::{Activations, BLOCK};
+    use super::super::BLOCK;
 
     /// A Q4 block's nibbles as bytes: elements 0–15 (low nibbles) and 16–31 (high).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn nibbles(p: *const u8) -> (__m128i, __m128i) {
+    unsafe fn nibbles(p: *const u8) -> [__m128i; 2] {
         let q = _mm_loadu_si128(p as *const __m128i);
         let mask = _mm_set1_epi8(0x0F);
-        (
+        [
             _mm_and_si128(q, mask),
             _mm_and_si128(_mm_srli_epi16(q, 4), mask),
-        )
+        ]
+    }
+
+    /// A Q8_0 block's 32 signed bytes, as two halves.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn bytes32(p: *const u8) -> [__m128i; 2] {
+        [
+            _mm_loadu_si128(p as *const __m128i),
+            _mm_loadu_si128(p.add(16) as *const __m128i),
+        ]
     }
 
     #[inline]
@@ -141,89 +150,110 @@ mod x86 {
         _mm_cvtss_f32(s)
     }
 
-    /// `acc` + 16 byte-weights (signed or not) times the 16 activations at `x`, 8 lanes.
+    /// Adds one block (its 32 weights as two 16-byte halves, `signed` or not, each `q · d +
+    /// m`) times the 32 activations at `x` into four 8-lane sums.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn sum16_avx2(w: __m128i, x: *const f32, signed: bool, acc: __m256) -> __m256 {
-        let (w0, w1) = if signed {
-            (
-                _mm256_cvtepi8_epi32(w),
-                _mm256_cvtepi8_epi32(_mm_srli_si128(w, 8)),
-            )
-        } else {
-            (
-                _mm256_cvtepu8_epi32(w),
-                _mm256_cvtepu8_epi32(_mm_srli_si128(w, 8)),
-            )
-        };
-        let (w0, w1) = (_mm256_cvtepi32_ps(w0), _mm256_cvtepi32_ps(w1));
-        let acc = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x), acc);
-        _mm256_fmadd_ps(w1, _mm256_loadu_ps(x.add(8)), acc)
+    unsafe fn block_avx2(
+        halves: [__m128i; 2],
+        signed: bool,
+        d: f32,
+        m: f32,
+        x: *const f32,
+        acc: &mut [__m256; 4],
+    ) {
+        let (dv, mv) = (_mm256_set1_ps(d), _mm256_set1_ps(m));
+        for (h, half) in halves.into_iter().enumerate() {
+            let rest = _mm_srli_si128(half, 8);
+            let ints = if signed {
+                [_mm256_cvtepi8_epi32(half), _mm256_cvtepi8_epi32(rest)]
+            } else {
+                [_mm256_cvtepu8_epi32(half), _mm256_cvtepu8_epi32(rest)]
+            };
+            for (k, i) in ints.into_iter().enumerate() {
+                let w = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), dv, mv);
+                let lane = 2 * h + k;
+                acc[lane] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x.add(8 * lane)), acc[lane]);
+            }
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_q4_avx2(qs: &[u8], d: &[f32], m: &[f32], a: &Activations) -> f32 {
-        let (q, x) = (qs.as_ptr(), a.x.as_ptr());
-        let mut acc = _mm256_setzero_ps();
-        let mut offsets = 0f32;
+    pub(super) unsafe fn dot_q4_avx2(qs: &[u8], d: &[f32], m: &[f32], x: &[f32]) -> f32 {
+        let mut acc = [_mm256_setzero_ps(); 4];
         for b in 0..d.len() {
-            let (lo, hi) = nibbles(q.add(b * 16));
-            let xb = x.add(b * BLOCK);
-            let p = sum16_avx2(lo, xb, false, _mm256_setzero_ps());
-            let p = sum16_avx2(hi, xb.add(16), false, p);
-            acc = _mm256_fmadd_ps(p, _mm256_set1_ps(d[b]), acc);
-            offsets += m[b] * a.sums[b];
+            let halves = nibbles(qs.as_ptr().add(b * 16));
+            block_avx2(halves, false, d[b], m[b], x.as_ptr().add(b * BLOCK), &mut acc);
         }
-        hsum256(acc) + offsets
+        hsum256(_mm256_add_ps(
+            _mm256_add_ps(acc[0], acc[1]),
+            _mm256_add_ps(acc[2], acc[3]),
+        ))
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_q8_avx2(qs: &[u8], d: &[f32], a: &Activations) -> f32 {
-        let (q, x) = (qs.as_ptr(), a.x.as_ptr());
-        let mut acc = _mm256_setzero_ps();
+    pub(super) unsafe fn dot_q8_avx2(qs: &[u8], d: &[f32], x: &[f32]) -> f32 {
+        let mut acc = [_mm256_setzero_ps(); 4];
         for (b, &scale) in d.iter().enumerate() {
-            let lo = _mm_loadu_si128(q.add(b * BLOCK) as *const __m128i);
-            let hi = _mm_loadu_si128(q.add(b * BLOCK + 16) as *const __m128i);
-            let xb = x.add(b * BLOCK);
-            let p = sum16_avx2(lo, xb, true, _mm256_setzero_ps());
-            let p = sum16_avx2(hi, xb.add(16), true, p);
-            acc = _mm256_fmadd_ps(p, _mm256_set1_ps(scale), acc);
+            let halves = bytes32(qs.as_ptr().add(b * BLOCK));
+            block_avx2(halves, true, scale, 0.0, x.as_ptr().add(b * BLOCK), &mut acc);
         }
-        hsum256(acc)
+        hsum256(_mm256_add_ps(
+            _mm256_add_ps(acc[0], acc[1]),
+            _mm256_add_ps(acc[2], acc[3]),
+        ))
+    }
+
+    /// [`block_avx2`] in 16 lanes, into the sums `acc[2 · slot]`, `acc[2 · slot + 1]`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn block_avx512(
+        halves: [__m128i; 2],
+        signed: bool,
+        d: f32,
+        m: f32,
+        x: *const f32,
+        acc: &mut [__m512; 4],
+        slot: usize,
+    ) {
+        let (dv, mv) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
+        for (h, half) in halves.into_iter().enumerate() {
+            let ints = if signed {
+                _mm512_cvtepi8_epi32(half)
+            } else {
+                _mm512_cvtepu8_epi32(half)
+            };
+            let w = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ints), dv, mv);
+            let lane = 2 * slot + h;
+            acc[lane] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x.add(16 * h)), acc[lane]);
+        }
     }
 
     #[target_feature(enable = "avx512f,avx2")]
-    pub(super) unsafe fn dot_q4_avx512(qs: &[u8], d: &[f32], m: &[f32], a: &Activations) -> f32 {
-        let (q, x) = (qs.as_ptr(), a.x.as_ptr());
-        let mut acc = _mm512_setzero_ps();
-        let mut offsets = 0f32;
+    pub(super) unsafe fn dot_q4_avx512(qs: &[u8], d: &[f32], m: &[f32], x: &[f32]) -> f32 {
+        let mut acc = [_mm512_setzero_ps(); 4];
         for b in 0..d.len() {
-            let (lo, hi) = nibbles(q.add(b * 16));
-            let xb = x.add(b * BLOCK);
-            let w0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo));
-            let w1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi));
-            let p = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
-            let p = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb.add(16)), p);
-            acc = _mm512_fmadd_ps(p, _mm512_set1_ps(d[b]), acc);
-            offsets += m[b] * a.sums[b];
+            let halves = nibbles(qs.as_ptr().add(b * 16));
+            let x = x.as_ptr().add(b * BLOCK);
+            block_avx512(halves, false, d[b], m[b], x, &mut acc, b % 2);
         }
-        _mm512_reduce_add_ps(acc) + offsets
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
 
     #[target_feature(enable = "avx512f,avx2")]
-    pub(super) unsafe fn dot_q8_avx512(qs: &[u8], d: &[f32], a: &Activations) -> f32 {
-        let (q, x) = (qs.as_ptr(), a.x.as_ptr());
-        let mut acc = _mm512_setzero_ps();
+    pub(super) unsafe fn dot_q8_avx512(qs: &[u8], d: &[f32], x: &[f32]) -> f32 {
+        let mut acc = [_mm512_setzero_ps(); 4];
         for (b, &scale) in d.iter().enumerate() {
-            let lo = _mm_loadu_si128(q.add(b * BLOCK) as *const __m128i);
-            let hi = _mm_loadu_si128(q.add(b * BLOCK + 16) as *const __m128i);
-            let xb = x.add(b * BLOCK);
-            let w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
-            let w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
-            let p = _mm512_mul_ps(w0, _mm512_loadu_ps(xb));
-            let p = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb.add(16)), p);
-            acc = _mm512_fmadd_ps(p, _mm512_set1_ps(scale), acc);
+            let halves = bytes32(qs.as_ptr().add(b * BLOCK));
+            let x = x.as_ptr().add(b * BLOCK);
+            block_avx512(halves, true, scale, 0.0, x, &mut acc, b % 2);
         }
-        _mm512_reduce_add_ps(acc)
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
 }
