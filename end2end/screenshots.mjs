@@ -7,7 +7,7 @@ const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 await signIn(page, 'admin', ADMIN_PASSWORD);
 
 // Inspect: the fine-tuned default asked the plain question about a test-side anomaly it
-// detects and names (a broken cap; overall it is at chance, docs/models/default.md).
+// detects and names (a broken divider; docs/models/default.md has how often it does).
 // The default model installs beside the starting server: wait until Inspect offers it.
 for (let i = 0; ; i++) {
   await page.goto(`${BASE_URL}/inspect`);
@@ -16,7 +16,7 @@ for (let i = 0; ; i++) {
   if (i === 60) throw new Error('vlm-default was not installed within two minutes');
   await page.waitForTimeout(2000);
 }
-await page.locator('#pick-grid button.tile[title$="juice_bottle/test/structural_anomalies/005.png"]').click();
+await page.locator('#pick-grid button.tile[title$="breakfast_box/test/structural_anomalies/005.png"]').click();
 await runInspection(page, { model: 'vlm-default', prompt: 'plain', timeout: 300_000 });
 await page.screenshot({ path: `${out}/inspect.png`, fullPage: true });
 

@@ -3,8 +3,10 @@
 # machine's CPU (docs/models/default.md):
 #   data     the demo set (seed 0, evaluation only) and the default's own training sets, other
 #            seeds of the generator, refused if any image's bytes match an evaluation image;
-#   tower    dense pretraining of a fresh vision tower on the training set's masks and defect
-#            names (models/default/tower-pretrain.toml), then a base composed with it;
+#   tower    dense pretraining of a fresh vision tower on the masks and defect names of images
+#            the generator renders as it trains (models/default/tower-pretrain.toml: its own
+#            seed, every image new), scored on the tower set's held-out side; then a base
+#            composed with it;
 #   stage 1  captions: projector and LoRA learn to describe images (the training-free default);
 #   stage 2  the paper's Part A on top: QA, LoRA and projector (the fine-tuned default);
 #   eval     the card's rows on the demo split and on fresh seeds (scripts/eval-default.sh);
@@ -58,7 +60,7 @@ TOWER_SPLIT="$(split_of default-tower-set 0.85)"
 LM_SPLIT="$(split_of default-lm-set 0.85)"
 step "splits: demo $DEMO_SPLIT, tower $TOWER_SPLIT, language stages $LM_SPLIT"
 
-step "tower: dense pretraining of a fresh tower (seed 0) on the tower set's masks"
+step "tower: dense pretraining of a fresh tower (seed 0) on the generator's stream"
 "$BIN" model compose --lm smollm2 --out "$WORK/fresh" --tower "$CFG/tower.json" --name vlm-default-fresh > /dev/null
 timed tower "$BIN" model pretrain-tower --base vlm-default-fresh --dataset default-tower-set \
   --split "$TOWER_SPLIT" --config "$CFG/tower-pretrain.toml" --out "$WORK/tower"

@@ -134,6 +134,10 @@ fn scaled_down_recipe_trains_both_stages_and_evaluates_them() {
     let t = tower_cfg.as_table_mut().unwrap();
     t.insert("epochs".into(), toml::Value::Integer(30));
     t.insert("batch_size".into(), toml::Value::Integer(8));
+    // The shipped tower trains on the generator's stream: a few new images per epoch here.
+    if t.contains_key("fresh_images") {
+        t.insert("fresh_images".into(), toml::Value::Integer(48));
+    }
     let tower_toml = dir.path().join("tower.toml");
     std::fs::write(&tower_toml, toml::to_string(&tower_cfg).unwrap()).unwrap();
     let tower_out = dir.path().join("tower");
