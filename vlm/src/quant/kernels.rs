@@ -100,7 +100,11 @@ fn scalar_q4(qs: &[u8], d: &[f32], m: &[f32], x: &[f32]) -> f32 {
 
 fn scalar_q8(qs: &[u8], d: &[f32], x: &[f32]) -> f32 {
     let mut acc = 0f32;
-    for (b, (q, x)) in qs.chunks_exact(BLOCK).zip(x.chunks_exact(BLOCK)).enumerate() {
+    for (b, (q, x)) in qs
+        .chunks_exact(BLOCK)
+        .zip(x.chunks_exact(BLOCK))
+        .enumerate()
+    {
         acc += q
             .iter()
             .zip(x)
@@ -183,7 +187,14 @@ mod x86 {
         let mut acc = [_mm256_setzero_ps(); 4];
         for b in 0..d.len() {
             let halves = nibbles(qs.as_ptr().add(b * 16));
-            block_avx2(halves, false, d[b], m[b], x.as_ptr().add(b * BLOCK), &mut acc);
+            block_avx2(
+                halves,
+                false,
+                d[b],
+                m[b],
+                x.as_ptr().add(b * BLOCK),
+                &mut acc,
+            );
         }
         hsum256(_mm256_add_ps(
             _mm256_add_ps(acc[0], acc[1]),
@@ -196,7 +207,14 @@ mod x86 {
         let mut acc = [_mm256_setzero_ps(); 4];
         for (b, &scale) in d.iter().enumerate() {
             let halves = bytes32(qs.as_ptr().add(b * BLOCK));
-            block_avx2(halves, true, scale, 0.0, x.as_ptr().add(b * BLOCK), &mut acc);
+            block_avx2(
+                halves,
+                true,
+                scale,
+                0.0,
+                x.as_ptr().add(b * BLOCK),
+                &mut acc,
+            );
         }
         hsum256(_mm256_add_ps(
             _mm256_add_ps(acc[0], acc[1]),
