@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -78,7 +77,12 @@ pub fn run(args: GenerateArgs, model: PathBuf) -> anyhow::Result<()> {
         vlm::device::set_half(spec)?;
     }
     vlm::device::probe(spec)?;
-    jobs::on_backend!(spec, args.half, run_on(&args, &model))
+    // Quantised blocks only on the CPU: on a GPU the f32 copies stay in use.
+    let weights = match (spec, args.dequantize) {
+        (DeviceSpec::Cpu, false) => GgufWeights::Quantised,
+        _ => GgufWeights::F32,
+    };
+    jobs::on_backend!(spec, args.half, run_on(&args, &model, weights))
 }
 
 /// The prompt text: the chat template applied (with `images` image lines) unless `--raw`.
@@ -97,7 +101,12 @@ fn prompt_text(
     })
 }
 
-fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> anyhow::Result<()> {
+fn run_on<B: Backend>(
+    args: &GenerateArgs,
+    path: &Path,
+    weights: GgufWeights,
+    device: &B::Device,
+) -> anyhow::Result<()> {
     if vlm::chat::is_vlm_dir(path) {
         return run_vlm::<B>(args, path, device);
     }
@@ -113,10 +122,6 @@ fn run_on<B: Backend>(args: &GenerateArgs, path: &Path, device: &B::Device) -> a
             path.display()
         );
     }
-    let weights = match (DeviceSpec::from_str(&args.device), args.dequantize) {
-        (Ok(DeviceSpec::Cpu), false) => GgufWeights::Quantised,
-        _ => GgufWeights::F32,
-    };
     let loaded = vlm::llama::open_with::<B>(path, device, weights)?;
     let (matrices, bytes) = vlm::llama::quantised::quantised_bytes(&loaded.model);
     if matrices > 0 {

@@ -409,22 +409,33 @@ fn unpermute(t: &mut HostTensor, heads: usize) {
         [rows, cols] => (rows, cols),
         _ => return,
     };
-    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+    let Some(from) = qk_row_order(rows, heads) else {
         return;
-    }
-    let hd = rows / heads;
-    let half = hd / 2;
+    };
     let src = t.data.clone();
+    for (orig, perm) in from.into_iter().enumerate() {
+        t.data[orig * cols..(orig + 1) * cols]
+            .copy_from_slice(&src[perm * cols..(perm + 1) * cols]);
+    }
+}
+
+/// Where each of transformers' Q/K rows is stored in a llama.cpp GGUF: row `orig` of
+/// `heads × head_dim` rows is stored row `from[orig]` (within each head, `[half, 2]` pairs
+/// for transformers' `[2, half]`). None when the rows are not whole heads of even size.
+fn qk_row_order(rows: usize, heads: usize) -> Option<Vec<usize>> {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+        return None;
+    }
+    let (hd, half) = (rows / heads, rows / heads / 2);
+    let mut from = vec![0; rows];
     for h in 0..heads {
         for two in 0..2 {
             for i in 0..half {
-                let orig = h * hd + two * half + i;
-                let perm = h * hd + i * 2 + two;
-                t.data[orig * cols..(orig + 1) * cols]
-                    .copy_from_slice(&src[perm * cols..(perm + 1) * cols]);
+                from[h * hd + two * half + i] = h * hd + i * 2 + two;
             }
         }
     }
+    Some(from)
 }
 
 /// A LLaMA GGUF seen through transformers' tensor names.
@@ -547,6 +558,17 @@ fn hf_name(g: &str) -> Option<String> {
 }
 
 impl GgufLlama {
+    /// The heads of a Q or K matrix (whose rows llama.cpp's converter permuted), by GGUF name.
+    fn qk_heads(&self, gguf_name: &str) -> Option<usize> {
+        if gguf_name.ends_with("attn_q.weight") {
+            Some(self.config.num_attention_heads)
+        } else if gguf_name.ends_with("attn_k.weight") {
+            Some(self.config.num_key_value_heads)
+        } else {
+            None
+        }
+    }
+
     /// A matrix by its transformers name as quantised blocks in transformers' row order
     /// (llama.cpp's Q/K permutation undone); None when it is not stored quantised.
     pub fn read_quant(&mut self, name: &str) -> Result<Option<QuantMatrix>, WeightError> {
@@ -556,27 +578,12 @@ impl GgufLlama {
         let Some(mut m) = self.gguf.read_quant(&g)? else {
             return Ok(None);
         };
-        let heads = if g.ends_with("attn_q.weight") {
-            self.config.num_attention_heads
-        } else if g.ends_with("attn_k.weight") {
-            self.config.num_key_value_heads
-        } else {
+        let Some(heads) = self.qk_heads(&g) else {
             return Ok(Some(m));
         };
-        let rows = m.dims().0;
-        if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+        let Some(from) = qk_row_order(m.dims().0, heads) else {
             return Ok(None);
-        }
-        // The inverse of the order `unpermute` reads: row `orig` came from row `perm`.
-        let (hd, half) = (rows / heads, rows / heads / 2);
-        let mut from = vec![0; rows];
-        for h in 0..heads {
-            for two in 0..2 {
-                for i in 0..half {
-                    from[h * hd + two * half + i] = h * hd + i * 2 + two;
-                }
-            }
-        }
+        };
         m.permute_rows(&from);
         Ok(Some(m))
     }
@@ -599,10 +606,8 @@ impl TensorSource for GgufLlama {
             Some(t) => t,
             None => return Ok(None),
         };
-        if g.ends_with("attn_q.weight") {
-            unpermute(&mut t, self.config.num_attention_heads);
-        } else if g.ends_with("attn_k.weight") {
-            unpermute(&mut t, self.config.num_key_value_heads);
+        if let Some(heads) = self.qk_heads(&g) {
+            unpermute(&mut t, heads);
         }
         Ok(Some(t))
     }
