@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 use vlm::bert::Encoder;
+use vlm::workers::on_cpu_workers;
 
 /// P, R and F1 per candidate.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -178,10 +179,11 @@ impl<B: Backend> BertScorer<'_, B> {
             mask.extend(std::iter::repeat_n(1, t.len()));
             mask.extend(std::iter::repeat_n(0, seq - t.len()));
         }
-        let states =
+        let states = on_cpu_workers::<B, _>(|| {
             self.encoder
                 .model
-                .hidden_states(&ids, &mask, [b, seq], self.layers, &self.device);
+                .hidden_states(&ids, &mask, [b, seq], self.layers, &self.device)
+        });
         let last = states.into_iter().nth(self.layers).ok_or_else(|| {
             BertScoreError::Encoder(format!("the model has fewer than {} layers", self.layers))
         })?;

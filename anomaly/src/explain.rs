@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use vlm::chat::ChatVlm;
 use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
 use vlm::llama::stream::TextStream;
+use vlm::workers::on_cpu_workers;
 
 use crate::coi::{explanation_of, Mode, Request};
 use crate::verdict::{parse_verdict, Verdict};
@@ -129,7 +130,8 @@ impl<B: Backend> Explainer<B> {
         }
         let pixels = m.pixel_tensor(&pixels.tiles, &self.device);
         let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
-        let embeds = m.embed(&ids, [1, ids.len()], pixels, &self.device)?;
+        let embeds =
+            on_cpu_workers::<B, _>(|| m.embed(&ids, [1, ids.len()], pixels, &self.device))?;
         let limits = Limits {
             max_new: decoding.max_new_tokens,
             min_new: 0,

@@ -16,6 +16,7 @@ pub mod rng;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;
+pub mod workers;
 
 pub use device::{DeviceError, DeviceSpec};
 pub use field_error::FieldError;

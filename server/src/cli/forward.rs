@@ -12,6 +12,7 @@ use vlm::llama::load::from_hf_dir;
 use vlm::llama::Mask;
 use vlm::weights::safetensors::{read_i64, write, SafeTensors};
 use vlm::weights::TensorSource;
+use vlm::workers::on_cpu_workers;
 use vlm::DeviceSpec;
 
 #[derive(Debug, Args)]
@@ -118,7 +119,8 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             cfg.text.max_position_embeddings,
             Some(cfg.image_token_id),
         )?;
-        model.forward(&inputs.ids, [b, s], &mask, pixels(inputs.pixels), None)?
+        let pixels = pixels(inputs.pixels);
+        on_cpu_workers::<B, _>(|| model.forward(&inputs.ids, [b, s], &mask, pixels, None))?
     } else if vlm::llava::is_llava_dir(&args.model) {
         let (cfg, model) = vlm::llava::from_hf_dir::<B>(&args.model, device)?;
         loaded_at = std::time::Instant::now();
@@ -129,7 +131,8 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             cfg.text.max_position_embeddings,
             Some(cfg.image_token_id),
         )?;
-        model.forward(&inputs.ids, [b, s], &mask, pixels(inputs.pixels), None)?
+        let pixels = pixels(inputs.pixels);
+        on_cpu_workers::<B, _>(|| model.forward(&inputs.ids, [b, s], &mask, pixels, None))?
     } else {
         if inputs.pixels.is_some() {
             bail!(
@@ -149,7 +152,7 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
         )?;
         let input: Tensor<B, 2, Int> =
             Tensor::from_data(TensorData::new(inputs.ids, [b, s]), device);
-        model.forward(input, &mask, None)
+        on_cpu_workers::<B, _>(|| model.forward(input, &mask, None))
     };
     let dims = logits.dims();
     let data = logits

@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::{KvCache, Llama, Mask};
 use crate::rng::Rng;
+use crate::workers::on_cpu_workers;
 
 /// How to pick each next token. `temperature == 0` is greedy (argmax).
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +85,7 @@ pub fn generate_from_embeds<B: Backend>(
         let Some(step) = embeds.take() else { break };
         let n = step.dims()[1];
         let mask = Mask::all(1, cache.len() + n);
-        let logits = model.forward_last(step, &mask, Some(&mut cache));
+        let logits = on_cpu_workers::<B, _>(|| model.forward_last(step, &mask, Some(&mut cache)));
         // Half-precision backends hand back f16 logits: widen before reading.
         let mut last = logits
             .into_data()

@@ -145,9 +145,10 @@ impl<B: Backend> Attention<B> {
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let rep = h / kvh;
         // Rotate in `[batch, seq, heads, head_dim]`, where the projections are contiguous.
-        let q = rotate_q.apply(self.q_proj.forward(x.clone()).reshape([b, s, h, hd]));
-        let k = rotate_k.apply(self.k_proj.forward(x.clone()).reshape([b, s, kvh, hd]));
-        let v = self.v_proj.forward(x).reshape([b, s, kvh, hd]);
+        let [q, k, v] = LoraLinear::forward_shared([&self.q_proj, &self.k_proj, &self.v_proj], x);
+        let q = rotate_q.apply(q.reshape([b, s, h, hd]));
+        let k = rotate_k.apply(k.reshape([b, s, kvh, hd]));
+        let v = v.reshape([b, s, kvh, hd]);
         let (k, v) = (k.swap_dims(1, 2), v.swap_dims(1, 2));
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
@@ -181,8 +182,8 @@ impl<B: Backend> Mlp<B> {
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down_proj
-            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        let [gate, up] = LoraLinear::forward_shared([&self.gate_proj, &self.up_proj], x);
+        self.down_proj.forward(silu(gate) * up)
     }
 }
 

@@ -11,7 +11,7 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 
 use serde::{Deserialize, Serialize};
 
-use crate::quant::QuantMatrix;
+use crate::quant::{kernel, matmul_shared, QuantMatrix};
 use crate::weights::{HostTensor, WeightError};
 use std::sync::Arc;
 
@@ -140,30 +140,72 @@ impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
 }
 
 impl<B: Backend> LoraLinear<B> {
+    /// `x · W + b` (+ the adapter's update). The base product is a plain matmul rather than
+    /// `Linear::forward`: Burn's linear op reshapes the transposed weight in its backward
+    /// pass, copying every frozen weight matrix at every training step (8 % of a SmolLM2
+    /// step); the matmul's backward reads the transpose in place.
+    ///
     /// # Shapes
     /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.lora {
-            Some(l) if !self.merged => self.base_forward(x.clone()) + l.delta(x),
-            _ => self.base_forward(x),
-        }
+        let y = match self.active_quant().and_then(|q| quant_rows(q, &x)) {
+            Some(y) => y,
+            None => x.clone().matmul(self.base.weight.val().unsqueeze::<3>()),
+        };
+        self.finish(y, x)
     }
 
-    /// `x · W + b` as a plain matmul rather than `Linear::forward`: Burn's linear op reshapes
-    /// the transposed weight in its backward pass, copying every frozen weight matrix at every
-    /// training step (8 % of a SmolLM2 step); the matmul's backward reads the transpose in place.
-    fn base_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let y = match &self.quant {
-            // Merged, `base` holds more than the quantised blocks do.
-            Some(q) if !self.merged => match quant_rows(q, &x) {
-                Some(y) => y,
-                None => x.matmul(self.base.weight.val().unsqueeze::<3>()),
-            },
-            _ => x.matmul(self.base.weight.val().unsqueeze::<3>()),
+    /// The products of several layers that read the same input (a decoder layer's q/k/v, its
+    /// gate/up): with quantised weights and a few rows, one pass over all their blocks
+    /// ([`crate::quant::matmul_shared`]); otherwise each layer's [`LoraLinear::forward`].
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]` per layer
+    pub fn forward_shared<const N: usize>(
+        layers: [&LoraLinear<B>; N],
+        x: Tensor<B, 3>,
+    ) -> [Tensor<B, 3>; N] {
+        let [b, s, d_in] = x.dims();
+        let quants: Option<Vec<&QuantMatrix>> = layers.iter().map(|l| l.active_quant()).collect();
+        let shared = quants
+            .filter(|qs| b * s <= QUANT_MAX_ROWS && qs.iter().all(|q| q.dims().1 == d_in))
+            .and_then(|qs| {
+                let values = x
+                    .clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .ok()?;
+                Some(matmul_shared(&qs, kernel(), &values, b * s))
+            });
+        let Some(mut ys) = shared else {
+            return layers.map(|l| l.forward(x.clone()));
         };
-        match &self.base.bias {
+        let device = x.device();
+        let mut ys = ys.drain(..);
+        layers.map(|l| {
+            let y = ys.next().unwrap_or_default();
+            let d_out = l.dims().1;
+            let y = Tensor::from_data(TensorData::new(y, [b, s, d_out]), &device);
+            l.finish(y, x.clone())
+        })
+    }
+
+    /// The quantised blocks, when they hold this layer's weight (not while an adapter is
+    /// merged into `base`, which then holds more).
+    fn active_quant(&self) -> Option<&QuantMatrix> {
+        self.quant.as_deref().filter(|_| !self.merged)
+    }
+
+    /// `x · W` (`y`) plus the bias and an unmerged adapter's update.
+    fn finish(&self, y: Tensor<B, 3>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let y = match &self.base.bias {
             Some(b) => y + b.val().unsqueeze::<3>(),
             None => y,
+        };
+        match &self.lora {
+            Some(l) if !self.merged => y + l.delta(x),
+            _ => y,
         }
     }
 
@@ -347,6 +389,50 @@ mod tests {
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
+    }
+
+    /// A layer `d_in → d_out` whose quantised blocks (Q8_0, bytes from a counter) are not
+    /// its f32 weight: which path ran shows in the output.
+    fn quantised(d_in: usize, d_out: usize, salt: usize) -> LoraLinear<Cpu> {
+        let mut raw = Vec::new();
+        for b in 0..d_out * d_in / 32 {
+            raw.extend(half::f16::from_f32(0.01 * (1 + b % 3) as f32).to_le_bytes());
+            raw.extend((0..32).map(|j| ((b * 31 + j * 7 + salt) % 251) as u8));
+        }
+        let mut layer = LoraLinear::from(base(d_in, d_out));
+        let q = QuantMatrix::from_gguf(crate::quant::QuantFormat::Q8_0, d_out, d_in, &raw);
+        layer.quant = Some(Arc::new(q.unwrap()));
+        layer
+    }
+
+    #[test]
+    fn shared_products_equal_each_layers_own() {
+        let device = cpu_device();
+        let (q, mut k, v) = (
+            quantised(64, 96, 1),
+            quantised(64, 32, 2),
+            quantised(64, 32, 3),
+        );
+        k.lora = Some(Lora::new(64, 32, &LoraConfig::default(), &device));
+        k.lora.as_mut().unwrap().b = Param::from_tensor(Tensor::ones([8, 32], &device));
+        for rows in [1, 3, QUANT_MAX_ROWS + 1] {
+            let x: Tensor<Cpu, 3> = Tensor::from_data(
+                TensorData::new(
+                    (0..rows * 64).map(|i| (i as f32 * 0.13).sin()).collect(),
+                    [1, rows, 64],
+                ),
+                &device,
+            );
+            let shared = LoraLinear::forward_shared([&q, &k, &v], x.clone());
+            for (layer, got) in [&q, &k, &v].into_iter().zip(shared) {
+                assert_eq!(values(got), values(layer.forward(x.clone())), "{rows} rows");
+            }
+        }
+        // A few rows go through the blocks, more through the f32 weight.
+        let x = |rows| Tensor::<Cpu, 3>::ones([1, rows, 64], &device);
+        let plain = LoraLinear::from(base(64, 96));
+        assert_ne!(values(q.forward(x(1))), values(plain.forward(x(1))));
+        assert_eq!(values(q.forward(x(9))), values(plain.forward(x(9))));
     }
 
     #[test]

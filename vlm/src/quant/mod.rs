@@ -15,7 +15,7 @@ mod kernels;
 
 use rayon::prelude::*;
 
-pub use kernels::{kernel, Kernel};
+pub use kernels::{kernel, Acts, Kernel};
 
 /// Values per block, in every format here.
 pub const BLOCK: usize = 32;
@@ -193,48 +193,84 @@ impl QuantMatrix {
     /// `y = x · Wᵀ` for `n` activation rows: `x` is `[n, cols]`, the result `[n, rows]`.
     /// Rows of the matrix are split across rayon's threads.
     pub fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
-        assert_eq!(x.len(), n * self.cols, "activations must be [n, cols]");
-        let acts: Vec<&[f32]> = x.chunks_exact(self.cols).collect();
-        let k = kernel();
+        self.matmul_with(kernel(), x, n)
+    }
+
+    /// [`QuantMatrix::matmul`] with the kernel `k` (one of [`Kernel::available`]; benchmarks
+    /// compare them).
+    pub fn matmul_with(&self, k: Kernel, x: &[f32], n: usize) -> Vec<f32> {
+        let mut out = matmul_shared(&[self], k, x, n);
+        out.pop().unwrap_or_default()
+    }
+
+    /// Row `r`'s product with one prepared activation row.
+    fn row(&self, k: Kernel, r: usize, a: &Acts) -> f32 {
         let (qb, bpr) = (self.q_bytes(), self.blocks_per_row());
-        let row = |r: usize, a: &[f32]| {
-            let blocks = r * bpr..(r + 1) * bpr;
-            let qs = &self.qs[blocks.start * qb..blocks.end * qb];
-            let d = &self.d[blocks.clone()];
-            match self.format {
-                QuantFormat::Q8_0 => k.dot_q8(qs, d, a),
-                _ => k.dot_q4(qs, d, &self.m[blocks], a),
+        let blocks = r * bpr..(r + 1) * bpr;
+        let qs = &self.qs[blocks.start * qb..blocks.end * qb];
+        let d = &self.d[blocks.clone()];
+        match self.format {
+            QuantFormat::Q8_0 => k.dot_q8(qs, d, a),
+            _ => k.dot_q4(qs, d, &self.m[blocks], a),
+        }
+    }
+}
+
+/// `x · Wᵀ` for each matrix of `mats` (all with the same columns) and the same `n` activation
+/// rows, in one parallel pass: a decoder layer's q/k/v (or gate/up) products share their input,
+/// and each pass costs a wake-up of the threads and a rounding of the activations. Returns one
+/// `[n, rows]` result per matrix.
+pub fn matmul_shared(mats: &[&QuantMatrix], k: Kernel, x: &[f32], n: usize) -> Vec<Vec<f32>> {
+    let Some(first) = mats.first() else {
+        return Vec::new();
+    };
+    let cols = first.cols;
+    assert!(
+        mats.iter().all(|m| m.cols == cols),
+        "matrices sharing activations must have the same columns"
+    );
+    assert_eq!(x.len(), n * cols, "activations must be [n, cols]");
+    let acts: Vec<Acts> = x.chunks_exact(cols).map(Acts::new).collect();
+    // The matrices' rows stacked; `starts[i]` is matrix i's first row.
+    let starts: Vec<usize> = mats
+        .iter()
+        .scan(0, |s, m| {
+            let at = *s;
+            *s += m.rows;
+            Some(at)
+        })
+        .collect();
+    let rows: usize = mats.iter().map(|m| m.rows).sum();
+    // Rows out of the matrices, each with every activation row: each matrix is read once.
+    let mut out_t = vec![0f32; rows * n];
+    let chunk = (rows / (4 * rayon::current_num_threads().max(1))).max(16);
+    let fill = |(c, ys): (usize, &mut [f32])| {
+        for (i, y) in ys.chunks_exact_mut(n).enumerate() {
+            let r = c * chunk + i;
+            let which = starts.partition_point(|&s| s <= r) - 1;
+            for (j, a) in acts.iter().enumerate() {
+                y[j] = mats[which].row(k, r - starts[which], a);
             }
-        };
-        // Rows out of the matrix, each with every activation row: the matrix is read once.
-        let mut out_t = vec![0f32; self.rows * n];
-        let chunk = (self.rows / (4 * rayon::current_num_threads().max(1))).max(16);
-        let work = self.rows * bpr * n;
-        let fill = |(c, ys): (usize, &mut [f32])| {
-            for (i, y) in ys.chunks_exact_mut(n).enumerate() {
-                let r = c * chunk + i;
-                for (j, a) in acts.iter().enumerate() {
-                    y[j] = row(r, a);
+        }
+    };
+    // Small products finish before threads would start.
+    if rows * (cols / BLOCK) * n < 4096 {
+        out_t.chunks_mut(chunk * n).enumerate().for_each(fill);
+    } else {
+        out_t.par_chunks_mut(chunk * n).enumerate().for_each(fill);
+    }
+    mats.iter()
+        .zip(&starts)
+        .map(|(m, &start)| {
+            let mut out = vec![0f32; n * m.rows];
+            for r in 0..m.rows {
+                for j in 0..n {
+                    out[j * m.rows + r] = out_t[(start + r) * n + j];
                 }
             }
-        };
-        // Small products finish before threads would start.
-        if work < 4096 {
-            out_t.chunks_mut(chunk * n).enumerate().for_each(fill);
-        } else {
-            out_t.par_chunks_mut(chunk * n).enumerate().for_each(fill);
-        }
-        if n == 1 {
-            return out_t;
-        }
-        let mut out = vec![0f32; n * self.rows];
-        for r in 0..self.rows {
-            for j in 0..n {
-                out[j * self.rows + r] = out_t[r * n + j];
-            }
-        }
-        out
-    }
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]

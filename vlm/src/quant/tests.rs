@@ -85,8 +85,53 @@ fn magnitude(w: &[f32], rows: usize, cols: usize, x: &[f32]) -> Vec<f64> {
     reference(&abs(w), rows, cols, &abs(x))
 }
 
+/// What rounding the activations to 16 bits may cost per output: each element moves by at
+/// most half its block's step, times the weight's scaled part `|w − m| = |q · d|` (the offset
+/// multiplies the exact block sum).
+fn rounding_bound(m: &QuantMatrix, w: &[f32], x: &[f32]) -> Vec<f64> {
+    let (rows, cols) = m.dims();
+    let steps = Acts::new(x).steps().to_vec();
+    (0..rows)
+        .map(|r| {
+            (0..cols)
+                .map(|c| {
+                    let b = (r * cols + c) / BLOCK;
+                    let offset = m.m.get(b).copied().unwrap_or(0.0);
+                    (w[r * cols + c] - offset).abs() as f64 * steps[c / BLOCK] as f64 / 2.0
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// The kernels' own arithmetic in f64: integer sums of the rounded activations, scaled per
+/// block, plus the offsets times the exact block sums.
+fn rounded_reference(m: &QuantMatrix, x: &Acts) -> Vec<f64> {
+    let (rows, cols) = m.dims();
+    let w = m.dequantize();
+    (0..rows)
+        .map(|r| {
+            (0..cols / BLOCK)
+                .map(|b| {
+                    let blk = r * cols / BLOCK + b;
+                    let offset = m.m.get(blk).copied().unwrap_or(0.0) as f64;
+                    let q: f64 = (0..BLOCK)
+                        .map(|j| {
+                            let c = b * BLOCK + j;
+                            let level =
+                                ((w[r * cols + c] as f64 - offset) / m.d[blk] as f64).round();
+                            level * x.q[c] as f64
+                        })
+                        .sum();
+                    m.d[blk] as f64 * x.step[b] as f64 * q + offset * x.sum[b] as f64
+                })
+                .sum()
+        })
+        .collect()
+}
+
 #[test]
-fn every_kernel_is_the_dequantised_product_to_f32_rounding() {
+fn every_kernel_is_its_integer_arithmetic_and_the_product_within_the_rounding() {
     let mut rng = Rng::new(7);
     let (rows, cols) = (37, 160);
     for format in [QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q4_1] {
@@ -99,21 +144,30 @@ fn every_kernel_is_the_dequantised_product_to_f32_rounding() {
         .unwrap();
         let w = m.dequantize();
         let x = random_acts(cols, &mut rng);
+        let acts = Acts::new(&x);
         let exact = reference(&w, rows, cols, &x);
         let scale = magnitude(&w, rows, cols, &x);
+        let bound = rounding_bound(&m, &w, &x);
+        let own = rounded_reference(&m, &acts);
         for k in Kernel::available() {
             let (bpr, qb) = (cols / BLOCK, m.q_bytes());
             for r in 0..rows {
                 let qs = &m.qs[r * bpr * qb..(r + 1) * bpr * qb];
                 let d = &m.d[r * bpr..(r + 1) * bpr];
                 let got = match format {
-                    QuantFormat::Q8_0 => k.dot_q8(qs, d, &x),
-                    _ => k.dot_q4(qs, d, &m.m[r * bpr..(r + 1) * bpr], &x),
-                };
+                    QuantFormat::Q8_0 => k.dot_q8(qs, d, &acts),
+                    _ => k.dot_q4(qs, d, &m.m[r * bpr..(r + 1) * bpr], &acts),
+                } as f64;
                 assert!(
-                    (got as f64 - exact[r]).abs() <= 1e-5 * scale[r],
-                    "{format:?} {k:?} row {r}: {got} vs {}",
-                    exact[r]
+                    (got - own[r]).abs() <= 1e-5 * scale[r],
+                    "{format:?} {k:?} row {r}: {got} vs its own arithmetic {}",
+                    own[r]
+                );
+                assert!(
+                    (got - exact[r]).abs() <= bound[r] + 1e-5 * scale[r],
+                    "{format:?} {k:?} row {r}: {got} vs {} beyond the rounding bound {}",
+                    exact[r],
+                    bound[r]
                 );
             }
         }
@@ -121,7 +175,22 @@ fn every_kernel_is_the_dequantised_product_to_f32_rounding() {
 }
 
 #[test]
-fn matmul_of_several_rows_is_the_f32_product() {
+fn activations_round_to_sixteen_bits_per_block() {
+    let mut x = vec![0f32; 64];
+    // The largest magnitude sets the step: 16383.5 / 32767 = 0.5.
+    x[0] = 16383.5;
+    x[1] = -0.75; // −1.5 steps: halves round to even
+    x[2] = 1.1; // 2.2 steps
+                // The second block is all zeros: step 0, nothing divided by it.
+    let a = Acts::new(&x);
+    assert_eq!(a.steps(), &[0.5, 0.0]);
+    assert_eq!(&a.q[..4], &[32767, -2, 2, 0]);
+    assert!(a.q[32..].iter().all(|&q| q == 0));
+    assert_eq!(a.sum, vec![16383.5f32 - 0.75 + 1.1, 0.0]);
+}
+
+#[test]
+fn matmul_of_several_rows_is_the_product_within_the_rounding() {
     let mut rng = Rng::new(11);
     let (rows, cols, n) = (300, 576, 3);
     let format = QuantFormat::Q4_1;
@@ -138,7 +207,12 @@ fn matmul_of_several_rows_is_the_f32_product() {
     let exact = reference(&w, rows, cols, &x);
     let scale = magnitude(&w, rows, cols, &x);
     for i in 0..n * rows {
-        assert!((got[i] as f64 - exact[i]).abs() <= 1e-5 * scale[i], "{i}");
+        let (row, r) = (i / rows, i % rows);
+        let bound = rounding_bound(&m, &w, &x[row * cols..(row + 1) * cols])[r];
+        assert!(
+            (got[i] as f64 - exact[i]).abs() <= bound + 1e-5 * scale[i],
+            "{i}"
+        );
     }
     // One row at a time gives the same numbers as the batch.
     let one = m.matmul(&x[cols..2 * cols], 1);

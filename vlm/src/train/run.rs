@@ -18,6 +18,7 @@ use super::trainee::Trainee;
 use crate::lora::write_adapter;
 use crate::rng::Rng;
 use crate::weights::WeightError;
+use crate::workers::on_cpu_workers;
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -209,58 +210,61 @@ pub fn one_step<B: AutodiffBackend>(
     lr: f64,
     device: &B::Device,
 ) -> Result<(f64, f64, usize), StepError> {
-    let names: Vec<String> = model.trainables().into_iter().map(|(n, _)| n).collect();
-    let mut sums: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; names.len()];
-    let mut loss_sum = 0.0;
-    let mut tokens = 0;
-    for (j, idx) in group.iter().enumerate() {
-        // Dropout masks come from the backend's generator: seeded per micro-batch, so a resumed
-        // run draws the same masks.
-        B::seed(
-            device,
-            Rng::derive(opts.seed, &[step as u64, j as u64]).next_u64(),
-        );
-        let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
-        let batch = Batch::collate(&items, 0);
-        tokens += batch.real_tokens();
-        let hidden = model.hidden(&batch, device)?;
-        let Some(loss) = answer_loss(hidden, &model.lm().lm_head, &batch.labels) else {
-            continue;
-        };
-        let loss = loss.div_scalar(group.len() as f64);
-        let value = loss.clone().into_scalar().elem::<f64>();
-        if !value.is_finite() {
-            return Err(StepError::NonFiniteLoss(value));
-        }
-        loss_sum += value;
-        let grads = loss.backward();
-        for ((_, p), sum) in model.trainables().iter().zip(sums.iter_mut()) {
-            if let Some(g) = p.grad(&grads) {
-                *sum = Some(match sum.take() {
-                    Some(s) => s + g,
-                    None => g,
-                });
+    // The whole step goes to rayon's pool at once (see `crate::workers`).
+    on_cpu_workers::<B, _>(|| {
+        let names: Vec<String> = model.trainables().into_iter().map(|(n, _)| n).collect();
+        let mut sums: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; names.len()];
+        let mut loss_sum = 0.0;
+        let mut tokens = 0;
+        for (j, idx) in group.iter().enumerate() {
+            // Dropout masks come from the backend's generator: seeded per micro-batch, so a resumed
+            // run draws the same masks.
+            B::seed(
+                device,
+                Rng::derive(opts.seed, &[step as u64, j as u64]).next_u64(),
+            );
+            let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
+            let batch = Batch::collate(&items, 0);
+            tokens += batch.real_tokens();
+            let hidden = model.hidden(&batch, device)?;
+            let Some(loss) = answer_loss(hidden, &model.lm().lm_head, &batch.labels) else {
+                continue;
+            };
+            let loss = loss.div_scalar(group.len() as f64);
+            let value = loss.clone().into_scalar().elem::<f64>();
+            if !value.is_finite() {
+                return Err(StepError::NonFiniteLoss(value));
+            }
+            loss_sum += value;
+            let grads = loss.backward();
+            for ((_, p), sum) in model.trainables().iter().zip(sums.iter_mut()) {
+                if let Some(g) = p.grad(&grads) {
+                    *sum = Some(match sum.take() {
+                        Some(s) => s + g,
+                        None => g,
+                    });
+                }
             }
         }
-    }
-    let mut present: Vec<usize> = Vec::new();
-    let mut grads: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
-    for (i, s) in sums.into_iter().enumerate() {
-        if let Some(g) = s {
-            present.push(i);
-            grads.push(g);
+        let mut present: Vec<usize> = Vec::new();
+        let mut grads: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
+        for (i, s) in sums.into_iter().enumerate() {
+            if let Some(g) = s {
+                present.push(i);
+                grads.push(g);
+            }
         }
-    }
-    let norm = clip_global_norm(&mut grads, opts.max_grad_norm);
-    optimizer.begin_step();
-    let mut params = model.trainables();
-    for (i, g) in present.into_iter().zip(grads) {
-        let (name, p) = &mut params[i];
-        let value = p.flat().inner();
-        let new = optimizer.update(name, value, g, lr);
-        p.set_flat(new);
-    }
-    Ok((loss_sum, norm, tokens))
+        let norm = clip_global_norm(&mut grads, opts.max_grad_norm);
+        optimizer.begin_step();
+        let mut params = model.trainables();
+        for (i, g) in present.into_iter().zip(grads) {
+            let (name, p) = &mut params[i];
+            let value = p.flat().inner();
+            let new = optimizer.update(name, value, g, lr);
+            p.set_flat(new);
+        }
+        Ok((loss_sum, norm, tokens))
+    })
 }
 
 /// The example order of `epoch`: a seeded Fisher–Yates shuffle.

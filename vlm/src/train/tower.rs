@@ -31,6 +31,7 @@ use super::trainee::{vision_params, ParamMut};
 use crate::clip::model::linear_rows;
 use crate::clip::ClipVision;
 use crate::weights::{HostTensor, WeightError};
+use crate::workers::on_cpu_workers;
 use crate::FieldError;
 
 /// Where composed LLaVA folders keep the tower (transformers' module tree).
@@ -425,7 +426,8 @@ impl<B: AutodiffBackend> TowerTrainer<B> {
                     }
                 };
                 let lr = learning_rate(opts.learning_rate, step, warmup, total);
-                let loss = self.step(&items, &mut optimizer, opts, lr, device)?;
+                let loss =
+                    on_cpu_workers::<B, _>(|| self.step(&items, &mut optimizer, opts, lr, device))?;
                 sum += loss;
                 step += 1;
                 let per_step = started.elapsed().as_secs_f64() / step as f64;
