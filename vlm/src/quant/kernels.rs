@@ -109,18 +109,16 @@ impl Kernel {
     pub(super) fn dot_q4(self, qs: &[u8], d: &[f32], m: &[f32], x: &Acts) -> f32 {
         let blocks = d.len();
         assert!(qs.len() == blocks * 16 && m.len() == blocks && x.blocks() == blocks);
-        let offsets = dot(m, &x.sum);
-        offsets
-            + match self {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `available` listed this kernel only where the CPU has its features;
-                // the lengths were checked above.
-                Kernel::Avx2 => unsafe { x86::dot_q4_avx2(qs, d, x) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                Kernel::Avx512 => unsafe { x86::dot_q4_avx512(qs, d, x) },
-                _ => scalar_q4(qs, d, x),
-            }
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `available` listed this kernel only where the CPU has its features; the
+            // lengths were checked above.
+            Kernel::Avx2 => unsafe { x86::dot_q4_avx2(qs, d, x) + x86::offsets(m, &x.sum) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Kernel::Avx512 => unsafe { x86::dot_q4_avx512(qs, d, x) + x86::offsets(m, &x.sum) },
+            _ => scalar_q4(qs, d, x) + dot(m, &x.sum),
+        }
     }
 
     /// `Σ q · d · x` over a Q8_0 row (32 bytes per block).
@@ -215,6 +213,20 @@ mod x86 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
         _mm_cvtss_f32(s)
+    }
+
+    /// `Σ m · sum` over a row's blocks (Q4's offsets against the block sums), eight at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn offsets(m: &[f32], sum: &[f32]) -> f32 {
+        let n = m.len().min(sum.len());
+        let mut acc = _mm256_setzero_ps();
+        let mut i = 0;
+        while i + 8 <= n {
+            let (a, b) = (m.as_ptr().add(i), sum.as_ptr().add(i));
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b), acc);
+            i += 8;
+        }
+        hsum256(acc) + super::dot(&m[i..n], &sum[i..n])
     }
 
     /// Adds block `b`'s exact integer sum (`w` holds its 32 weights as 16-bit values, in two

@@ -245,9 +245,13 @@ pub fn matmul_shared(mats: &[&QuantMatrix], k: Kernel, x: &[f32], n: usize) -> V
     let mut out_t = vec![0f32; rows * n];
     let chunk = (rows / (4 * rayon::current_num_threads().max(1))).max(16);
     let fill = |(c, ys): (usize, &mut [f32])| {
+        let first = c * chunk;
+        let mut which = starts.partition_point(|&s| s <= first) - 1;
         for (i, y) in ys.chunks_exact_mut(n).enumerate() {
-            let r = c * chunk + i;
-            let which = starts.partition_point(|&s| s <= r) - 1;
+            let r = first + i;
+            while which + 1 < starts.len() && starts[which + 1] <= r {
+                which += 1;
+            }
             for (j, a) in acts.iter().enumerate() {
                 y[j] = mats[which].row(k, r - starts[which], a);
             }
