@@ -165,30 +165,18 @@ impl<B: Backend> LoraLinear<B> {
         layers: [&LoraLinear<B>; N],
         x: Tensor<B, 3>,
     ) -> [Tensor<B, 3>; N] {
-        let [b, s, d_in] = x.dims();
         let quants: Option<Vec<&QuantMatrix>> = layers.iter().map(|l| l.active_quant()).collect();
-        let shared = quants
-            .filter(|qs| b * s <= QUANT_MAX_ROWS && qs.iter().all(|q| q.dims().1 == d_in))
-            .and_then(|qs| {
-                let values = x
-                    .clone()
-                    .into_data()
-                    .convert::<f32>()
-                    .to_vec::<f32>()
-                    .ok()?;
-                Some(matmul_shared(&qs, kernel(), &values, b * s))
-            });
-        let Some(mut ys) = shared else {
-            return layers.map(|l| l.forward(x.clone()));
-        };
-        let device = x.device();
-        let mut ys = ys.drain(..);
-        layers.map(|l| {
-            let y = ys.next().unwrap_or_default();
-            let d_out = l.dims().1;
-            let y = Tensor::from_data(TensorData::new(y, [b, s, d_out]), &device);
-            l.finish(y, x.clone())
-        })
+        if let Some(ys) = quants.and_then(|qs| quant_rows_shared(&qs, &x)) {
+            let done: Vec<Tensor<B, 3>> = layers
+                .iter()
+                .zip(ys)
+                .map(|(l, y)| l.finish(y, x.clone()))
+                .collect();
+            if let Ok(done) = done.try_into() {
+                return done;
+            }
+        }
+        layers.map(|l| l.forward(x.clone()))
     }
 
     /// The quantised blocks, when they hold this layer's weight (not while an adapter is
@@ -255,17 +243,27 @@ pub const QUANT_MAX_ROWS: usize = 8;
 /// # Shapes
 /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
 pub fn quant_rows<B: Backend>(q: &QuantMatrix, x: &Tensor<B, 3>) -> Option<Tensor<B, 3>> {
+    quant_rows_shared(&[q], x)?.pop()
+}
+
+/// [`quant_rows`] for several matrices that read the same `x`, in one pass
+/// ([`crate::quant::matmul_shared`]): one result per matrix.
+fn quant_rows_shared<B: Backend>(
+    qs: &[&QuantMatrix],
+    x: &Tensor<B, 3>,
+) -> Option<Vec<Tensor<B, 3>>> {
     let [b, s, d_in] = x.dims();
-    let (d_out, cols) = q.dims();
-    if b * s > QUANT_MAX_ROWS || d_in != cols {
+    if b * s > QUANT_MAX_ROWS || qs.iter().any(|q| q.dims().1 != d_in) {
         return None;
     }
     let values: Vec<f32> = x.clone().into_data().convert::<f32>().to_vec().ok()?;
-    let y = q.matmul(&values, b * s);
-    Some(Tensor::from_data(
-        TensorData::new(y, [b, s, d_out]),
-        &x.device(),
-    ))
+    let device = x.device();
+    let ys = matmul_shared(qs, kernel(), &values, b * s);
+    let shaped = qs
+        .iter()
+        .zip(ys)
+        .map(|(q, y)| Tensor::from_data(TensorData::new(y, [b, s, q.dims().0]), &device));
+    Some(shaped.collect())
 }
 
 impl<B: Backend> Lora<B> {
