@@ -505,6 +505,52 @@ fn forward_writes_the_reference_logits() {
     assert!(!err.contains("panicked"));
 }
 
+/// `forward --decode N --repeat 2` (what bench/gpu.sh runs): both passes and both decodings
+/// are reported, with N tokens each; a batch of two prompts cannot be decoded and says so.
+#[test]
+fn forward_times_repeated_passes_and_decoding() {
+    use vlm::weights::safetensors::write;
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vlm/tests/fixtures/tiny-llama"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in.safetensors");
+    let out = dir.path().join("out.safetensors");
+    let fwd = |extra: &[&str]| {
+        let mut args = vec![
+            "forward",
+            "--model",
+            model,
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    write(&inputs, &[], &[("input_ids", &[1, 4], &[1, 5, 6, 7])]).unwrap();
+    let res = fwd(&["--decode", "5", "--repeat", "2"]);
+    let err = text(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert!(
+        err.contains("pass 1: forward") && err.contains("pass 2: forward"),
+        "{err}"
+    );
+    assert_eq!(err.matches("decode: 5 tokens, ").count(), 2, "{err}");
+    assert!(err.contains("; forward: "), "{err}");
+
+    write(&inputs, &[], &[("input_ids", &[2, 2], &[1, 5, 1, 6])]).unwrap();
+    let res = fwd(&["--decode", "3"]);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(
+        text(&res.stderr).contains("--decode takes one prompt (batch 1)"),
+        "{}",
+        text(&res.stderr)
+    );
+}
+
 #[test]
 fn generate_refuses_missing_models_and_bad_options_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,8 @@ use vlm::train::{Example, TrainOptions, Trainee};
 
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
-    /// A GGUF file, a Hugging Face folder, a registered model or `smollm2`.
+    /// A GGUF file, a Hugging Face folder (a language model, LLaVA or InternVL), a registered
+    /// model or `smollm2`.
     #[arg(long)]
     pub model: String,
     #[command(flatten)]
@@ -49,7 +50,12 @@ fn run_on<B: Backend>(
         args.answer_len > 0 && args.answer_len < args.seq_len,
         "--answer-len must be in 1..seq-len"
     );
-    let chat = vlm::llama::open::<Autodiff<B>>(model, device)?;
+    // A vision-language folder trains its language model's adapters, as `train` does.
+    let trainee = if vlm::chat::is_vlm_dir(model) {
+        vlm::chat::open_vlm::<Autodiff<B>>(model, device)?.into_trainee()
+    } else {
+        Trainee::Llama(vlm::llama::open::<Autodiff<B>>(model, device)?.model)
+    };
     let opts = TrainOptions {
         warmup_ratio: 0.0,
         lora: vlm::lora::LoraConfig {
@@ -58,9 +64,7 @@ fn run_on<B: Backend>(
         },
         ..Default::default()
     };
-    let mut trainee = Trainee::Llama(chat.model)
-        .prepare(&opts, device)
-        .map_err(anyhow::Error::msg)?;
+    let mut trainee = trainee.prepare(&opts, device).map_err(anyhow::Error::msg)?;
     let trainable: usize = trainee
         .trainables()
         .iter()

@@ -3,11 +3,13 @@
 //! reference implementation.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::Args;
+use vlm::llama::generate::{generate_from_embeds, Limits, Sampling};
 use vlm::llama::load::from_hf_dir;
 use vlm::llama::Mask;
 use vlm::weights::safetensors::{read_i64, write, SafeTensors};
@@ -36,6 +38,15 @@ pub struct ForwardArgs {
     /// On a GPU backend, keep weights and activations in f16 (half the memory of f32).
     #[arg(long)]
     pub half: bool,
+    /// After the forward pass, also decode this many tokens greedily from the same prompt
+    /// (batch 1, KV cache, no stop token) and report the time to the first token and the
+    /// decoding speed (bench/gpu.sh reads that line).
+    #[arg(long, default_value_t = 0)]
+    pub decode: usize,
+    /// Run the forward pass (and the decoding) this many times and report the fastest: the
+    /// first run of a GPU backend compiles and tunes its kernels.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 /// Runs the command on the chosen backend.
@@ -95,9 +106,8 @@ fn read_ids(path: &Path) -> anyhow::Result<Inputs> {
 }
 
 fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result<()> {
-    let inputs = read_ids(&args.inputs)?;
-    let start = std::time::Instant::now();
-    let loaded_at;
+    let mut inputs = read_ids(&args.inputs)?;
+    let start = Instant::now();
     let (b, s) = (inputs.batch, inputs.seq);
     let mask = match &inputs.mask {
         Some(m) => Mask::from_ones(b, s, m),
@@ -109,30 +119,40 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
         })
     };
-    let logits = if vlm::internvl::is_internvl_dir(&args.model) {
+    let timed = if vlm::internvl::is_internvl_dir(&args.model) {
         let (cfg, model) = vlm::internvl::load::from_hf_dir::<B>(&args.model, device)?;
-        loaded_at = std::time::Instant::now();
+        let loaded = Instant::now();
+        let text = &cfg.text;
+        let image = Some(cfg.image_token_id);
         check_ids(
             args,
             &inputs,
-            cfg.text.vocab_size,
-            cfg.text.max_position_embeddings,
-            Some(cfg.image_token_id),
+            text.vocab_size,
+            text.max_position_embeddings,
+            image,
         )?;
-        let pixels = pixels(inputs.pixels);
-        on_cpu_workers::<B, _>(|| model.forward(&inputs.ids, [b, s], &mask, pixels, None))?
+        let pixels = pixels(inputs.pixels.take());
+        let ids = &inputs.ids;
+        let run = || Ok(model.forward(ids, [b, s], &mask, pixels.clone(), None)?);
+        let embed = || Ok(model.embed(ids, [b, s], pixels.clone(), device)?);
+        measure(args, &inputs, loaded, run, embed, &model.lm, device)?
     } else if vlm::llava::is_llava_dir(&args.model) {
         let (cfg, model) = vlm::llava::from_hf_dir::<B>(&args.model, device)?;
-        loaded_at = std::time::Instant::now();
+        let loaded = Instant::now();
+        let text = &cfg.text;
+        let image = Some(cfg.image_token_id);
         check_ids(
             args,
             &inputs,
-            cfg.text.vocab_size,
-            cfg.text.max_position_embeddings,
-            Some(cfg.image_token_id),
+            text.vocab_size,
+            text.max_position_embeddings,
+            image,
         )?;
-        let pixels = pixels(inputs.pixels);
-        on_cpu_workers::<B, _>(|| model.forward(&inputs.ids, [b, s], &mask, pixels, None))?
+        let pixels = pixels(inputs.pixels.take());
+        let ids = &inputs.ids;
+        let run = || Ok(model.forward(ids, [b, s], &mask, pixels.clone(), None)?);
+        let embed = || Ok(model.embed(ids, [b, s], pixels.clone(), device)?);
+        measure(args, &inputs, loaded, run, embed, &model.lm, device)?
     } else {
         if inputs.pixels.is_some() {
             bail!(
@@ -142,7 +162,7 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             );
         }
         let (cfg, model) = from_hf_dir::<B>(&args.model, device)?;
-        loaded_at = std::time::Instant::now();
+        let loaded = Instant::now();
         check_ids(
             args,
             &inputs,
@@ -151,22 +171,141 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             None,
         )?;
         let input: Tensor<B, 2, Int> =
-            Tensor::from_data(TensorData::new(inputs.ids, [b, s]), device);
-        on_cpu_workers::<B, _>(|| model.forward(input, &mask, None))
+            Tensor::from_data(TensorData::new(inputs.ids.clone(), [b, s]), device);
+        let run = || Ok(model.forward(input.clone(), &mask, None));
+        let embed = || Ok(model.embed(input.clone()));
+        measure(args, &inputs, loaded, run, embed, &model, device)?
     };
-    let dims = logits.dims();
-    let data = logits
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
-    let computed_at = std::time::Instant::now();
-    write(&args.out, &[("logits", &dims, &data)], &[])?;
-    println!("wrote logits {:?} to {}", dims, args.out.display());
+    let logits = &timed.logits;
+    write(&args.out, &[("logits", &logits.dims, &logits.data)], &[])?;
+    println!("wrote logits {:?} to {}", logits.dims, args.out.display());
     eprintln!(
         "load: {:.3} s; forward: {:.3} s",
-        (loaded_at - start).as_secs_f64(),
-        (computed_at - loaded_at).as_secs_f64()
+        (timed.loaded - start).as_secs_f64(),
+        timed.best.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The logits of the last pass, the load's end, and the fastest of the repeated passes.
+struct Timed {
+    logits: Logits,
+    loaded: Instant,
+    best: Duration,
+}
+
+/// Runs the forward pass `--repeat` times (each timed to its logits on the host), then, with
+/// `--decode`, the timed decoding as often.
+fn measure<B: Backend>(
+    args: &ForwardArgs,
+    inputs: &Inputs,
+    loaded: Instant,
+    run: impl Fn() -> anyhow::Result<Tensor<B, 3>> + Sync,
+    embed: impl Fn() -> anyhow::Result<Tensor<B, 3>> + Sync,
+    lm: &vlm::llama::Llama<B>,
+    device: &B::Device,
+) -> anyhow::Result<Timed> {
+    let repeat = args.repeat.max(1);
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for pass in 1..=repeat {
+        let t = Instant::now();
+        let logits = Logits::read(on_cpu_workers::<B, _>(&run)?)?;
+        best = best.min(logits.at - t);
+        if repeat > 1 {
+            eprintln!(
+                "pass {pass}: forward {:.3} s",
+                (logits.at - t).as_secs_f64()
+            );
+        }
+        last = Some(logits);
+    }
+    for _ in 0..repeat {
+        if args.decode > 0 {
+            decode_speed(
+                lm,
+                || on_cpu_workers::<B, _>(&embed),
+                inputs,
+                args.decode,
+                device,
+            )?;
+        }
+    }
+    Ok(Timed {
+        logits: last.expect("at least one pass"),
+        loaded,
+        best,
+    })
+}
+
+/// Logits read back to the host, and when they were ready (reading waits for a GPU).
+struct Logits {
+    dims: [usize; 3],
+    data: Vec<f32>,
+    at: Instant,
+}
+
+impl Logits {
+    fn read<B: Backend>(logits: Tensor<B, 3>) -> anyhow::Result<Self> {
+        let dims = logits.dims();
+        let data = logits
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        Ok(Logits {
+            dims,
+            data,
+            at: Instant::now(),
+        })
+    }
+}
+
+/// Greedy decoding of `n` tokens after the prompt that `embed` makes (batch 1, every token
+/// attended), timed: the first token (images, prefill) apart from the rest (decode).
+fn decode_speed<B: Backend>(
+    lm: &vlm::llama::Llama<B>,
+    embed: impl FnOnce() -> anyhow::Result<Tensor<B, 3>>,
+    inputs: &Inputs,
+    n: usize,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    if inputs.batch != 1 || inputs.mask.as_ref().is_some_and(|m| m.contains(&0)) {
+        bail!("--decode takes one prompt (batch 1) with every token attended");
+    }
+    let prompt: Vec<u32> = inputs.ids.iter().map(|&t| t as u32).collect();
+    let limits = Limits {
+        max_new: n,
+        min_new: n,
+        stop_tokens: Vec::new(),
+    };
+    let start = Instant::now();
+    let embeds = embed()?;
+    let mut first = None;
+    let tokens = generate_from_embeds(
+        lm,
+        embeds,
+        &prompt,
+        &limits,
+        &Sampling::default(),
+        |_| {
+            first.get_or_insert_with(Instant::now);
+            true
+        },
+        device,
+    );
+    let end = Instant::now();
+    let first = first.unwrap_or(end);
+    let rest = (end - first).as_secs_f64();
+    let speed = if tokens.len() > 1 && rest > 0.0 {
+        (tokens.len() - 1) as f64 / rest
+    } else {
+        0.0
+    };
+    eprintln!(
+        "first token: {:.3} s; decode: {} tokens, {speed:.2} tokens/s",
+        (first - start).as_secs_f64(),
+        tokens.len()
     );
     Ok(())
 }
