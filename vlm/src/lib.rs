@@ -1,9 +1,12 @@
 //! Vision-language models in Burn. Nothing here knows about the web application.
 
+pub mod activations;
+pub mod attention;
 pub mod bert;
 pub mod chat;
 pub mod clip;
 pub mod device;
+pub mod fastmath;
 pub mod field_error;
 pub mod image;
 pub mod internvit;

@@ -8,9 +8,6 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::clip::config::Activation;
 use crate::clip::model::{activate, linear_rows, ClipAttention};
 
-/// Additive value for padding keys (finite, so a padding query's row stays finite).
-const MASKED: f32 = -32768.0;
-
 /// One post-norm encoder layer.
 #[derive(Module, Debug)]
 pub struct BertLayer<B: Backend> {
@@ -26,9 +23,10 @@ pub struct BertLayer<B: Backend> {
 
 impl<B: Backend> BertLayer<B> {
     /// # Shapes
-    /// - x: `[batch, seq, hidden]`; mask `[batch, 1, 1, seq]` → `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<B, 3>, mask: &Tensor<B, 4>) -> Tensor<B, 3> {
-        let a = self.attention.forward_masked(x.clone(), Some(mask));
+    /// - x: `[batch, seq, hidden]`; keep: `batch × seq`, false for padding (`None`: no
+    ///   padding) → `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<B, 3>, keep: Option<&[bool]>) -> Tensor<B, 3> {
+        let a = self.attention.forward_masked(x.clone(), keep);
         let h = self.attention_norm.forward(x + a);
         let m = linear_rows(
             &self.output,
@@ -75,14 +73,11 @@ impl<B: Backend> Bert<B> {
             + self.position_embeddings.forward(pos_t)
             + self.token_type_embeddings.forward(types);
         let mut x = self.embeddings_norm.forward(x);
-        let mask: Vec<f32> = attention
-            .iter()
-            .map(|&a| if a != 0 { 0.0 } else { MASKED })
-            .collect();
-        let mask = Tensor::<B, 4>::from_data(TensorData::new(mask, [b, 1, 1, s]), device);
+        let keep: Vec<bool> = attention.iter().map(|&a| a != 0).collect();
+        let keep = keep.contains(&false).then_some(&keep[..]);
         let mut out = vec![x.clone()];
         for layer in self.layers.iter().take(layers) {
-            x = layer.forward(x, &mask);
+            x = layer.forward(x, keep);
             out.push(x.clone());
         }
         out

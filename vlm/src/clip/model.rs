@@ -2,11 +2,13 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 
 use super::config::Activation;
+use crate::activations;
+use crate::attention::{self, Visibility};
 
 /// A linear layer over every row of `[n, tokens, in]` as one `[n·tokens, in]` matrix product.
 /// Burn's `Linear` on a 3-D input runs one small product per batch element (repacking the
@@ -53,17 +55,19 @@ impl<B: Backend> ClipAttention<B> {
         self.forward_masked(x, None)
     }
 
-    /// With an additive mask over keys (BERT's padding), `[n, 1, 1, tokens]`.
-    pub fn forward_masked(&self, x: Tensor<B, 3>, mask: Option<&Tensor<B, 4>>) -> Tensor<B, 3> {
+    /// Without attention to padding keys (BERT's padding): `keep` is `n × tokens`, false for
+    /// padding.
+    pub fn forward_masked(&self, x: Tensor<B, 3>, keep: Option<&[bool]>) -> Tensor<B, 3> {
         let q = linear_rows(&self.q_proj, x.clone());
         let k = linear_rows(&self.k_proj, x.clone());
         let v = linear_rows(&self.v_proj, x);
-        linear_rows(&self.out_proj, attend(q, k, v, self.n_heads, mask))
+        linear_rows(&self.out_proj, attend(q, k, v, self.n_heads, keep))
     }
 }
 
 /// Scaled dot-product attention of projected queries, keys and values, split into `heads`
-/// heads and joined again; `mask` is added to the scores (`[n, 1, 1, tokens]` or `None`).
+/// heads and joined again; with `keep` (`n × tokens`, false for padding), no query sees a
+/// padding key. On the CPU the fused attention computes it ([`attention::fused_cpu`]).
 ///
 /// # Shapes
 /// - q, k, v: `[n, tokens, hidden]` → `[n, tokens, hidden]`
@@ -72,23 +76,38 @@ pub fn attend<B: Backend>(
     k: Tensor<B, 3>,
     v: Tensor<B, 3>,
     heads: usize,
-    mask: Option<&Tensor<B, 4>>,
+    keep: Option<&[bool]>,
 ) -> Tensor<B, 3> {
     let [n, t, d] = q.dims();
     let hd = d / heads;
+    let scale = (hd as f32).powf(-0.5);
     let split = |y: Tensor<B, 3>| y.reshape([n, t, heads, hd]).swap_dims(1, 2);
-    let scores = split(q)
-        .matmul(split(k).swap_dims(2, 3))
-        .mul_scalar((hd as f64).powf(-0.5));
-    let scores = match mask {
-        Some(m) => scores + m.clone(),
+    let (q, k, v) = (split(q), split(k), split(v));
+    let visible = Visibility {
+        causal: false,
+        keep,
+    };
+    if let Some(out) = attention::fused_cpu(&q, &k, &v, scale, visible) {
+        return out;
+    }
+    let device = q.device();
+    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+    let scores = match keep {
+        Some(keep) => {
+            let additive: Vec<f32> = keep.iter().map(|&k| if k { 0.0 } else { MASKED }).collect();
+            scores + Tensor::<B, 4>::from_data(TensorData::new(additive, [n, 1, 1, t]), &device)
+        }
         None => scores,
     };
     softmax(scores, 3)
-        .matmul(split(v))
+        .matmul(v)
         .swap_dims(1, 2)
         .reshape([n, t, d])
 }
+
+/// Additive value for padding keys on Burn's path (finite, so a padding query's row stays
+/// finite).
+const MASKED: f32 = -32768.0;
 
 /// fc1 → activation → fc2.
 #[derive(Module, Debug)]
@@ -102,8 +121,8 @@ pub struct ClipMlp<B: Backend> {
 /// Applies an activation.
 pub fn activate<B: Backend, const D: usize>(act: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
     match act {
-        Activation::QuickGelu => x.clone() * sigmoid(x.mul_scalar(1.702)),
-        Activation::Gelu => gelu(x),
+        Activation::QuickGelu => activations::quick_gelu(x),
+        Activation::Gelu => activations::exact_gelu(x),
     }
 }
 

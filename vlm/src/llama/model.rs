@@ -5,9 +5,11 @@ use burn::nn::{Embedding, Linear, RmsNorm};
 
 use std::sync::Arc;
 
+use crate::activations;
+use crate::attention::{self, Visibility};
 use crate::lora::{quant_rows, LoraLinear};
 use crate::quant::QuantMatrix;
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -130,18 +132,21 @@ pub struct Attention<B: Backend> {
 impl<B: Backend> Attention<B> {
     /// # Shapes
     /// - x: `[batch, seq, hidden]`; rotations for `heads` and `kv_heads` (see [`Rotation`]);
-    ///   mask: `[batch, kv_heads, rep × seq, past + seq]` (see [`Mask::for_heads`]), `None`
-    ///   when every key is visible
+    ///   keys: which of the past + seq tokens are real; mask: their additive form
+    ///   `[batch, kv_heads, rep × seq, past + seq]` (see [`Mask::for_heads`]) for Burn's ops,
+    ///   made from `keys` when `None` and needed
     /// - returns: `[batch, seq, hidden]`
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         rotate_q: &Rotation<B>,
         rotate_k: &Rotation<B>,
+        keys: &Mask,
         mask: Option<&Tensor<B, 4>>,
         cache: Option<(&mut KvCache<B>, usize)>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
+        let x_device = x.device();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let rep = h / kvh;
         // Rotate in `[batch, seq, heads, head_dim]`, where the projections are contiguous.
@@ -154,12 +159,28 @@ impl<B: Backend> Attention<B> {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
         };
-        // The `rep` query heads that share a key/value head become rows of one matrix, so the
-        // keys and values are never copied `rep` times.
-        let q = q.swap_dims(1, 2).reshape([b, kvh, rep * s, hd]);
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (hd as f64).sqrt());
+        let q = q.swap_dims(1, 2);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let visible = Visibility {
+            causal: true,
+            keep: keys.keep.contains(&false).then_some(&keys.keep[..]),
+        };
+        if let Some(out) = attention::fused_cpu(&q, &k, &v, scale, visible) {
+            return self.o_proj.forward(out);
+        }
+        // Burn's ops: the `rep` query heads that share a key/value head become rows of one
+        // matrix, so the keys and values are never copied `rep` times.
+        let fallback;
+        let mask = match mask {
+            Some(m) => Some(m),
+            None if keys.needed(s) => {
+                fallback = keys.for_heads::<B>(s, kvh, rep, &x_device);
+                Some(&fallback)
+            }
+            None => None,
+        };
+        let q = q.reshape([b, kvh, rep * s, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
         let scores = match mask {
             Some(m) => scores + m.clone(),
             None => scores,
@@ -183,7 +204,7 @@ impl<B: Backend> Mlp<B> {
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [gate, up] = LoraLinear::forward_shared([&self.gate_proj, &self.up_proj], x);
-        self.down_proj.forward(silu(gate) * up)
+        self.down_proj.forward(activations::silu_mul(gate, up))
     }
 }
 
@@ -290,8 +311,8 @@ impl<B: Backend> Llama<B> {
         } else {
             rotation(kvh)
         };
-        let additive = mask
-            .needed(s)
+        // The fused CPU attention reads `mask` itself; Burn's ops add this tensor.
+        let additive = (mask.needed(s) && !attention::fuses::<B>())
             .then(|| mask.for_heads::<B>(s, kvh, h / kvh, &device));
         let mut x = embeds;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -300,6 +321,7 @@ impl<B: Backend> Llama<B> {
                 layer.input_layernorm.forward(x.clone()),
                 &rotate_q,
                 &rotate_k,
+                mask,
                 additive.as_ref(),
                 c,
             );
