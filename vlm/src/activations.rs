@@ -5,20 +5,17 @@
 //! Burn's CPU SiLU is a sigmoid (a scalar `expf` per element), a multiply and a new buffer for
 //! each; SwiGLU then multiplies by `up` in another pass. Here each is one pass over the buffer.
 
-use std::any::{Any, TypeId};
-
 use burn::tensor::activation::{gelu, sigmoid, silu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorPrimitive};
-use burn_flex::FlexTensor;
+use burn::tensor::Tensor;
 
-use crate::device::Cpu;
 use crate::fastmath;
+use crate::host::{cpu_tensor, in_place};
 
 /// silu(gate) · up, SwiGLU's product.
 pub fn silu_mul<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
     if gate.dims() == up.dims() {
-        if let Some(up_flex) = flex(&up) {
+        if let Some(up_flex) = cpu_tensor(&up) {
             if let Some(up_data) = up_flex.as_slice::<f32>() {
                 match in_place(gate, |g| fastmath::silu_mul(g, up_data)) {
                     Ok(out) => return out,
@@ -40,51 +37,10 @@ pub fn exact_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     in_place(x, fastmath::gelu).unwrap_or_else(gelu)
 }
 
-/// The CPU tensor behind `t` when `B` is the plain CPU backend (a cheap handle clone).
-fn flex<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<FlexTensor> {
-    if TypeId::of::<B>() != TypeId::of::<Cpu>() {
-        return None;
-    }
-    match t.clone().into_primitive() {
-        TensorPrimitive::Float(p) => (&p as &dyn Any).downcast_ref::<FlexTensor>().cloned(),
-        TensorPrimitive::QFloat(_) => None,
-    }
-}
-
-/// Applies `f` to the elements of a contiguous f32 CPU tensor in place (copying the buffer
-/// first if another tensor shares it); gives `x` back untouched when it cannot.
-fn in_place<B: Backend, const D: usize>(
-    x: Tensor<B, D>,
-    f: impl FnOnce(&mut [f32]),
-) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    if TypeId::of::<B>() != TypeId::of::<Cpu>() {
-        return Err(x);
-    }
-    let suitable = flex(&x).is_some_and(|t| {
-        t.dtype() == DType::F32
-            && t.layout().start_offset() == 0
-            && t.as_slice::<f32>()
-                .is_some_and(|s| s.len() == t.storage::<f32>().len())
-    });
-    if !suitable {
-        return Err(x);
-    }
-    let TensorPrimitive::Float(p) = x.into_primitive() else {
-        unreachable!("checked to be a float tensor")
-    };
-    let mut t = *(Box::new(p) as Box<dyn Any>)
-        .downcast::<FlexTensor>()
-        .expect("B is the CPU backend");
-    f(t.storage_mut::<f32>());
-    let p = *(Box::new(t) as Box<dyn Any>)
-        .downcast::<B::FloatTensorPrimitive>()
-        .expect("B is the CPU backend");
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(p)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::Cpu;
     use burn::backend::Autodiff;
     use burn::tensor::TensorData;
 

@@ -10,15 +10,13 @@
 //! mask tensor exist. Keys and values are read in place, through their strides: grouped-query
 //! heads share them without copies.
 
-use std::any::{Any, TypeId};
-
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use crate::device::Cpu;
 use crate::fastmath;
+use crate::host::{self, cpu_tensor};
 
 /// [`attend`] on Burn tensors, when `B` is the plain CPU backend and the operands are f32 with
 /// a contiguous head_dim; `None` otherwise (autodiff needs Burn's ops for its backward pass, a
@@ -41,7 +39,7 @@ pub fn fused_cpu<B: Backend>(
     let [batch, heads, queries, head_dim] = q.dims();
     let [_, kv_heads, keys, _] = k.dims();
     let device = q.device();
-    let (q, k, v) = (flex(q)?, flex(k)?, flex(v)?);
+    let (q, k, v) = (cpu_tensor(q)?, cpu_tensor(k)?, cpu_tensor(v)?);
     let dims = Dims {
         batch,
         heads,
@@ -59,27 +57,29 @@ pub fn fused_cpu<B: Backend>(
         visible,
     )
     .ok()?;
-    Some(Tensor::from_data(
-        TensorData::new(out, [batch, queries, heads * head_dim]),
+    Some(tensor_from(
+        out,
+        [batch, queries, heads * head_dim],
         &device,
     ))
 }
 
-/// Whether [`fused_cpu`] computes attention for `B` (given f32 operands).
-pub fn fuses<B: Backend>() -> bool {
-    TypeId::of::<B>() == TypeId::of::<Cpu>()
+/// A CPU tensor made from `data` without copying it.
+pub(crate) fn tensor_from<B: Backend>(
+    data: Vec<f32>,
+    shape: [usize; 3],
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    Tensor::from_data(TensorData::new(data, shape), device)
 }
 
-/// The CPU backend's tensor behind `t` (`B` is [`Cpu`]; a cheap clone of its buffer handle).
-fn flex<B: Backend>(t: &Tensor<B, 4>) -> Option<FlexTensor> {
-    match t.clone().into_primitive() {
-        TensorPrimitive::Float(p) => (&p as &dyn Any).downcast_ref::<FlexTensor>().cloned(),
-        TensorPrimitive::QFloat(_) => None,
-    }
+/// Whether [`fused_cpu`] computes attention for `B` (given f32 operands).
+pub fn fuses<B: Backend>() -> bool {
+    host::is_plain_cpu::<B>()
 }
 
 /// A 4-D f32 tensor's storage as an [`Operand`]: non-negative strides, head_dim contiguous.
-fn operand(t: &FlexTensor) -> Option<Operand<'_>> {
+pub(crate) fn operand(t: &FlexTensor) -> Option<Operand<'_>> {
     if t.dtype() != DType::F32 {
         return None;
     }
@@ -179,8 +179,8 @@ pub enum AttentionError {
 }
 
 /// Query rows per task, and keys per block: a 64 × 128 score tile is 32 KB.
-const ROWS: usize = 64;
-const KEYS: usize = 128;
+const ROWS: usize = 128;
+const KEYS: usize = 256;
 
 /// Softmax(q kᵀ × scale, masked) v for every head.
 ///

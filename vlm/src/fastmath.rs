@@ -72,15 +72,28 @@ pub fn exp(x: f32) -> f32 {
     // Adding 1.5 × 2^23 rounds an f32 of magnitude below 2^22 to an integer.
     const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(-87.0, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    // In [2^23, 2^24) one unit is one ulp, so the bits count n: no float-to-int conversion
+    // (Rust's saturating `as` would not vectorise).
+    let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
     // e^r for |r| ≤ ln2 / 2: Taylor to the 7th power (truncation below 2e-8 relative).
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // Horner with fused multiply-adds (one instruction each where the CPU has FMA, which the
+    // dispatched copies enable).
+    let mut p: f32 = 1.0 / 5040.0;
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p.mul_add(r, c);
+    }
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     if x < -87.0 {
         0.0
     } else {
@@ -164,6 +177,45 @@ dispatch! {
     gelu(xs: &mut [f32]) -> () {
         for x in xs.iter_mut() {
             *x *= 0.5 * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+dispatch! {
+    /// Rotary embedding in place, rows of `d` (first half x1, second half x2):
+    /// x ← x · cos + (-x2, x1) · sin, with `cos` and `sin` laid out like `xs`.
+    rotate_halves(xs: &mut [f32], cos: &[f32], sin: &[f32], d: usize) -> () {
+        let half = d / 2;
+        for ((x, c), s) in xs.chunks_exact_mut(d).zip(cos.chunks_exact(d)).zip(sin.chunks_exact(d)) {
+            let (x1, x2) = x.split_at_mut(half);
+            let (c1, c2) = c.split_at(half);
+            let (s1, s2) = s.split_at(half);
+            for i in 0..half {
+                let (a, b) = (x1[i], x2[i]);
+                x1[i] = a * c1[i] - b * s1[i];
+                x2[i] = b * c2[i] + a * s2[i];
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// RMS norm in place, rows of `gamma.len()`: x ← x / √(mean(x²) + eps) · gamma.
+    rms_norm(xs: &mut [f32], gamma: &[f32], eps: f32) -> () {
+        let d = gamma.len();
+        for row in xs.chunks_exact_mut(d) {
+            let mut acc = [0.0f32; LANES];
+            let mut chunks = row.chunks_exact(LANES);
+            for c in &mut chunks {
+                for (a, &x) in acc.iter_mut().zip(c) {
+                    *a += x * x;
+                }
+            }
+            let tail: f32 = chunks.remainder().iter().map(|x| x * x).sum();
+            let rms = ((acc.iter().sum::<f32>() + tail) / d as f32 + eps).sqrt();
+            for (x, &g) in row.iter_mut().zip(gamma) {
+                *x = *x / rms * g;
+            }
         }
     }
 }

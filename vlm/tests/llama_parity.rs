@@ -144,6 +144,44 @@ fn check_model<B: Backend>(name: &str, device: &B::Device, tol: f32) {
     );
 }
 
+/// The KV cache past its first buffer (the CPU writes keys and values in place into buffers
+/// that double from 256 rows): a 250-token prefill, then 40 single tokens, each step's logits
+/// equal to one forward pass over the whole sequence.
+#[test]
+fn cached_steps_past_the_first_buffer_equal_full_passes() {
+    let device = cpu_device();
+    let (_, model) = from_hf_dir::<Cpu>(&fixture("tiny-llama"), &device).unwrap();
+    let ids: Vec<i64> = (0..290).map(|i| (i * 37 % 120 + 3) as i64).collect();
+    let mut cache = KvCache::new(model.num_layers());
+    let prefill = 250;
+    for end in prefill..=ids.len() {
+        let start = if end == prefill { 0 } else { end - 1 };
+        let step = &ids[start..end];
+        let cached = model.forward(
+            ids_tensor(&[1, step.len()], step, &device),
+            &Mask::all(1, end),
+            Some(&mut cache),
+        );
+        let full = model.forward(
+            ids_tensor(&[1, end], &ids[..end], &device),
+            &Mask::all(1, end),
+            None,
+        );
+        let last = |t: Tensor<Cpu, 3>| {
+            let [_, s, v] = t.dims();
+            t.slice([0..1, s - 1..s, 0..v])
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let d = max_abs_diff(&last(cached), &last(full));
+        assert!(
+            d < 1e-4,
+            "step ending at {end}: cached logits differ by {d}"
+        );
+    }
+}
+
 #[test]
 fn untied_gqa_f32_matches_transformers() {
     check_model::<Cpu>("tiny-llama", &cpu_device(), 1e-4);

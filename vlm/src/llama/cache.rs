@@ -1,13 +1,84 @@
 //! The key/value cache for incremental decoding: one (keys, values) pair per layer.
+//!
+//! On GPU backends (and under autodiff) each step concatenates its keys and values to Burn
+//! tensors. On the CPU, where the fused attention reads plain memory, they are written in place
+//! into buffers with room to spare: concatenating copied the whole history every token (25 MB
+//! a token at 550 cached tokens of SmolLM2).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+
+use crate::attention::{self, Dims, Operand, Strides, Visibility};
 
 /// Past keys and values, `[batch, kv_heads, len, head_dim]` per layer.
 #[derive(Clone, Debug)]
 pub struct KvCache<B: Backend> {
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    /// The CPU's in-place buffers, per layer.
+    host: Vec<Option<HostKv>>,
     len: usize,
+}
+
+/// One layer's keys and values on the CPU, `[batch, kv_heads, capacity, head_dim]`, the first
+/// `len` rows of each head in use.
+#[derive(Clone, Debug)]
+struct HostKv {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    batch: usize,
+    heads: usize,
+    head_dim: usize,
+    capacity: usize,
+    len: usize,
+}
+
+impl HostKv {
+    fn strides(&self) -> Strides {
+        Strides::heads_first(self.capacity, self.heads, self.head_dim)
+    }
+
+    /// Room for `rows` in all: capacity doubles (at least 256), the rows kept.
+    fn reserve(&mut self, rows: usize) {
+        if rows <= self.capacity {
+            return;
+        }
+        let capacity = rows.next_power_of_two().max(256);
+        let (b, h, hd) = (self.batch, self.heads, self.head_dim);
+        let mut grown = [
+            vec![0.0f32; b * h * capacity * hd],
+            vec![0.0f32; b * h * capacity * hd],
+        ];
+        for (new, old) in grown.iter_mut().zip([&self.keys, &self.values]) {
+            for bh in 0..b * h {
+                let used = self.len * hd;
+                new[bh * capacity * hd..][..used]
+                    .copy_from_slice(&old[bh * self.capacity * hd..][..used]);
+            }
+        }
+        let [keys, values] = grown;
+        (self.keys, self.values, self.capacity) = (keys, values, capacity);
+    }
+
+    /// Copies `n` new rows of keys and values (strided views `[batch, heads, n, head_dim]`).
+    fn append(&mut self, k: &Operand, v: &Operand, n: usize) {
+        self.reserve(self.len + n);
+        let (hd, st) = (self.head_dim, self.strides());
+        for (dst, src) in [(&mut self.keys, k), (&mut self.values, v)] {
+            for b in 0..self.batch {
+                for h in 0..self.heads {
+                    for r in 0..n {
+                        let from = src.offset
+                            + b * src.strides.batch
+                            + h * src.strides.head
+                            + r * src.strides.row;
+                        let to = b * st.batch + h * st.head + (self.len + r) * st.row;
+                        dst[to..to + hd].copy_from_slice(&src.data[from..from + hd]);
+                    }
+                }
+            }
+        }
+        self.len += n;
+    }
 }
 
 impl<B: Backend> KvCache<B> {
@@ -15,6 +86,7 @@ impl<B: Backend> KvCache<B> {
     pub fn new(layers: usize) -> Self {
         KvCache {
             layers: vec![None; layers],
+            host: vec![None; layers],
             len: 0,
         }
     }
@@ -32,6 +104,7 @@ impl<B: Backend> KvCache<B> {
     /// Forgets everything.
     pub fn reset(&mut self) {
         self.layers.iter_mut().for_each(|l| *l = None);
+        self.host.iter_mut().for_each(|l| *l = None);
         self.len = 0;
     }
 
@@ -48,6 +121,85 @@ impl<B: Backend> KvCache<B> {
         };
         self.layers[layer] = Some((k.clone(), v.clone()));
         (k, v)
+    }
+
+    /// On the CPU: appends this step's keys and values for `layer` in place and attends over
+    /// the whole history with the fused attention. `None` (nothing appended) when the fused
+    /// attention does not run for `B` or these tensors.
+    ///
+    /// # Shapes
+    /// - q: `[batch, heads, seq, head_dim]`; k, v: `[batch, kv_heads, seq, head_dim]` (views)
+    /// - returns: `[batch, seq, heads × head_dim]`
+    pub(crate) fn attend_in_place(
+        &mut self,
+        layer: usize,
+        q: &Tensor<B, 4>,
+        k: &Tensor<B, 4>,
+        v: &Tensor<B, 4>,
+        scale: f32,
+        visible: Visibility,
+    ) -> Option<Tensor<B, 3>> {
+        if self.layers[layer].is_some() {
+            return None; // this cache already holds Burn tensors for the layer
+        }
+        let (qf, kf, vf) = (
+            crate::host::cpu_tensor(q)?,
+            crate::host::cpu_tensor(k)?,
+            crate::host::cpu_tensor(v)?,
+        );
+        let (qo, ko, vo) = (
+            attention::operand(&qf)?,
+            attention::operand(&kf)?,
+            attention::operand(&vf)?,
+        );
+        let [batch, heads, seq, head_dim] = q.dims();
+        let kv_heads = k.dims()[1];
+        let host = self.host[layer].get_or_insert_with(|| HostKv {
+            keys: Vec::new(),
+            values: Vec::new(),
+            batch,
+            heads: kv_heads,
+            head_dim,
+            capacity: 0,
+            len: 0,
+        });
+        if (host.batch, host.heads, host.head_dim) != (batch, kv_heads, head_dim) {
+            return None;
+        }
+        host.append(&ko, &vo, seq);
+        let dims = Dims {
+            batch,
+            heads,
+            kv_heads,
+            queries: seq,
+            keys: host.len,
+            head_dim,
+        };
+        let strides = host.strides();
+        let (keys, values) = (
+            Operand {
+                data: &host.keys,
+                offset: 0,
+                strides,
+            },
+            Operand {
+                data: &host.values,
+                offset: 0,
+                strides,
+            },
+        );
+        let out = match attention::attend(qo, keys, values, dims, scale, visible) {
+            Ok(out) => out,
+            Err(_) => {
+                host.len -= seq; // as before this call: Burn's ops take over
+                return None;
+            }
+        };
+        Some(attention::tensor_from(
+            out,
+            [batch, seq, heads * head_dim],
+            &q.device(),
+        ))
     }
 
     /// Records that a step of `n` tokens went through every layer.

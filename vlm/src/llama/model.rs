@@ -5,10 +5,10 @@ use burn::nn::{Embedding, Linear, RmsNorm};
 
 use std::sync::Arc;
 
-use crate::activations;
 use crate::attention::{self, Visibility};
 use crate::lora::{quant_rows, LoraLinear};
 use crate::quant::QuantMatrix;
+use crate::{activations, norms};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -155,19 +155,24 @@ impl<B: Backend> Attention<B> {
         let k = rotate_k.apply(k.reshape([b, s, kvh, hd]));
         let v = v.reshape([b, s, kvh, hd]);
         let (k, v) = (k.swap_dims(1, 2), v.swap_dims(1, 2));
-        let (k, v) = match cache {
-            Some((c, layer)) => c.append(layer, k, v),
-            None => (k, v),
-        };
         let q = q.swap_dims(1, 2);
         let scale = 1.0 / (hd as f32).sqrt();
         let visible = Visibility {
             causal: true,
             keep: keys.keep.contains(&false).then_some(&keys.keep[..]),
         };
-        if let Some(out) = attention::fused_cpu(&q, &k, &v, scale, visible) {
+        let mut cache = cache;
+        let fused = match cache.as_mut() {
+            Some((c, layer)) => c.attend_in_place(*layer, &q, &k, &v, scale, visible),
+            None => attention::fused_cpu(&q, &k, &v, scale, visible),
+        };
+        if let Some(out) = fused {
             return self.o_proj.forward(out);
         }
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v),
+            None => (k, v),
+        };
         // Burn's ops: the `rep` query heads that share a key/value head become rows of one
         // matrix, so the keys and values are never copied `rep` times.
         let fallback;
@@ -318,7 +323,7 @@ impl<B: Backend> Llama<B> {
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
             let h = layer.self_attn.forward(
-                layer.input_layernorm.forward(x.clone()),
+                norms::rms_norm(&layer.input_layernorm, x.clone()),
                 &rotate_q,
                 &rotate_k,
                 mask,
@@ -326,12 +331,15 @@ impl<B: Backend> Llama<B> {
                 c,
             );
             x = x + h;
-            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+            x = x.clone()
+                + layer
+                    .mlp
+                    .forward(norms::rms_norm(&layer.post_attention_layernorm, x));
         }
         if let Some(c) = cache {
             c.advance(s);
         }
-        self.norm.forward(x)
+        norms::rms_norm(&self.norm, x)
     }
 
     /// Logits of each sequence's last token only (what generation needs: the output head is a
