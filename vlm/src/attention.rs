@@ -33,13 +33,37 @@ pub fn fused_cpu<B: Backend>(
     scale: f32,
     visible: Visibility,
 ) -> Option<Tensor<B, 3>> {
-    if !fuses::<B>() {
-        return None;
-    }
-    let [batch, heads, queries, head_dim] = q.dims();
+    let (kf, vf) = (cpu_tensor(k)?, cpu_tensor(v)?);
     let [_, kv_heads, keys, _] = k.dims();
-    let device = q.device();
-    let (q, k, v) = (cpu_tensor(q)?, cpu_tensor(k)?, cpu_tensor(v)?);
+    attend_query(
+        q,
+        operand(&kf)?,
+        operand(&vf)?,
+        kv_heads,
+        keys,
+        scale,
+        visible,
+    )
+}
+
+/// [`attend`] of a CPU query tensor against keys and values already in memory (a tensor's
+/// storage, or the key/value cache's buffers); `None` when `q` is not an f32 CPU tensor or
+/// the shapes do not fit.
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`; k, v: `[batch, kv_heads, keys, head_dim]`
+/// - returns: `[batch, queries, heads × head_dim]`
+pub(crate) fn attend_query<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: Operand,
+    v: Operand,
+    kv_heads: usize,
+    keys: usize,
+    scale: f32,
+    visible: Visibility,
+) -> Option<Tensor<B, 3>> {
+    let qf = cpu_tensor(q)?;
+    let [batch, heads, queries, head_dim] = q.dims();
     let dims = Dims {
         batch,
         heads,
@@ -48,29 +72,9 @@ pub fn fused_cpu<B: Backend>(
         keys,
         head_dim,
     };
-    let out = attend(
-        operand(&q)?,
-        operand(&k)?,
-        operand(&v)?,
-        dims,
-        scale,
-        visible,
-    )
-    .ok()?;
-    Some(tensor_from(
-        out,
-        [batch, queries, heads * head_dim],
-        &device,
-    ))
-}
-
-/// A CPU tensor made from `data` without copying it.
-pub(crate) fn tensor_from<B: Backend>(
-    data: Vec<f32>,
-    shape: [usize; 3],
-    device: &B::Device,
-) -> Tensor<B, 3> {
-    Tensor::from_data(TensorData::new(data, shape), device)
+    let out = attend(operand(&qf)?, k, v, dims, scale, visible).ok()?;
+    let shape = [batch, queries, heads * head_dim];
+    Some(Tensor::from_data(TensorData::new(out, shape), &q.device()))
 }
 
 /// Whether [`fused_cpu`] computes attention for `B` (given f32 operands).

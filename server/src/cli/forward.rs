@@ -107,6 +107,10 @@ fn read_ids(path: &Path) -> anyhow::Result<Inputs> {
 
 fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result<()> {
     let mut inputs = read_ids(&args.inputs)?;
+    let all_attended = !inputs.mask.as_ref().is_some_and(|m| m.contains(&0));
+    if args.decode > 0 && (inputs.batch != 1 || !all_attended) {
+        bail!("--decode takes one prompt (batch 1) with every token attended");
+    }
     let start = Instant::now();
     let (b, s) = (inputs.batch, inputs.seq);
     let mask = match &inputs.mask {
@@ -119,40 +123,25 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> anyhow::Result
             Tensor::<B, 4>::from_data(TensorData::new(data, shape), device)
         })
     };
+    // LLaVA and InternVL take the same inputs through the same calls: one body for both.
+    macro_rules! vision_language {
+        ($load:expr) => {{
+            let (cfg, model) = $load(&args.model, device)?;
+            let loaded = Instant::now();
+            let (text, image) = (&cfg.text, Some(cfg.image_token_id));
+            let (vocab, context) = (text.vocab_size, text.max_position_embeddings);
+            check_ids(args, &inputs, vocab, context, image)?;
+            let pixels = pixels(inputs.pixels.take());
+            let ids = &inputs.ids;
+            let run = || Ok(model.forward(ids, [b, s], &mask, pixels.clone(), None)?);
+            let embed = || Ok(model.embed(ids, [b, s], pixels.clone(), device)?);
+            measure(args, &inputs, loaded, run, embed, &model.lm, device)?
+        }};
+    }
     let timed = if vlm::internvl::is_internvl_dir(&args.model) {
-        let (cfg, model) = vlm::internvl::load::from_hf_dir::<B>(&args.model, device)?;
-        let loaded = Instant::now();
-        let text = &cfg.text;
-        let image = Some(cfg.image_token_id);
-        check_ids(
-            args,
-            &inputs,
-            text.vocab_size,
-            text.max_position_embeddings,
-            image,
-        )?;
-        let pixels = pixels(inputs.pixels.take());
-        let ids = &inputs.ids;
-        let run = || Ok(model.forward(ids, [b, s], &mask, pixels.clone(), None)?);
-        let embed = || Ok(model.embed(ids, [b, s], pixels.clone(), device)?);
-        measure(args, &inputs, loaded, run, embed, &model.lm, device)?
+        vision_language!(vlm::internvl::load::from_hf_dir::<B>)
     } else if vlm::llava::is_llava_dir(&args.model) {
-        let (cfg, model) = vlm::llava::from_hf_dir::<B>(&args.model, device)?;
-        let loaded = Instant::now();
-        let text = &cfg.text;
-        let image = Some(cfg.image_token_id);
-        check_ids(
-            args,
-            &inputs,
-            text.vocab_size,
-            text.max_position_embeddings,
-            image,
-        )?;
-        let pixels = pixels(inputs.pixels.take());
-        let ids = &inputs.ids;
-        let run = || Ok(model.forward(ids, [b, s], &mask, pixels.clone(), None)?);
-        let embed = || Ok(model.embed(ids, [b, s], pixels.clone(), device)?);
-        measure(args, &inputs, loaded, run, embed, &model.lm, device)?
+        vision_language!(vlm::llava::from_hf_dir::<B>)
     } else {
         if inputs.pixels.is_some() {
             bail!(
@@ -220,16 +209,10 @@ fn measure<B: Backend>(
         }
         last = Some(logits);
     }
-    for _ in 0..repeat {
-        if args.decode > 0 {
-            decode_speed(
-                lm,
-                || on_cpu_workers::<B, _>(&embed),
-                inputs,
-                args.decode,
-                device,
-            )?;
-        }
+    let decodes = if args.decode > 0 { repeat } else { 0 };
+    for _ in 0..decodes {
+        let embed_on_pool = || on_cpu_workers::<B, _>(&embed);
+        decode_speed(lm, embed_on_pool, inputs, args.decode, device)?;
     }
     Ok(Timed {
         logits: last.expect("at least one pass"),
@@ -264,7 +247,7 @@ impl Logits {
 }
 
 /// Greedy decoding of `n` tokens after the prompt that `embed` makes (batch 1, every token
-/// attended), timed: the first token (images, prefill) apart from the rest (decode).
+/// attended: checked before the model loads), timed: the first token (images, prefill) apart from the rest (decode).
 fn decode_speed<B: Backend>(
     lm: &vlm::llama::Llama<B>,
     embed: impl FnOnce() -> anyhow::Result<Tensor<B, 3>>,
@@ -272,9 +255,6 @@ fn decode_speed<B: Backend>(
     n: usize,
     device: &B::Device,
 ) -> anyhow::Result<()> {
-    if inputs.batch != 1 || inputs.mask.as_ref().is_some_and(|m| m.contains(&0)) {
-        bail!("--decode takes one prompt (batch 1) with every token attended");
-    }
     let prompt: Vec<u32> = inputs.ids.iter().map(|&t| t as u32).collect();
     let limits = Limits {
         max_new: n,

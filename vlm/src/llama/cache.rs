@@ -8,7 +8,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::attention::{self, Dims, Operand, Strides, Visibility};
+use crate::attention::{self, Operand, Strides, Visibility};
 
 /// Past keys and values, `[batch, kv_heads, len, head_dim]` per layer.
 #[derive(Clone, Debug)]
@@ -35,6 +35,17 @@ struct HostKv {
 impl HostKv {
     fn strides(&self) -> Strides {
         Strides::heads_first(self.capacity, self.heads, self.head_dim)
+    }
+
+    /// The keys and values as the fused attention reads them.
+    fn operands(&self) -> (Operand<'_>, Operand<'_>) {
+        let strides = self.strides();
+        let operand = |data| Operand {
+            data,
+            offset: 0,
+            strides,
+        };
+        (operand(&self.keys), operand(&self.values))
     }
 
     /// Room for `rows` in all: capacity doubles (at least 256), the rows kept.
@@ -142,18 +153,9 @@ impl<B: Backend> KvCache<B> {
         if self.layers[layer].is_some() {
             return None; // this cache already holds Burn tensors for the layer
         }
-        let (qf, kf, vf) = (
-            crate::host::cpu_tensor(q)?,
-            crate::host::cpu_tensor(k)?,
-            crate::host::cpu_tensor(v)?,
-        );
-        let (qo, ko, vo) = (
-            attention::operand(&qf)?,
-            attention::operand(&kf)?,
-            attention::operand(&vf)?,
-        );
-        let [batch, heads, seq, head_dim] = q.dims();
-        let kv_heads = k.dims()[1];
+        let (kf, vf) = (crate::host::cpu_tensor(k)?, crate::host::cpu_tensor(v)?);
+        let (ko, vo) = (attention::operand(&kf)?, attention::operand(&vf)?);
+        let [batch, kv_heads, seq, head_dim] = k.dims();
         let host = self.host[layer].get_or_insert_with(|| HostKv {
             keys: Vec::new(),
             values: Vec::new(),
@@ -167,39 +169,12 @@ impl<B: Backend> KvCache<B> {
             return None;
         }
         host.append(&ko, &vo, seq);
-        let dims = Dims {
-            batch,
-            heads,
-            kv_heads,
-            queries: seq,
-            keys: host.len,
-            head_dim,
-        };
-        let strides = host.strides();
-        let (keys, values) = (
-            Operand {
-                data: &host.keys,
-                offset: 0,
-                strides,
-            },
-            Operand {
-                data: &host.values,
-                offset: 0,
-                strides,
-            },
-        );
-        let out = match attention::attend(qo, keys, values, dims, scale, visible) {
-            Ok(out) => out,
-            Err(_) => {
-                host.len -= seq; // as before this call: Burn's ops take over
-                return None;
-            }
-        };
-        Some(attention::tensor_from(
-            out,
-            [batch, seq, heads * head_dim],
-            &q.device(),
-        ))
+        let (keys, values) = host.operands();
+        let out = attention::attend_query(q, keys, values, kv_heads, host.len, scale, visible);
+        if out.is_none() {
+            host.len -= seq; // as before this call: Burn's ops take over
+        }
+        out
     }
 
     /// Records that a step of `n` tokens went through every layer.
