@@ -141,7 +141,7 @@ pub struct Operand<'a> {
 }
 
 impl Operand<'_> {
-    fn at(&self, batch: usize, head: usize, row: usize) -> usize {
+    pub(crate) fn at(&self, batch: usize, head: usize, row: usize) -> usize {
         self.offset + batch * self.strides.batch + head * self.strides.head + row * self.strides.row
     }
 }
@@ -180,6 +180,8 @@ pub enum AttentionError {
     Short { name: &'static str },
     #[error("the padding mask has {got} entries, not batch × keys = {want}")]
     Keep { got: usize, want: usize },
+    #[error("the log-sum-exp buffer has {got} entries, not batch × heads × queries = {want}")]
+    Saved { got: usize, want: usize },
 }
 
 /// Query rows per task, and keys per block: a 128 × 256 score tile is 128 KB, within L2
@@ -202,6 +204,21 @@ pub fn attend(
     scale: f32,
     visible: Visibility,
 ) -> Result<Vec<f32>, AttentionError> {
+    attend_saving(q, k, v, dims, scale, visible, None)
+}
+
+/// [`attend`], also writing each query row's log-sum-exp of its scaled visible scores into
+/// `lse` (`[batch, heads, queries]`; `-∞` for a row that sees no key): all the backward pass
+/// needs to recompute the softmax (`attention_backward`).
+pub(crate) fn attend_saving(
+    q: Operand,
+    k: Operand,
+    v: Operand,
+    dims: Dims,
+    scale: f32,
+    visible: Visibility,
+    lse: Option<&mut [f32]>,
+) -> Result<Vec<f32>, AttentionError> {
     check(&q, &k, &v, dims, visible)?;
     let Dims {
         batch,
@@ -212,6 +229,16 @@ pub fn attend(
     } = dims;
     let width = heads * head_dim;
     let mut out = vec![0.0f32; batch * queries * width];
+    let lse = match lse {
+        Some(l) if l.len() == batch * heads * queries => Some(SharedOut(l.as_mut_ptr())),
+        Some(l) => {
+            return Err(AttentionError::Saved {
+                got: l.len(),
+                want: batch * heads * queries,
+            })
+        }
+        None => None,
+    };
     let tasks = tiles(dims);
     let out_ptr = SharedOut(out.as_mut_ptr());
     tasks.par_iter().for_each(|tile| {
@@ -224,24 +251,42 @@ pub fn attend(
             let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(at), head_dim) };
             dst.copy_from_slice(row);
         }
+        if let Some(lse) = lse {
+            for r in 0..tile.rows {
+                let (head, query) = if tile.rows_are_heads {
+                    (tile.head + r, tile.query)
+                } else {
+                    (tile.head, tile.query + r)
+                };
+                let (max, sum) = (work.max[r], work.sum[r]);
+                let value = if sum > 0.0 {
+                    max + sum.ln()
+                } else {
+                    f32::NEG_INFINITY
+                };
+                // SAFETY: each (batch, head, query) belongs to one tile; the index is inside
+                // `lse`, whose length was checked and which outlives the loop.
+                unsafe { *lse.get().add((tile.batch * heads + head) * queries + query) = value };
+            }
+        }
     });
     Ok(out)
 }
 
 /// The output's base pointer, shared by the tasks that write disjoint rows of it.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: tasks write disjoint rows (see `attend`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
 
-fn check(
+pub(crate) fn check(
     q: &Operand,
     k: &Operand,
     v: &Operand,

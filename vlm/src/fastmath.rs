@@ -211,6 +211,72 @@ dispatch! {
     }
 }
 
+dispatch! {
+    /// Σ aᵢ bᵢ.
+    dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0.0f32; LANES];
+        let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+                *s += x * y;
+            }
+        }
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+        acc.iter().sum::<f32>() + tail
+    }
+}
+
+dispatch! {
+    /// Softmax's backward pass on one row in place: given the probabilities `p`, the gradient
+    /// of the probabilities `dp` and `d` = Σ dp·p, dp ← p · (dp − d), the scores' gradient.
+    softmax_backward(p: &[f32], dp: &mut [f32], d: f32) -> () {
+        for (g, &p) in dp.iter_mut().zip(p) {
+            *g = p * (*g - d);
+        }
+    }
+}
+
+dispatch! {
+    /// SwiGLU's backward pass: for y = silu(g) · u and its gradient dy, writes
+    /// dg = dy · u · σ(g) · (1 + g · (1 − σ(g))) and du = dy · silu(g).
+    silu_mul_backward(g: &[f32], u: &[f32], dy: &[f32], dg: &mut [f32], du: &mut [f32]) -> () {
+        for ((((&g, &u), &dy), dg), du) in g.iter().zip(u).zip(dy).zip(dg.iter_mut()).zip(du.iter_mut()) {
+            let s = 1.0 / (1.0 + exp(-g));
+            *du = dy * g * s;
+            *dg = dy * u * s * (1.0 + g * (1.0 - s));
+        }
+    }
+}
+
+dispatch! {
+    /// RMS norm's backward pass for the input, rows of `gamma.len()`: with r = 1/√(mean(x²) +
+    /// eps), dx = r · gamma · dy − x · r³ · Σ(gamma · dy · x) / d.
+    rms_norm_backward(xs: &[f32], gamma: &[f32], dy: &[f32], dx: &mut [f32], eps: f32) -> () {
+        let d = gamma.len();
+        for ((x, dy), dx) in xs.chunks_exact(d).zip(dy.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+            let (mut squares, mut weighted) = ([0.0f32; LANES], [0.0f32; LANES]);
+            let (mut cx, mut cy, mut cg) = (x.chunks_exact(LANES), dy.chunks_exact(LANES), gamma.chunks_exact(LANES));
+            for ((x, dy), g) in (&mut cx).zip(&mut cy).zip(&mut cg) {
+                for i in 0..LANES {
+                    squares[i] += x[i] * x[i];
+                    weighted[i] += g[i] * dy[i] * x[i];
+                }
+            }
+            let mut sq = squares.iter().sum::<f32>();
+            let mut w = weighted.iter().sum::<f32>();
+            for ((&x, &dy), &g) in cx.remainder().iter().zip(cy.remainder()).zip(cg.remainder()) {
+                sq += x * x;
+                w += g * dy * x;
+            }
+            let r = 1.0 / (sq / d as f32 + eps).sqrt();
+            let c = r * r * r * w / d as f32;
+            for (((dx, &x), &dy), &g) in dx.iter_mut().zip(x).zip(dy).zip(gamma) {
+                *dx = r * g * dy - x * c;
+            }
+        }
+    }
+}
+
 /// erf(x) to within 5e-7 (Abramowitz and Stegun 7.1.26: 1.5e-7, plus f32 rounding), without
 /// a branch.
 #[inline(always)]

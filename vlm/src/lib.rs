@@ -2,12 +2,14 @@
 
 pub mod activations;
 pub mod attention;
+pub mod attention_backward;
 pub mod bert;
 pub mod chat;
 pub mod clip;
 pub mod device;
 pub mod fastmath;
 pub mod field_error;
+pub mod fused_grad;
 pub mod host;
 pub mod image;
 pub mod internvit;

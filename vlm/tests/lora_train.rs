@@ -350,6 +350,12 @@ fn vision_parity<B: Backend>(device: &B::Device, tol: f32) {
                     .get(k)
                     .unwrap_or_else(|| panic!("{what}: no {k}"));
                 assert_eq!(mine.shape, t.shape, "{what}: {k}");
+                // The key projection's bias has no gradient in exact arithmetic (softmax
+                // ignores a shift shared by all keys): AdamW normalises its rounding noise into
+                // steps, different between any two implementations. Its gradient is compared.
+                if what != "vision: initial values" && k.ends_with("k_proj.bias") {
+                    continue;
+                }
                 worst = worst.max(max_diff(&mine.data, &t.data));
             }
             eprintln!("{what}: max |Δ| = {worst:e}");

@@ -7,8 +7,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
 use super::config::Activation;
-use crate::activations;
 use crate::attention::{self, Visibility};
+use crate::{activations, fused_grad};
 
 /// A linear layer over every row of `[n, tokens, in]` as one `[n·tokens, in]` matrix product.
 /// Burn's `Linear` on a 3-D input runs one small product per batch element (repacking the
@@ -87,7 +87,9 @@ pub fn attend<B: Backend>(
         causal: false,
         keep,
     };
-    if let Some(out) = attention::fused_cpu(&q, &k, &v, scale, visible) {
+    let fused = attention::fused_cpu(&q, &k, &v, scale, visible)
+        .or_else(|| fused_grad::attention(&q, &k, &v, scale, visible));
+    if let Some(out) = fused {
         return out;
     }
     let device = q.device();

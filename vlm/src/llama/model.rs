@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::attention::{self, Visibility};
 use crate::lora::{quant_rows, LoraLinear};
 use crate::quant::QuantMatrix;
-use crate::{activations, norms};
+use crate::{activations, fused_grad, norms};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -164,7 +164,8 @@ impl<B: Backend> Attention<B> {
         let mut cache = cache;
         let fused = match cache.as_mut() {
             Some((c, layer)) => c.attend_in_place(*layer, &q, &k, &v, scale, visible),
-            None => attention::fused_cpu(&q, &k, &v, scale, visible),
+            None => attention::fused_cpu(&q, &k, &v, scale, visible)
+                .or_else(|| fused_grad::attention(&q, &k, &v, scale, visible)),
         };
         if let Some(out) = fused {
             return self.o_proj.forward(out);
@@ -317,7 +318,7 @@ impl<B: Backend> Llama<B> {
             rotation(kvh)
         };
         // The fused CPU attention reads `mask` itself; Burn's ops add this tensor.
-        let additive = (mask.needed(s) && !attention::fuses::<B>())
+        let additive = (mask.needed(s) && !(attention::fuses::<B>() || fused_grad::applies::<B>()))
             .then(|| mask.for_heads::<B>(s, kvh, h / kvh, &device));
         let mut x = embeds;
         for (i, layer) in self.layers.iter().enumerate() {
