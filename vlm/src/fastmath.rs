@@ -191,6 +191,24 @@ dispatch! {
 }
 
 dispatch! {
+    /// The backward pass of [`rotate_halves`] in place (its transpose): dx1 = dy1 · cos1 +
+    /// dy2 · sin2, dx2 = dy2 · cos2 − dy1 · sin1.
+    rotate_halves_back(xs: &mut [f32], cos: &[f32], sin: &[f32], d: usize) -> () {
+        let half = d / 2;
+        for ((x, c), s) in xs.chunks_exact_mut(d).zip(cos.chunks_exact(d)).zip(sin.chunks_exact(d)) {
+            let (x1, x2) = x.split_at_mut(half);
+            let (c1, c2) = c.split_at(half);
+            let (s1, s2) = s.split_at(half);
+            for i in 0..half {
+                let (a, b) = (x1[i], x2[i]);
+                x1[i] = a * c1[i] + b * s2[i];
+                x2[i] = b * c2[i] - a * s1[i];
+            }
+        }
+    }
+}
+
+dispatch! {
     /// RMS norm in place, rows of `gamma.len()`: x ← x / √(mean(x²) + eps) · gamma.
     rms_norm(xs: &mut [f32], gamma: &[f32], eps: f32) -> () {
         let d = gamma.len();

@@ -1,5 +1,6 @@
-//! The fused CPU kernels under autodiff: attention, SwiGLU's product and RMS norm as single
-//! autodiff operations on `Autodiff<Cpu>`, each with its own backward pass.
+//! The fused CPU kernels under autodiff: attention, SwiGLU's product, RMS norm, the rotary
+//! embedding and the output head's cross-entropy as single autodiff operations on
+//! `Autodiff<Cpu>`, each with its own backward pass.
 //!
 //! Burn's autodiff records every op of their textbook forms (a SwiGLU is a sigmoid, two
 //! multiplies and their backward passes; attention a score tensor, a mask, a softmax and two
@@ -18,11 +19,15 @@ use burn_flex::FlexTensor;
 use crate::device::Cpu;
 
 mod attention;
+mod cross_entropy;
 mod rms_norm;
+mod rotate;
 mod silu_mul;
 
 pub use attention::attention;
+pub use cross_entropy::head_cross_entropy;
 pub use rms_norm::rms_norm;
+pub use rotate::rotate;
 pub use silu_mul::silu_mul;
 
 /// The training backend these operations serve.

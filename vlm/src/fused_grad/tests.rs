@@ -203,3 +203,67 @@ fn other_backends_are_left_alone() {
     assert!(!applies::<Cpu>());
     assert!(applies::<Ad>());
 }
+
+#[test]
+fn rotation_has_burns_gradients() {
+    let mut rng = Rng::new(11);
+    let shape = [2, 70, 3, 8];
+    let positions: Vec<i64> = (0..140).map(|i| i % 70 + 3).collect();
+    let rotation =
+        crate::llama::rope::Rotation::<Ad>::new(&positions, shape, 10000.0, &cpu_device());
+    let x0 = random(&mut rng, shape);
+    let w = random(&mut rng, shape);
+    let run = |fused: bool| {
+        let x = x0.clone().require_grad();
+        let y = if fused {
+            rotate(&x, &rotation.cos, &rotation.sin).expect("the fused path applies")
+        } else {
+            // Burn's ops, as `Rotation::apply_ops`.
+            let [b, s, h, d] = shape;
+            let x1 = x.clone().slice([0..b, 0..s, 0..h, 0..d / 2]);
+            let x2 = x.clone().slice([0..b, 0..s, 0..h, d / 2..d]);
+            let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+            x.clone() * rotation.cos.clone() + rotated * rotation.sin.clone()
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        (values(y.inner()), values(x.grad(&grads).unwrap()))
+    };
+    let (a, b) = (run(true), run(false));
+    close("y", a.0, b.0, 1e-6);
+    close("dx", a.1, b.1, 1e-6);
+}
+
+#[test]
+fn head_cross_entropy_has_burns_loss_and_gradient() {
+    let mut rng = Rng::new(13);
+    let (rows, hidden, vocab) = (5, 24, 300);
+    let x0 = random(&mut rng, [rows, hidden]);
+    // Frozen, and stored transposed ([vocab, hidden] seen as [hidden, vocab]) as a tied
+    // embedding may be.
+    let weight = random::<2>(&mut rng, [vocab, hidden]).transpose();
+    let targets = [0usize, 299, 17, 17, 150];
+    let run = |fused: bool| {
+        let x = x0.clone().require_grad();
+        let loss = if fused {
+            head_cross_entropy(&x, &weight, &targets).expect("the fused path applies")
+        } else {
+            let ids: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
+            let ids = Tensor::<Ad, 2, burn::tensor::Int>::from_data(
+                TensorData::new(ids, [rows, 1]),
+                &cpu_device(),
+            );
+            burn::tensor::activation::log_softmax(x.clone().matmul(weight.clone()), 1)
+                .gather(1, ids)
+                .mean()
+                .neg()
+        };
+        let grads = loss.clone().mul_scalar(3.0).backward(); // an upstream gradient other than 1
+        (values(loss.inner()), values(x.grad(&grads).unwrap()))
+    };
+    let (a, b) = (run(true), run(false));
+    close("loss", a.0, b.0, 1e-6);
+    close("dx", a.1, b.1, 1e-5);
+    // A target outside the vocabulary, or a trained head, goes to Burn's ops.
+    assert!(head_cross_entropy(&x0, &weight, &[0, 1, 2, 3, 300]).is_none());
+    assert!(head_cross_entropy(&x0, &weight.clone().require_grad(), &targets).is_none());
+}

@@ -10,7 +10,7 @@ pub mod load;
 pub mod model;
 pub mod open;
 pub mod quantised;
-mod rope;
+pub(crate) mod rope;
 pub mod stream;
 
 pub use cache::KvCache;

@@ -4,7 +4,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use crate::{fastmath, host};
+use crate::{fastmath, fused_grad, host};
 
 /// cos and sin tables for some positions, repeated for every head so that applying them is a
 /// plain element-wise product (a broadcast over heads walks strides: 10% of prefill).
@@ -59,6 +59,9 @@ impl<B: Backend> Rotation<B> {
     /// # Shapes
     /// - x: `[batch, seq, heads, head_dim]` → the same
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if let Some(y) = fused_grad::rotate(&x, &self.cos, &self.sin) {
+            return y;
+        }
         // On the CPU: one pass in place instead of six ops with a buffer each.
         let tables = (host::cpu_tensor(&self.cos), host::cpu_tensor(&self.sin));
         if let (Some(cos), Some(sin)) = tables {

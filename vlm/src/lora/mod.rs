@@ -288,11 +288,13 @@ impl<B: Backend> Lora<B> {
     /// # Shapes
     /// - x: `[batch, seq, d_in]` → `[batch, seq, d_out]`
     pub fn delta(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        // Scaled at rank width, where the tensor is d_out / rank times smaller than after B
+        // (PEFT scales after B: the same value, exactly so for a power-of-two scaling).
         self.dropout
             .forward(x)
             .matmul(self.a.val().unsqueeze())
-            .matmul(self.b.val().unsqueeze())
             .mul_scalar(self.scaling)
+            .matmul(self.b.val().unsqueeze())
     }
 
     /// `A · B · scaling`, `[d_in, d_out]`: what merging adds to the base weight.

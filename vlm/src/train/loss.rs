@@ -9,6 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::batch::IGNORE;
+use crate::fused_grad;
 
 /// Flattened `[batch × seq]` rows whose next label counts, and those labels.
 pub fn answer_rows(labels: &[i64], [b, s]: [usize; 2]) -> (Vec<i64>, Vec<i64>) {
@@ -43,8 +44,16 @@ pub fn answer_loss<B: Backend>(
     let n = rows.len();
     let device = hidden.device();
     let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device);
-    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
     let picked = hidden.reshape([b * s, h]).select(0, rows);
+    if head.bias.is_none() {
+        let ids: Option<Vec<usize>> = targets.iter().map(|&t| usize::try_from(t).ok()).collect();
+        let fused =
+            ids.and_then(|ids| fused_grad::head_cross_entropy(&picked, &head.weight.val(), &ids));
+        if fused.is_some() {
+            return fused;
+        }
+    }
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
     let logp = log_softmax(head.forward(picked), 1);
     Some(logp.gather(1, targets).mean().neg())
 }
