@@ -182,6 +182,8 @@ pub enum AttentionError {
     Keep { got: usize, want: usize },
     #[error("the log-sum-exp buffer has {got} entries, not batch × heads × queries = {want}")]
     Saved { got: usize, want: usize },
+    #[error("the output or its gradient has {got} elements, not batch × queries × heads × head_dim = {want}")]
+    Output { got: usize, want: usize },
 }
 
 /// Query rows per task, and keys per block: a 128 × 256 score tile is 128 KB, within L2
@@ -273,10 +275,11 @@ pub(crate) fn attend_saving(
     Ok(out)
 }
 
-/// The output's base pointer, shared by the tasks that write disjoint rows of it.
+/// An output's base pointer, shared by the tasks that write disjoint rows of it (here and in
+/// `attention_backward`).
 #[derive(Clone, Copy)]
 pub(crate) struct SharedOut(pub(crate) *mut f32);
-// SAFETY: tasks write disjoint rows (see `attend`).
+// SAFETY: tasks write disjoint rows (see `attend_saving` and `attend_backward`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 

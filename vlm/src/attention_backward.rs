@@ -61,7 +61,7 @@ pub fn attend_backward(
     let outputs = batch * queries * heads * hd;
     for got in [forward.out.len(), d_out.len()] {
         if got != outputs {
-            return Err(AttentionError::Saved { got, want: outputs });
+            return Err(AttentionError::Output { got, want: outputs });
         }
     }
     if forward.lse.len() != batch * heads * queries {
@@ -317,4 +317,57 @@ unsafe fn product(
         false,
         gemm::Parallelism::None,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::Strides;
+
+    #[test]
+    fn mismatched_buffers_are_errors() {
+        let dims = Dims {
+            batch: 1,
+            heads: 2,
+            kv_heads: 1,
+            queries: 3,
+            keys: 3,
+            head_dim: 4,
+        };
+        fn operand(data: &[f32], heads: usize) -> Operand<'_> {
+            Operand {
+                data,
+                offset: 0,
+                strides: Strides::tokens_first(3, heads, 4),
+            }
+        }
+        let (q, kv) = (vec![0.1f32; 24], vec![0.2f32; 12]);
+        let visible = Visibility {
+            causal: true,
+            keep: None,
+        };
+        let (out, lse) = (vec![0.0f32; 24], vec![0.0f32; 6]);
+        let run = |out: &[f32], lse: &[f32], d_out: &[f32]| {
+            attend_backward(
+                operand(&q, 2),
+                operand(&kv, 1),
+                operand(&kv, 1),
+                Forward { out, lse },
+                d_out,
+                dims,
+                0.5,
+                visible,
+            )
+            .map(|g| (g.q.len(), g.k.len(), g.v.len()))
+        };
+        assert_eq!(run(&out, &lse, &out), Ok((24, 12, 12)));
+        assert_eq!(
+            run(&out, &lse, &out[..20]),
+            Err(AttentionError::Output { got: 20, want: 24 })
+        );
+        assert_eq!(
+            run(&out, &lse[..5], &out),
+            Err(AttentionError::Saved { got: 5, want: 6 })
+        );
+    }
 }

@@ -19,7 +19,7 @@ use crate::fastmath;
 
 /// The mean over rows of −log softmax(x · weight)[target], with its own backward pass for `x`,
 /// when `B` is the CPU backend under autodiff and the weight is frozen; `None` otherwise (or
-/// when a target is outside the vocabulary: Burn's ops then report it).
+/// when a target is outside the vocabulary: Burn's ops then take it, as before).
 ///
 /// # Shapes
 /// - x: `[rows, hidden]`; weight: `[hidden, vocabulary]` (Burn's `Linear` layout); targets:
