@@ -112,7 +112,7 @@ pub async fn backup(
 
     let pool = open_read_only(&data.join(DATABASE_FILE)).await?;
     let copied = async {
-        sqlx::query("VACUUM INTO ?")
+        sqlx::query("VACUUM INTO $1")
             .bind(db_copy.display().to_string())
             .execute(&pool)
             .await?;

@@ -249,7 +249,7 @@ async fn references(
     }
 
     let runs: Result<Vec<(i64, String)>, _> = sqlx::query_as(
-        "SELECT id, result FROM jobs WHERE kind = ? AND state = 'succeeded' AND result IS NOT NULL ORDER BY id",
+        "SELECT id, result FROM jobs WHERE kind = $1 AND state = 'succeeded' AND result IS NOT NULL ORDER BY id",
     )
     .bind(JobKind::Train.as_str())
     .fetch_all(pool)

@@ -88,7 +88,7 @@ impl Store {
     /// One dataset by name.
     pub async fn dataset(&self, name: &str) -> Result<DatasetInfo, StoreError> {
         let row: Option<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT id, name, layout, image_count FROM datasets WHERE name = ?")
+            sqlx::query_as("SELECT id, name, layout, image_count FROM datasets WHERE name = $1")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
@@ -105,7 +105,7 @@ impl Store {
     pub async fn dataset_stats(&self, name: &str) -> Result<DatasetStats, StoreError> {
         let dataset = self.dataset(name).await?;
         let counts: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT category, split, label, COUNT(*) FROM images WHERE dataset_id = ?
+            "SELECT category, split, label, COUNT(*) FROM images WHERE dataset_id = $1
              GROUP BY category, split, label ORDER BY category, split, label",
         )
         .bind(dataset.id)
@@ -114,7 +114,7 @@ impl Store {
         let qa = self.qa_source_counts(name).await?;
         let qa_by_source: Vec<(String, i64)> = sqlx::query_as(
             "SELECT q.source, COUNT(*) FROM qa q JOIN images i ON i.id = q.image_id
-             WHERE i.dataset_id = ? GROUP BY q.source ORDER BY q.source",
+             WHERE i.dataset_id = $1 GROUP BY q.source ORDER BY q.source",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
@@ -123,7 +123,7 @@ impl Store {
             "SELECT s.key, s.seed, s.fraction,
                     SUM(m.side = 'train'), SUM(m.side = 'test'), SUM(m.side = 'train' AND i.label != 'good')
              FROM splits s JOIN split_members m ON m.split_id = s.id JOIN images i ON i.id = m.image_id
-             WHERE s.dataset_id = ? GROUP BY s.id ORDER BY s.created_at, s.id",
+             WHERE s.dataset_id = $1 GROUP BY s.id ORDER BY s.created_at, s.id",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
@@ -171,9 +171,9 @@ impl Store {
         // A literal (via macro) so sqlx sees static SQL; the filters are bound parameters.
         macro_rules! filtered {
             () => {
-                " FROM images i WHERE i.dataset_id = ?1
-                  AND (?2 = '' OR i.category = ?2) AND (?3 = '' OR i.split = ?3) AND (?4 = '' OR i.label = ?4)
-                  AND (?5 = '' OR EXISTS (SELECT 1 FROM qa q WHERE q.image_id = i.id AND q.source = ?5))"
+                " FROM images i WHERE i.dataset_id = $1
+                  AND ($2 = '' OR i.category = $2) AND ($3 = '' OR i.split = $3) AND ($4 = '' OR i.label = $4)
+                  AND ($5 = '' OR EXISTS (SELECT 1 FROM qa q WHERE q.image_id = i.id AND q.source = $5))"
             };
         }
         let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*)", filtered!()))
@@ -187,7 +187,7 @@ impl Store {
         let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
             "SELECT i.id, i.category, i.split, i.label, i.rel_path",
             filtered!(),
-            " ORDER BY i.category, i.split, i.label, i.rel_path LIMIT ?6 OFFSET ?7"
+            " ORDER BY i.category, i.split, i.label, i.rel_path LIMIT $6 OFFSET $7"
         ))
         .bind(dataset.id)
         .bind(&filter.category)
@@ -210,7 +210,7 @@ impl Store {
     pub async fn image_detail(&self, id: i64) -> Result<ImageDetail, StoreError> {
         let row: Option<DetailRow> = sqlx::query_as(
             "SELECT i.id, i.category, i.split, i.label, i.rel_path, d.name, i.width, i.height, i.has_mask, i.sha256
-             FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
+             FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -218,7 +218,7 @@ impl Store {
         let (id, category, split, label, rel_path, dataset, width, height, has_mask, sha256) =
             row.ok_or_else(|| StoreError::Invalid(format!("no image with id {id}")))?;
         let qa: Vec<(i64, String, String, String, Option<String>)> =
-            sqlx::query_as("SELECT id, question, answer, source, anomaly FROM qa WHERE image_id = ? ORDER BY source, id")
+            sqlx::query_as("SELECT id, question, answer, source, anomaly FROM qa WHERE image_id = $1 ORDER BY source, id")
                 .bind(id)
                 .fetch_all(self.pool())
                 .await?;
@@ -256,7 +256,7 @@ impl Store {
         which: ImageFile,
     ) -> Result<Option<PathBuf>, StoreError> {
         let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT d.root, i.file, i.has_mask FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
+            "SELECT d.root, i.file, i.has_mask FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -271,7 +271,7 @@ impl Store {
     pub async fn split_id(&self, name: &str, split_key: &str) -> Result<i64, StoreError> {
         let dataset = self.dataset(name).await?;
         let split: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = ? AND key = ?")
+            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = $1 AND key = $2")
                 .bind(dataset.id)
                 .bind(split_key)
                 .fetch_optional(self.pool())
@@ -296,7 +296,7 @@ impl Store {
              JOIN images i ON i.id = m.image_id
              JOIN datasets d ON d.id = i.dataset_id
              JOIN qa q ON q.image_id = i.id
-             WHERE m.split_id = ? AND m.side = ?
+             WHERE m.split_id = $1 AND m.side = $2
              ORDER BY i.rel_path, q.id",
         )
         .bind(split_id)
@@ -336,7 +336,7 @@ impl Store {
                  FROM split_members m
                  JOIN images i ON i.id = m.image_id
                  JOIN datasets d ON d.id = i.dataset_id
-                 WHERE m.split_id = ? AND m.side = ?
+                 WHERE m.split_id = $1 AND m.side = $2
                  ORDER BY i.rel_path",
             )
             .bind(split_id)
@@ -373,7 +373,7 @@ impl Store {
             "SELECT i.rel_path, q.question, q.answer, q.source, q.anomaly, q.region, u.username,
                     q.verified_at
              FROM qa q JOIN images i ON i.id = q.image_id LEFT JOIN users u ON u.id = q.verified_by
-             WHERE i.dataset_id = ? ORDER BY i.rel_path, q.id",
+             WHERE i.dataset_id = $1 ORDER BY i.rel_path, q.id",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
@@ -408,7 +408,7 @@ impl Store {
     ) -> Result<SplitInfo, StoreError> {
         let dataset = self.dataset(name).await?;
         let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
-            "SELECT id, rel_path, category, split, label FROM images WHERE dataset_id = ?",
+            "SELECT id, rel_path, category, split, label FROM images WHERE dataset_id = $1",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
@@ -428,14 +428,14 @@ impl Store {
         }
         let p = plan(&items, seed, fraction)?;
         let existing: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = ? AND key = ?")
+            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = $1 AND key = $2")
                 .bind(dataset.id)
                 .bind(&p.id)
                 .fetch_optional(self.pool())
                 .await?;
         if existing.is_none() {
             let mut tx = self.pool().begin().await?;
-            let split_id = sqlx::query("INSERT INTO splits (dataset_id, key, seed, fraction, created_at) VALUES (?, ?, ?, ?, ?)")
+            let split_id = sqlx::query("INSERT INTO splits (dataset_id, key, seed, fraction, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(dataset.id)
                 .bind(&p.id)
                 .bind(seed as i64)
@@ -452,7 +452,7 @@ impl Store {
                     "test"
                 };
                 sqlx::query(
-                    "INSERT INTO split_members (split_id, image_id, side) VALUES (?, ?, ?)",
+                    "INSERT INTO split_members (split_id, image_id, side) VALUES ($1, $2, $3)",
                 )
                 .bind(split_id)
                 .bind(image_id)
@@ -475,7 +475,7 @@ impl Store {
         let dataset = self.dataset(name).await?;
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT DISTINCT p.job_id FROM predictions p JOIN images i ON i.id = p.image_id
-             WHERE i.dataset_id = ? ORDER BY p.job_id",
+             WHERE i.dataset_id = $1 ORDER BY p.job_id",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
@@ -501,7 +501,7 @@ impl Store {
                 runs,
             });
         }
-        let (root,): (String,) = sqlx::query_as("SELECT root FROM datasets WHERE id = ?")
+        let (root,): (String,) = sqlx::query_as("SELECT root FROM datasets WHERE id = $1")
             .bind(dataset.id)
             .fetch_one(self.pool())
             .await?;
@@ -509,7 +509,7 @@ impl Store {
         // People's judgements are deleted only with a run of its own, which keeps their export.
         let judged: Vec<(i64,)> = sqlx::query_as(
             "SELECT DISTINCT j.job_id FROM judgements j JOIN images i ON i.id = j.image_id
-             WHERE i.dataset_id = ? ORDER BY j.job_id",
+             WHERE i.dataset_id = $1 ORDER BY j.job_id",
         )
         .bind(dataset.id)
         .fetch_all(&mut *tx)
@@ -521,12 +521,12 @@ impl Store {
             )));
         }
         for run in &runs {
-            sqlx::query("DELETE FROM jobs WHERE id = ?")
+            sqlx::query("DELETE FROM jobs WHERE id = $1")
                 .bind(run)
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM datasets WHERE id = ?")
+        sqlx::query("DELETE FROM datasets WHERE id = $1")
             .bind(dataset.id)
             .execute(&mut *tx)
             .await?;

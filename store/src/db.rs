@@ -246,6 +246,73 @@ mod tests {
         again.ping().await.unwrap();
     }
 
+    /// Every statement is written with PostgreSQL's numbered placeholders (`$1`), which
+    /// sqlx's SQLite driver binds by number too: one SQL text for both databases (issue 22).
+    #[test]
+    fn sql_uses_numbered_placeholders() {
+        fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut all);
+        let keyword = ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", " WHERE "];
+        let mut bad = Vec::new();
+        for path in &all {
+            let text = std::fs::read_to_string(path).unwrap();
+            // String literals: "…" with backslash escapes (the store writes no raw SQL strings).
+            let mut chars = text.char_indices().peekable();
+            while let Some((start, c)) = chars.next() {
+                if c == '\'' {
+                    chars.next(); // a char literal such as '"' or '\\'
+                    continue;
+                }
+                if c != '"' {
+                    continue;
+                }
+                let mut literal = String::new();
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        c => literal.push(c),
+                    }
+                }
+                if keyword.iter().any(|k| literal.contains(k)) && literal.contains('?') {
+                    let line = text[..start].lines().count();
+                    bad.push(format!("{}:{line}", path.display()));
+                }
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "`?` placeholders (write $1, $2, …): {bad:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_binds_numbered_placeholders_by_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), StoreOptions::default())
+            .await
+            .unwrap();
+        let (v,): (i64,) = sqlx::query_as("SELECT $2 * 10 + $1 + $2")
+            .bind(3i64)
+            .bind(4i64)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(v, 47);
+    }
+
     #[tokio::test]
     async fn corrupt_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -282,7 +349,7 @@ mod tests {
             .unwrap();
         for (kind, t) in [("train", 10), ("eval", 20)] {
             sqlx::query(
-                "INSERT INTO jobs (kind, config, owner_id, created_at) VALUES (?, '{}', ?, ?)",
+                "INSERT INTO jobs (kind, config, owner_id, created_at) VALUES ($1, '{}', $2, $3)",
             )
             .bind(kind)
             .bind(admin.id)

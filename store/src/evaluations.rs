@@ -192,7 +192,7 @@ impl Store {
         prompts: &[String],
     ) -> Result<(Vec<PredictionRecord>, Vec<PromptReport>), StoreError> {
         let (predictions_rev,): (i64,) =
-            sqlx::query_as("SELECT predictions_rev FROM jobs WHERE id = ?")
+            sqlx::query_as("SELECT predictions_rev FROM jobs WHERE id = $1")
                 .bind(job)
                 .fetch_optional(self.pool())
                 .await?
@@ -270,7 +270,7 @@ impl Store {
             )));
         }
         let res = sqlx::query(
-            "INSERT INTO prompts (name, text, chain_of_image, author_id, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO prompts (name, text, chain_of_image, author_id, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(name)
         .bind(text)
@@ -320,7 +320,7 @@ impl Store {
 
     /// Deletes a user prompt (predictions made with it keep its name).
     pub async fn delete_prompt(&self, id: i64) -> Result<(), StoreError> {
-        let r = sqlx::query("DELETE FROM prompts WHERE id = ?")
+        let r = sqlx::query("DELETE FROM prompts WHERE id = $1")
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -343,7 +343,7 @@ impl Store {
             "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path
              FROM split_members m JOIN images i ON i.id = m.image_id
              JOIN datasets d ON d.id = i.dataset_id
-             WHERE m.split_id = ? AND m.side = 'test'
+             WHERE m.split_id = $1 AND m.side = 'test'
              ORDER BY i.category, i.label, i.rel_path",
         )
         .bind(split_id)
@@ -375,7 +375,7 @@ impl Store {
         let rows: Vec<EvalImageRow> = sqlx::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path
              FROM images i JOIN datasets d ON d.id = i.dataset_id
-             WHERE i.dataset_id = ? AND i.category = ? AND i.split = 'train' AND i.label = 'good'
+             WHERE i.dataset_id = $1 AND i.category = $2 AND i.split = 'train' AND i.label = 'good'
              ORDER BY i.rel_path",
         )
         .bind(dataset_id)
@@ -389,7 +389,7 @@ impl Store {
     pub async fn eval_image(&self, image_id: i64) -> Result<(EvalImage, i64), StoreError> {
         let row: Option<(i64, String, String, String, String, String, i64)> = sqlx::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path, d.id
-             FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = ?",
+             FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = $1",
         )
         .bind(image_id)
         .fetch_optional(self.pool())
@@ -410,7 +410,7 @@ impl Store {
     ) -> Result<HashMap<i64, DefectAnnotation>, StoreError> {
         let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT q.image_id, q.anomaly, q.region FROM qa q
-             WHERE q.image_id IN (SELECT DISTINCT image_id FROM predictions WHERE job_id = ?)
+             WHERE q.image_id IN (SELECT DISTINCT image_id FROM predictions WHERE job_id = $1)
                AND (q.anomaly IS NOT NULL OR q.region IS NOT NULL)
              ORDER BY q.image_id, q.id",
         )
@@ -442,7 +442,7 @@ impl Store {
     /// The reference answers (QA annotations) of an image.
     pub async fn reference_answers(&self, image_id: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT answer FROM qa WHERE image_id = ? ORDER BY id")
+            sqlx::query_as("SELECT answer FROM qa WHERE image_id = $1 ORDER BY id")
                 .bind(image_id)
                 .fetch_all(self.pool())
                 .await?;
@@ -455,7 +455,7 @@ impl Store {
             "INSERT OR REPLACE INTO predictions (job_id, image_id, prompt, template_id, verdict,
                 explanation, raw, prompt_tokens, new_tokens, latency_ms, first_token_ms, served_by,
                 fingerprint, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(job)
         .bind(p.image_id)
@@ -485,8 +485,8 @@ impl Store {
         (p, r, f1): (f64, f64, f64),
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE predictions SET bert_p = ?, bert_r = ?, bert_f1 = ?
-             WHERE job_id = ? AND image_id = ? AND prompt = ?",
+            "UPDATE predictions SET bert_p = $1, bert_r = $2, bert_f1 = $3
+             WHERE job_id = $4 AND image_id = $5 AND prompt = $6",
         )
         .bind(p)
         .bind(r)
@@ -506,7 +506,7 @@ impl Store {
                     p.verdict, p.explanation, p.raw, p.prompt_tokens, p.new_tokens, p.latency_ms,
                     p.first_token_ms, p.served_by, p.fingerprint, p.bert_p, p.bert_r, p.bert_f1
              FROM predictions p JOIN images i ON i.id = p.image_id
-             WHERE p.job_id = ? ORDER BY p.prompt, i.category, i.label, i.rel_path",
+             WHERE p.job_id = $1 ORDER BY p.prompt, i.category, i.label, i.rel_path",
         )
         .bind(job)
         .fetch_all(self.pool())
@@ -525,7 +525,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let r = sqlx::query(
             "INSERT INTO uploads (sha256, file, original_name, width, height, owner_id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(sha256)
         .bind(file)
@@ -543,7 +543,7 @@ impl Store {
     pub async fn upload(&self, id: i64) -> Result<UploadInfo, StoreError> {
         let row: Option<(i64, String, String, i64, i64, Option<String>)> = sqlx::query_as(
             "SELECT p.id, p.file, p.original_name, p.width, p.height, u.username
-             FROM uploads p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?",
+             FROM uploads p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -617,7 +617,7 @@ mod tests {
                 .unwrap();
         for (id, label) in images {
             let answer: Option<(String,)> =
-                sqlx::query_as("SELECT answer FROM qa WHERE image_id = ? AND source = 'manual'")
+                sqlx::query_as("SELECT answer FROM qa WHERE image_id = $1 AND source = 'manual'")
                     .bind(id)
                     .fetch_optional(s.pool())
                     .await
@@ -712,12 +712,14 @@ mod tests {
         assert_eq!(s.eval_report(job, &plain).await.unwrap().1, reports);
         // A verdict replaced (what a resumed run does).
         let first = &records[0];
-        sqlx::query("UPDATE predictions SET verdict = 'normal' WHERE job_id = ? AND image_id = ?")
-            .bind(job)
-            .bind(first.image_id)
-            .execute(s.pool())
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE predictions SET verdict = 'normal' WHERE job_id = $1 AND image_id = $2",
+        )
+        .bind(job)
+        .bind(first.image_id)
+        .execute(s.pool())
+        .await
+        .unwrap();
         let after = s.eval_report(job, &plain).await.unwrap();
         assert_ne!(after.1[0].scores, reports[0].scores);
         // BERTScore arriving later.

@@ -369,7 +369,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let layout = scan.layout;
-        let inserted = sqlx::query("INSERT INTO datasets (name, layout, root, image_count, created_at) VALUES (?, ?, '', ?, ?)")
+        let inserted = sqlx::query("INSERT INTO datasets (name, layout, root, image_count, created_at) VALUES ($1, $2, '', $3, $4)")
             .bind(name)
             .bind(layout)
             .bind(scan.images.len() as i64)
@@ -383,7 +383,7 @@ impl Store {
             other => other?.last_insert_rowid(),
         };
         let root = format!("datasets/{dataset_id}");
-        sqlx::query("UPDATE datasets SET root = ? WHERE id = ?")
+        sqlx::query("UPDATE datasets SET root = $1 WHERE id = $2")
             .bind(&root)
             .bind(dataset_id)
             .execute(&mut *tx)
@@ -392,7 +392,7 @@ impl Store {
         for (i, (entry, c)) in scan.images.iter().zip(checked).enumerate() {
             let id = sqlx::query(
                 "INSERT INTO images (dataset_id, category, split, label, rel_path, file, sha256, width, height, has_mask)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(dataset_id)
             .bind(&entry.category)
@@ -416,7 +416,7 @@ impl Store {
             // An exported file's verifier is kept when an account of that name exists here.
             sqlx::query(
                 "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by, verified_at)
-                 VALUES (?, ?, ?, ?, ?, ?, (SELECT id FROM users WHERE username = ?), ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, (SELECT id FROM users WHERE username = $7), $8)",
             )
             .bind(image_ids[q.image.as_str()])
             .bind(&q.question)

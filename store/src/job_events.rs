@@ -9,7 +9,7 @@ impl Store {
     pub async fn add_job_event(&self, id: i64, event: &JobEvent) -> Result<i64, StoreError> {
         let (seq,): (i64,) = sqlx::query_as(
             "INSERT INTO job_events (job_id, seq, at, data)
-             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), ?, ?)
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $2), $3, $4)
              RETURNING seq",
         )
         .bind(id)
@@ -25,7 +25,7 @@ impl Store {
     /// this version cannot read are passed on as they are; [`JobEvent::from_json`] reads them.
     pub async fn job_events(&self, id: i64, after: i64) -> Result<Vec<(i64, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
+            "SELECT seq, data FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq",
         )
         .bind(id)
         .bind(after)
@@ -40,7 +40,7 @@ impl Store {
     pub async fn compact_job_events(&self, id: i64) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, data FROM job_events WHERE job_id = ? ORDER BY seq")
+            sqlx::query_as("SELECT seq, data FROM job_events WHERE job_id = $1 ORDER BY seq")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -63,14 +63,14 @@ impl Store {
             }
         }
         for (last, text, earlier) in runs.into_iter().filter(|r| !r.2.is_empty()) {
-            sqlx::query("UPDATE job_events SET data = ? WHERE job_id = ? AND seq = ?")
+            sqlx::query("UPDATE job_events SET data = $1 WHERE job_id = $2 AND seq = $3")
                 .bind(JobEvent::Text { text }.to_json())
                 .bind(id)
                 .bind(last)
                 .execute(&mut *tx)
                 .await?;
             for seq in earlier {
-                sqlx::query("DELETE FROM job_events WHERE job_id = ? AND seq = ?")
+                sqlx::query("DELETE FROM job_events WHERE job_id = $1 AND seq = $2")
                     .bind(id)
                     .bind(seq)
                     .execute(&mut *tx)

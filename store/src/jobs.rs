@@ -101,7 +101,7 @@ impl Store {
     pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
         let rows: Vec<JobRow> = sqlx::query_as(concat!(
             job_select!(),
-            " ORDER BY j.created_at DESC, j.id DESC LIMIT ?"
+            " ORDER BY j.created_at DESC, j.id DESC LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(self.pool())
@@ -122,8 +122,8 @@ impl Store {
         let cap = self.options.max_queued_per_user as i64;
         let done = sqlx::query(
             "INSERT INTO jobs (id, kind, config, owner_id, origin, created_at)
-             SELECT (SELECT high + 1 FROM job_id_high), ?, ?, ?, ?, ?
-             WHERE ? IS NULL OR (SELECT COUNT(*) FROM jobs WHERE owner_id = ? AND state = 'queued') < ?",
+             SELECT (SELECT high + 1 FROM job_id_high), $1, $2, $3, $4, $5
+             WHERE $6 IS NULL OR (SELECT COUNT(*) FROM jobs WHERE owner_id = $7 AND state = 'queued') < $8",
         )
         .bind(kind.as_str())
         .bind(config)
@@ -151,7 +151,7 @@ impl Store {
         let t = now();
         let done = sqlx::query(
             "INSERT INTO jobs (id, kind, config, owner_id, origin, created_at, state, started_at, claimed_at, attempts)
-             VALUES ((SELECT high + 1 FROM job_id_high), ?, ?, ?, ?, ?, 'running', ?, ?, 1)",
+             VALUES ((SELECT high + 1 FROM job_id_high), $1, $2, $3, $4, $5, 'running', $6, $7, 1)",
         )
         .bind(kind.as_str())
         .bind(config)
@@ -167,7 +167,7 @@ impl Store {
 
     /// Records `progress` (0..=1) of a running job.
     pub async fn job_progress(&self, id: i64, progress: f64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'")
+        sqlx::query("UPDATE jobs SET progress = $1 WHERE id = $2 AND state = 'running'")
             .bind(progress.clamp(0.0, 1.0))
             .bind(id)
             .execute(self.pool())
@@ -193,8 +193,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         debug_assert!(state.is_ended());
         sqlx::query(
-            "UPDATE jobs SET state = ?, error = ?, finished_at = ?,
-                progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END WHERE id = ?",
+            "UPDATE jobs SET state = $1, error = $2, finished_at = $3,
+                progress = CASE WHEN $4 = 'succeeded' THEN 1.0 ELSE progress END WHERE id = $5",
         )
         .bind(state.as_str())
         .bind(error)
@@ -208,7 +208,7 @@ impl Store {
 
     /// One job.
     pub async fn job(&self, id: i64) -> Result<JobInfo, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as(concat!(job_select!(), " WHERE j.id = ?"))
+        let row: Option<JobRow> = sqlx::query_as(concat!(job_select!(), " WHERE j.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -268,14 +268,14 @@ impl Store {
             .expect("not empty");
         // claimed_at must order claims within one second too.
         let claimed_at: (i64,) =
-            sqlx::query_as("SELECT MAX(?, COALESCE(MAX(claimed_at), 0) + 1) FROM jobs")
+            sqlx::query_as("SELECT MAX($1, COALESCE(MAX(claimed_at), 0) + 1) FROM jobs")
                 .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
         sqlx::query(
             "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
-                started_at = COALESCE(started_at, ?), claimed_at = ?, attempts = attempts + 1
-             WHERE id = ?",
+                started_at = COALESCE(started_at, $1), claimed_at = $2, attempts = attempts + 1
+             WHERE id = $3",
         )
         .bind(now())
         .bind(claimed_at.0)
@@ -295,7 +295,7 @@ impl Store {
     pub async fn restart_job(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
-                attempts = attempts + 1, claimed_at = ? WHERE id = ?",
+                attempts = attempts + 1, claimed_at = $1 WHERE id = $2",
         )
         .bind(now())
         .bind(id)
@@ -306,7 +306,7 @@ impl Store {
 
     /// A job's configuration and result (JSON).
     pub async fn job_config(&self, id: i64) -> Result<(String, Option<String>), StoreError> {
-        sqlx::query_as("SELECT config, result FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT config, result FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -315,7 +315,7 @@ impl Store {
 
     /// Records what a job produced.
     pub async fn set_job_result(&self, id: i64, result: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET result = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET result = $1 WHERE id = $2")
             .bind(result)
             .bind(id)
             .execute(self.pool())
@@ -327,14 +327,14 @@ impl Store {
     /// check. Returns false when the job had already ended.
     pub async fn request_cancel(&self, id: i64) -> Result<bool, StoreError> {
         let queued = sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ? AND state = 'queued'",
+            "UPDATE jobs SET state = 'cancelled', finished_at = $1 WHERE id = $2 AND state = 'queued'",
         )
         .bind(now())
         .bind(id)
         .execute(self.pool())
         .await?;
         let running =
-            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'")
+            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'")
                 .bind(id)
                 .execute(self.pool())
                 .await?;
@@ -343,7 +343,7 @@ impl Store {
 
     /// True when someone asked the job to stop.
     pub async fn cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT cancel_requested FROM jobs WHERE id = ?")
+        let row: Option<(i64,)> = sqlx::query_as("SELECT cancel_requested FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -362,7 +362,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished_at = NULL,
                 attempts = 0, stalls = 0
-             WHERE id = ? AND state IN ('failed', 'cancelled')",
+             WHERE id = $1 AND state IN ('failed', 'cancelled')",
         )
         .bind(id)
         .execute(self.pool())
@@ -394,8 +394,8 @@ impl Store {
             // Durable progress in the interrupted attempt: a checkpoint, a stored prediction or
             // a stored draft after its Started event.
             let since_start: Vec<(String,)> = sqlx::query_as(
-                "SELECT data FROM job_events WHERE job_id = ?1 AND seq >= COALESCE(
-                    (SELECT MAX(seq) FROM job_events WHERE job_id = ?1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
+                "SELECT data FROM job_events WHERE job_id = $1 AND seq >= COALESCE(
+                    (SELECT MAX(seq) FROM job_events WHERE job_id = $1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
             )
             .bind(id)
             .fetch_all(&mut *tx)
@@ -413,9 +413,9 @@ impl Store {
             let stalls = if progressed { 0 } else { stalls + 1 };
             if stalls >= MAX_INTERRUPTED_ATTEMPTS as i64 {
                 sqlx::query(
-                    "UPDATE jobs SET state = 'failed', finished_at = ?, stalls = ?,
-                        error = 'interrupted ' || ? || ' times in a row without progress (the server stopped while it ran); resume it to try again'
-                     WHERE id = ?",
+                    "UPDATE jobs SET state = 'failed', finished_at = $1, stalls = $2,
+                        error = 'interrupted ' || $3 || ' times in a row without progress (the server stopped while it ran); resume it to try again'
+                     WHERE id = $4",
                 )
                 .bind(now())
                 .bind(stalls)
@@ -426,7 +426,7 @@ impl Store {
                 failed.push(id);
             } else {
                 sqlx::query(
-                    "UPDATE jobs SET state = 'queued', cancel_requested = 0, stalls = ? WHERE id = ?",
+                    "UPDATE jobs SET state = 'queued', cancel_requested = 0, stalls = $1 WHERE id = $2",
                 )
                 .bind(stalls)
                 .bind(id)
@@ -447,7 +447,7 @@ impl Store {
     ) -> Result<Vec<JobInfo>, StoreError> {
         let rows: Vec<JobRow> = sqlx::query_as(concat!(
             job_select!(),
-            " WHERE j.kind = ? ORDER BY j.created_at DESC, j.id DESC LIMIT ?"
+            " WHERE j.kind = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2"
         ))
         .bind(kind.as_str())
         .bind(limit)

@@ -44,7 +44,7 @@ impl Store {
     /// The model registered under `name`.
     pub async fn model_named(&self, name: &str) -> Result<Option<ModelInfo>, StoreError> {
         let row: Option<ModelRow> =
-            sqlx::query_as("SELECT id, name, kind, path, remote FROM models WHERE name = ?")
+            sqlx::query_as("SELECT id, name, kind, path, remote FROM models WHERE name = $1")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
@@ -89,7 +89,7 @@ impl Store {
             ));
         }
         sqlx::query(
-            "INSERT INTO models (name, kind, path, remote, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO models (name, kind, path, remote, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path,
                 remote = excluded.remote",
         )
@@ -107,7 +107,7 @@ impl Store {
 
     /// Removes a model from the registry (its files, if any, stay where they are).
     pub async fn remove_model(&self, name: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM models WHERE name = ?")
+        let r = sqlx::query("DELETE FROM models WHERE name = $1")
             .bind(name)
             .execute(self.pool())
             .await?;

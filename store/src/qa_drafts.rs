@@ -123,11 +123,11 @@ impl Store {
                      ORDER BY q.id LIMIT 1),
                     (SELECT q.question FROM qa q WHERE q.image_id = i.id ORDER BY q.id LIMIT 1)
              FROM images i JOIN datasets d ON d.id = i.dataset_id
-             WHERE i.dataset_id = ?1 AND (?2 IS NULL OR i.category = ?2)
-               AND (?3 IS NULL OR i.label = ?3)
-               AND (?4 OR NOT EXISTS (SELECT 1 FROM qa q WHERE q.image_id = i.id))
+             WHERE i.dataset_id = $1 AND ($2 IS NULL OR i.category = $2)
+               AND ($3 IS NULL OR i.label = $3)
+               AND ($4 OR NOT EXISTS (SELECT 1 FROM qa q WHERE q.image_id = i.id))
              ORDER BY i.category, i.rel_path
-             LIMIT ?5",
+             LIMIT $5",
         )
         .bind(dataset.id)
         .bind(cfg.category.as_deref().filter(|c| !c.is_empty()))
@@ -172,7 +172,7 @@ impl Store {
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         sqlx::query(
             "INSERT INTO qa_drafts (job_id, image_id, question, draft, raw, prompt, anomaly, region, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, image_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id, image_id) DO NOTHING",
         )
         .bind(job)
         .bind(d.image_id)
@@ -191,7 +191,7 @@ impl Store {
     /// The images drafting job `job` has drafted.
     pub async fn drafted_images(&self, job: i64) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<(i64,)> =
-            sqlx::query_as("SELECT image_id FROM qa_drafts WHERE job_id = ? ORDER BY image_id")
+            sqlx::query_as("SELECT image_id FROM qa_drafts WHERE job_id = $1 ORDER BY image_id")
                 .bind(job)
                 .fetch_all(self.pool())
                 .await?;
@@ -200,7 +200,7 @@ impl Store {
 
     /// One draft.
     pub async fn draft(&self, id: i64) -> Result<DraftInfo, StoreError> {
-        let row: Option<DraftRow> = sqlx::query_as(concat!(draft_select!(), " WHERE d.id = ?"))
+        let row: Option<DraftRow> = sqlx::query_as(concat!(draft_select!(), " WHERE d.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -212,7 +212,7 @@ impl Store {
     pub async fn drafts(&self, job: i64) -> Result<Vec<DraftInfo>, StoreError> {
         let rows: Vec<DraftRow> = sqlx::query_as(concat!(
             draft_select!(),
-            " WHERE d.job_id = ? ORDER BY d.id"
+            " WHERE d.job_id = $1 ORDER BY d.id"
         ))
         .bind(job)
         .fetch_all(self.pool())
@@ -224,8 +224,8 @@ impl Store {
     /// admins always, reviewers when the job's queue is shared with them (`share_review`).
     pub async fn may_decide_drafts(&self, user: &UserInfo, job: i64) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND j.kind = 'draft_qa' AND (?2
-                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))",
+            "SELECT COUNT(*) FROM jobs j WHERE j.id = $1 AND j.kind = 'draft_qa' AND ($2
+                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = $1 AND s.user_id = $3))",
         )
         .bind(job)
         .bind(user.role != Role::Reviewer)
@@ -239,7 +239,7 @@ impl Store {
     pub async fn shared_draft_jobs(&self, user: &UserInfo) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT j.id FROM jobs j JOIN review_shares s ON s.job_id = j.id
-             WHERE j.kind = 'draft_qa' AND s.user_id = ? ORDER BY j.id DESC",
+             WHERE j.kind = 'draft_qa' AND s.user_id = $1 ORDER BY j.id DESC",
         )
         .bind(user.id)
         .fetch_all(self.pool())
@@ -250,7 +250,7 @@ impl Store {
     /// How many of job `job`'s drafts stand where.
     pub async fn draft_progress(&self, job: i64) -> Result<DraftProgress, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM qa_drafts WHERE job_id = ? GROUP BY status",
+            "SELECT status, COUNT(*) FROM qa_drafts WHERE job_id = $1 GROUP BY status",
         )
         .bind(job)
         .fetch_all(self.pool())
@@ -282,7 +282,7 @@ impl Store {
         version: i64,
         decision: DraftDecision,
     ) -> Result<DraftInfo, StoreError> {
-        let job: Option<(i64,)> = sqlx::query_as("SELECT job_id FROM qa_drafts WHERE id = ?")
+        let job: Option<(i64,)> = sqlx::query_as("SELECT job_id FROM qa_drafts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -320,7 +320,7 @@ impl Store {
         let row: Option<Current> = sqlx::query_as(
             "SELECT d.image_id, d.question, d.draft, d.version, d.status, d.answer, d.reason,
                     u.username, d.decided_by, d.decided_at, d.anomaly, d.region, d.qa_id
-             FROM qa_drafts d LEFT JOIN users u ON u.id = d.decided_by WHERE d.id = ?",
+             FROM qa_drafts d LEFT JOIN users u ON u.id = d.decided_by WHERE d.id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -353,7 +353,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO qa_draft_history (draft_id, version, status, answer, reason, decided_by, decided_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(current)
@@ -376,7 +376,7 @@ impl Store {
         let qa_id = match (qa_id, &new_answer, source) {
             (Some(q), Some(text), Some(source)) => {
                 sqlx::query(
-                    "UPDATE qa SET answer = ?, source = ?, verified_by = ?, verified_at = ? WHERE id = ?",
+                    "UPDATE qa SET answer = $1, source = $2, verified_by = $3, verified_at = $4 WHERE id = $5",
                 )
                 .bind(text)
                 .bind(source)
@@ -391,7 +391,7 @@ impl Store {
                 let (q,): (i64,) = sqlx::query_as(
                     "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by,
                         verified_at, from_draft)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 )
                 .bind(image)
                 .bind(&question)
@@ -407,7 +407,7 @@ impl Store {
                 Some(q)
             }
             (Some(q), _, _) => {
-                sqlx::query("DELETE FROM qa WHERE id = ?")
+                sqlx::query("DELETE FROM qa WHERE id = $1")
                     .bind(q)
                     .execute(&mut *tx)
                     .await?;
@@ -416,8 +416,8 @@ impl Store {
             (None, _, _) => None,
         };
         sqlx::query(
-            "UPDATE qa_drafts SET status = ?, answer = ?, reason = ?, decided_by = ?, decided_at = ?,
-                version = version + 1, qa_id = ? WHERE id = ?",
+            "UPDATE qa_drafts SET status = $1, answer = $2, reason = $3, decided_by = $4, decided_at = $5,
+                version = version + 1, qa_id = $6 WHERE id = $7",
         )
         .bind(decision.status().as_str())
         .bind(&new_answer)
@@ -444,14 +444,14 @@ impl Store {
             verified_by_person,
             pending_drafts,
         ): (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM images WHERE dataset_id = ?1),
+            "SELECT (SELECT COUNT(*) FROM images WHERE dataset_id = $1),
                     COUNT(DISTINCT q.image_id),
                     COALESCE(SUM(q.source = 'manual'), 0),
                     COALESCE(SUM(q.source = 'generated_verified'), 0),
                     COALESCE(SUM(q.source = 'generated_verified' AND q.verified_by IS NOT NULL), 0),
                     (SELECT COUNT(*) FROM qa_drafts x JOIN images y ON y.id = x.image_id
-                     WHERE y.dataset_id = ?1 AND x.status = 'pending')
-             FROM qa q JOIN images i ON i.id = q.image_id WHERE i.dataset_id = ?1",
+                     WHERE y.dataset_id = $1 AND x.status = 'pending')
+             FROM qa q JOIN images i ON i.id = q.image_id WHERE i.dataset_id = $1",
         )
         .bind(d.id)
         .fetch_one(self.pool())

@@ -210,7 +210,7 @@ async fn rebase_all(dir: &Path, from: &Path, to: &Path) -> Result<Vec<String>, B
         .await?;
     for (id, name, path) in models {
         if let Some(new) = rebase(&path, from, to) {
-            sqlx::query("UPDATE models SET path = ? WHERE id = ?")
+            sqlx::query("UPDATE models SET path = $1 WHERE id = $2")
                 .bind(&new)
                 .bind(id)
                 .execute(&mut *tx)
@@ -219,7 +219,7 @@ async fn rebase_all(dir: &Path, from: &Path, to: &Path) -> Result<Vec<String>, B
         }
     }
     let results: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, result FROM jobs WHERE kind = ? AND result IS NOT NULL")
+        sqlx::query_as("SELECT id, result FROM jobs WHERE kind = $1 AND result IS NOT NULL")
             .bind(JobKind::Train.as_str())
             .fetch_all(&mut *tx)
             .await?;
@@ -236,7 +236,7 @@ async fn rebase_all(dir: &Path, from: &Path, to: &Path) -> Result<Vec<String>, B
         };
         if let Some(new) = rebase(&old, from, to) {
             value["adapter"] = serde_json::Value::String(new.clone());
-            sqlx::query("UPDATE jobs SET result = ? WHERE id = ?")
+            sqlx::query("UPDATE jobs SET result = $1 WHERE id = $2")
                 .bind(value.to_string())
                 .bind(id)
                 .execute(&mut *tx)

@@ -36,9 +36,9 @@ impl Store {
             return Ok(false);
         }
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND j.kind = 'eval' AND (?2
-                OR EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = ?1 AND q.open_to_all)
-                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))",
+            "SELECT COUNT(*) FROM jobs j WHERE j.id = $1 AND j.kind = 'eval' AND ($2
+                OR EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = $1 AND q.open_to_all)
+                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = $1 AND s.user_id = $3))",
         )
         .bind(job)
         .bind(user.role != Role::Reviewer)
@@ -57,7 +57,7 @@ impl Store {
                 "evaluation run or drafting job {job}"
             )));
         }
-        let owner: (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = ?")
+        let owner: (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = $1")
             .bind(job)
             .fetch_one(self.pool())
             .await?;
@@ -83,11 +83,11 @@ impl Store {
         }
         let (n,): (i64,) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM predictions p
-                WHERE (p.image_id = ?1 OR p.template_id = ?1) AND (
+                WHERE (p.image_id = $1 OR p.template_id = $1) AND (
                 EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = p.job_id AND q.open_to_all)
-                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = p.job_id AND s.user_id = ?2)))
+                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = p.job_id AND s.user_id = $2)))
              OR EXISTS (SELECT 1 FROM qa_drafts d JOIN review_shares s ON s.job_id = d.job_id
-                WHERE d.image_id = ?1 AND s.user_id = ?2)",
+                WHERE d.image_id = $1 AND s.user_id = $2)",
         )
         .bind(image_id)
         .bind(user.id)
@@ -99,9 +99,9 @@ impl Store {
     /// The runs `user` may review, newest first.
     pub async fn reviewable_runs(&self, user: &UserInfo) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT j.id FROM jobs j WHERE j.kind = 'eval' AND (?1
+            "SELECT j.id FROM jobs j WHERE j.kind = 'eval' AND ($1
                 OR EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = j.id AND q.open_to_all)
-                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = j.id AND s.user_id = ?2))
+                OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = j.id AND s.user_id = $2))
              ORDER BY j.id DESC",
         )
         .bind(user.role != Role::Reviewer && !user.disabled)
@@ -115,7 +115,7 @@ impl Store {
     pub async fn review_settings(&self, job: i64) -> Result<ReviewSettings, StoreError> {
         self.review_run(job).await?;
         let row: Option<(i64, f64, String, i64, bool)> = sqlx::query_as(
-            "SELECT judgements, overlap, queue_order, seed, open_to_all FROM review_queues WHERE job_id = ?",
+            "SELECT judgements, overlap, queue_order, seed, open_to_all FROM review_queues WHERE job_id = $1",
         )
         .bind(job)
         .fetch_optional(self.pool())
@@ -160,7 +160,7 @@ impl Store {
         let plan = plan.validated().map_err(StoreError::Invalid)?;
         sqlx::query(
             "INSERT INTO review_queues (job_id, judgements, overlap, queue_order, seed, open_to_all, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT(job_id) DO UPDATE SET judgements = excluded.judgements,
                 overlap = excluded.overlap, queue_order = excluded.queue_order,
                 seed = excluded.seed, open_to_all = excluded.open_to_all,
@@ -183,7 +183,7 @@ impl Store {
         self.review_queue_owner(job).await?;
         let user = self.user(username).await?;
         sqlx::query(
-            "INSERT INTO review_shares (job_id, user_id, shared_at) VALUES (?, ?, ?)
+            "INSERT INTO review_shares (job_id, user_id, shared_at) VALUES ($1, $2, $3)
              ON CONFLICT(job_id, user_id) DO NOTHING",
         )
         .bind(job)
@@ -198,7 +198,7 @@ impl Store {
     pub async fn review_shares(&self, job: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT u.username FROM review_shares s JOIN users u ON u.id = s.user_id
-             WHERE s.job_id = ? ORDER BY u.username",
+             WHERE s.job_id = $1 ORDER BY u.username",
         )
         .bind(job)
         .fetch_all(self.pool())
@@ -210,7 +210,7 @@ impl Store {
     /// none.
     pub async fn unshare_review(&self, job: i64, username: &str) -> Result<bool, StoreError> {
         let user = self.user(username).await?;
-        let r = sqlx::query("DELETE FROM review_shares WHERE job_id = ? AND user_id = ?")
+        let r = sqlx::query("DELETE FROM review_shares WHERE job_id = $1 AND user_id = $2")
             .bind(job)
             .bind(user.id)
             .execute(self.pool())

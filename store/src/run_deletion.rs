@@ -27,7 +27,7 @@ impl Store {
     pub async fn delete_eval_run(&self, job: i64, seen: JudgementsSeen) -> Result<(), StoreError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let row: Option<(String, String)> =
-            sqlx::query_as("SELECT kind, state FROM jobs WHERE id = ?")
+            sqlx::query_as("SELECT kind, state FROM jobs WHERE id = $1")
                 .bind(job)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -51,7 +51,7 @@ impl Store {
                 seen.count, now.count
             )));
         }
-        sqlx::query("DELETE FROM jobs WHERE id = ?")
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
             .bind(job)
             .execute(&mut *tx)
             .await?;
@@ -65,7 +65,7 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
     let (count, versions): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM judgements WHERE job_id = ?",
+        "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM judgements WHERE job_id = $1",
     )
     .bind(job)
     .fetch_one(db)

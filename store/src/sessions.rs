@@ -24,7 +24,7 @@ impl Store {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
         let t = now();
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash(&token))
             .bind(user_id)
             .bind(t)
@@ -40,7 +40,7 @@ impl Store {
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT u.id, u.username, u.role, u.disabled, u.created_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ? AND u.disabled = 0",
+             WHERE s.token_hash = $1 AND u.disabled = 0",
         )
         .bind(token_hash(token))
         .fetch_optional(self.pool())
@@ -59,7 +59,7 @@ impl Store {
 
     /// Ends one session (logout). Unknown tokens are fine.
     pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash(token))
             .execute(self.pool())
             .await?;
@@ -68,7 +68,7 @@ impl Store {
 
     /// Deletes expired sessions; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now())
             .execute(self.pool())
             .await?;

@@ -12,7 +12,7 @@ impl Store {
         upload: Option<i64>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO inspection_shares (job_id, user_id, upload_id, shared_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO inspection_shares (job_id, user_id, upload_id, shared_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT(job_id, user_id) DO NOTHING",
         )
         .bind(job_id)
@@ -26,7 +26,7 @@ impl Store {
 
     /// Takes a share back; false when there was none.
     pub async fn unshare_inspection(&self, job_id: i64, user_id: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM inspection_shares WHERE job_id = ? AND user_id = ?")
+        let r = sqlx::query("DELETE FROM inspection_shares WHERE job_id = $1 AND user_id = $2")
             .bind(job_id)
             .bind(user_id)
             .execute(self.pool())
@@ -38,7 +38,7 @@ impl Store {
     pub async fn inspection_shares(&self, job_id: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT u.username FROM inspection_shares s JOIN users u ON u.id = s.user_id
-             WHERE s.job_id = ? ORDER BY u.username",
+             WHERE s.job_id = $1 ORDER BY u.username",
         )
         .bind(job_id)
         .fetch_all(self.pool())
@@ -51,14 +51,14 @@ impl Store {
     /// evaluation runs and drafting jobs shared with them for review. False for a job that does not exist.
     pub async fn may_see_job(&self, user: &UserInfo, job_id: i64) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE j.id = ?1 AND (?2 OR j.owner_id = ?3
+            "SELECT COUNT(*) FROM jobs j WHERE j.id = $1 AND ($2 OR j.owner_id = $3
                 OR (j.kind = 'inspect'
-                    AND EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = ?1 AND s.user_id = ?3))
-                OR (j.kind != 'inspect' AND ?4)
+                    AND EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = $1 AND s.user_id = $3))
+                OR (j.kind != 'inspect' AND $4)
                 OR (j.kind = 'eval'
-                    AND EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = ?1 AND q.open_to_all))
+                    AND EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = $1 AND q.open_to_all))
                 OR (j.kind IN ('eval', 'draft_qa')
-                    AND EXISTS (SELECT 1 FROM review_shares r WHERE r.job_id = ?1 AND r.user_id = ?3)))",
+                    AND EXISTS (SELECT 1 FROM review_shares r WHERE r.job_id = $1 AND r.user_id = $3)))",
         )
         .bind(job_id)
         .bind(user.role == Role::Admin)
@@ -77,8 +77,8 @@ impl Store {
         upload_id: i64,
     ) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM uploads p WHERE p.id = ?1 AND (?2 OR p.owner_id = ?3
-                OR EXISTS (SELECT 1 FROM inspection_shares s WHERE s.upload_id = ?1 AND s.user_id = ?3))",
+            "SELECT COUNT(*) FROM uploads p WHERE p.id = $1 AND ($2 OR p.owner_id = $3
+                OR EXISTS (SELECT 1 FROM inspection_shares s WHERE s.upload_id = $1 AND s.user_id = $3))",
         )
         .bind(upload_id)
         .bind(user.role == Role::Admin)

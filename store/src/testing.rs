@@ -77,7 +77,7 @@ impl Fixture {
         let result = serde_json::json!({ "model": "tuned", "adapter": adapter.display().to_string(),
             "steps": 1, "final_loss": null, "device": "cpu" });
         sqlx::query(
-            "INSERT INTO jobs (kind, config, state, created_at, result) VALUES ('train', '{}', 'succeeded', 1, ?)",
+            "INSERT INTO jobs (kind, config, state, created_at, result) VALUES ('train', '{}', 'succeeded', 1, $1)",
         )
         .bind(result.to_string())
         .execute(store.pool())

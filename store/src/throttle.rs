@@ -116,7 +116,7 @@ impl Store {
         let mut next = Vec::with_capacity(counts.len());
         for (user, free) in counts {
             let row: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT failures, last_failure FROM login_throttle WHERE username = ? AND address = ?",
+                "SELECT failures, last_failure FROM login_throttle WHERE username = $1 AND address = $2",
             )
             .bind(user)
             .bind(address.as_str())
@@ -141,7 +141,7 @@ impl Store {
         for (user, failures) in next {
             sqlx::query(
                 "INSERT INTO login_throttle (username, address, failures, last_failure)
-                 VALUES (?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4)
                  ON CONFLICT(username, address) DO UPDATE SET failures = excluded.failures,
                     last_failure = excluded.last_failure",
             )
@@ -165,14 +165,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let name = username.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM login_throttle WHERE username = ? AND address = ?")
+        sqlx::query("DELETE FROM login_throttle WHERE username = $1 AND address = $2")
             .bind(&name)
             .bind(address.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "UPDATE login_throttle SET failures = MAX(failures - 1, 0)
-             WHERE username = '' AND address = ?",
+             WHERE username = '' AND address = $1",
         )
         .bind(address.as_str())
         .execute(&mut *tx)
@@ -183,7 +183,7 @@ impl Store {
 
     /// Clears every count of `username` (an admin's password reset lifts its delays).
     pub async fn clear_login_throttle(&self, username: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_throttle WHERE username = ?")
+        sqlx::query("DELETE FROM login_throttle WHERE username = $1")
             .bind(username.trim().to_lowercase())
             .execute(self.pool())
             .await?;
@@ -195,14 +195,14 @@ impl Store {
     pub async fn purge_login_throttle(&self) -> Result<u64, StoreError> {
         let policy = &self.options.throttle;
         let cutoff = now_ms() - policy.forget_after.as_millis() as i64;
-        let old = sqlx::query("DELETE FROM login_throttle WHERE last_failure < ?")
+        let old = sqlx::query("DELETE FROM login_throttle WHERE last_failure < $1")
             .bind(cutoff)
             .execute(self.pool())
             .await?
             .rows_affected();
         let over = sqlx::query(
             "DELETE FROM login_throttle WHERE rowid IN (
-                SELECT rowid FROM login_throttle ORDER BY last_failure DESC LIMIT -1 OFFSET ?)",
+                SELECT rowid FROM login_throttle ORDER BY last_failure DESC LIMIT -1 OFFSET $1)",
         )
         .bind(policy.max_rows)
         .execute(self.pool())

@@ -51,7 +51,7 @@ impl Store {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let secret = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
         let id = sqlx::query(
-            "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(user.id)
         .bind(label)
@@ -74,7 +74,7 @@ impl Store {
         let rows: Vec<TokenRow> = sqlx::query_as(
             "SELECT t.id, u.username, t.label, t.created_at, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE ?1 IS NULL OR u.username = ?1 ORDER BY t.id DESC",
+             WHERE $1 IS NULL OR u.username = $1 ORDER BY t.id DESC",
         )
         .bind(username)
         .fetch_all(self.pool())
@@ -85,8 +85,8 @@ impl Store {
     /// Revokes token `id` (only `username`'s own when given); false when there is none.
     pub async fn revoke_token(&self, id: i64, username: Option<&str>) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "DELETE FROM api_tokens WHERE id = ?1
-               AND (?2 IS NULL OR user_id = (SELECT id FROM users WHERE username = ?2))",
+            "DELETE FROM api_tokens WHERE id = $1
+               AND ($2 IS NULL OR user_id = (SELECT id FROM users WHERE username = $2))",
         )
         .bind(id)
         .bind(username)
@@ -102,7 +102,7 @@ impl Store {
         let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
             "SELECT u.id, u.username, u.role, u.disabled, u.created_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ? AND u.disabled = 0",
+             WHERE t.token_hash = $1 AND u.disabled = 0",
         )
         .bind(&hash)
         .fetch_optional(self.pool())
@@ -112,7 +112,7 @@ impl Store {
         if user.role == Role::Reviewer {
             return Ok(None);
         }
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?")
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
             .bind(now())
             .bind(&hash)
             .execute(self.pool())

@@ -68,7 +68,7 @@ impl Store {
         password::check_strength(pw)?;
         let hash = hash_off_runtime(pw).await?;
         let result = sqlx::query(
-            "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO users (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(username)
         .bind(&hash)
@@ -88,7 +88,7 @@ impl Store {
     /// One account by name (case-insensitive).
     pub async fn user(&self, username: &str) -> Result<UserInfo, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, role, disabled, created_at FROM users WHERE username = ?",
+            "SELECT id, username, role, disabled, created_at FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(self.pool())
@@ -113,12 +113,12 @@ impl Store {
         let hash = hash_off_runtime(pw).await?;
         let user = self.user(username).await?;
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(&hash)
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
@@ -132,7 +132,7 @@ impl Store {
         if user.role == Role::Admin && role != Role::Admin {
             self.ensure_other_admin(user.id).await?;
         }
-        sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(user.id)
             .execute(self.pool())
@@ -152,13 +152,13 @@ impl Store {
             self.ensure_other_admin(user.id).await?;
         }
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
             .bind(disabled as i64)
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(user.id)
                 .execute(&mut *tx)
                 .await?;
@@ -169,7 +169,7 @@ impl Store {
 
     async fn ensure_other_admin(&self, user_id: i64) -> Result<(), StoreError> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != $1",
         )
         .bind(user_id)
         .fetch_one(self.pool())
@@ -198,7 +198,7 @@ impl Store {
             });
         }
         let stored: Option<(String, i64)> =
-            sqlx::query_as("SELECT password_hash, disabled FROM users WHERE username = ?")
+            sqlx::query_as("SELECT password_hash, disabled FROM users WHERE username = $1")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await

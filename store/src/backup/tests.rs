@@ -45,7 +45,7 @@ fn the_live_database_locks_and_partial_files_stay_out() {
 async fn a_backup_taken_while_another_connection_writes_restores_with_its_rows() {
     let fx = Fixture::new().await;
     let insert = |store: Store, i: i64| async move {
-        sqlx::query("INSERT INTO prompts (name, text, created_at) VALUES (?, 'p', 0)")
+        sqlx::query("INSERT INTO prompts (name, text, created_at) VALUES ($1, 'p', 0)")
             .bind(format!("prompt-{i}"))
             .execute(store.pool())
             .await

@@ -62,7 +62,7 @@ async fn a_broken_foreign_key_is_found() {
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO qa (image_id, question, answer, source) VALUES (?, 'q', 'a', 'manual')",
+        "INSERT INTO qa (image_id, question, answer, source) VALUES ($1, 'q', 'a', 'manual')",
     )
     .bind(image + 100)
     .execute(&mut *conn)

@@ -15,7 +15,7 @@ async fn unannotated(f: &Fixture) -> i64 {
             .fetch_one(f.store.pool())
             .await
             .unwrap();
-    sqlx::query("DELETE FROM qa WHERE image_id = ?")
+    sqlx::query("DELETE FROM qa WHERE image_id = $1")
         .bind(image)
         .execute(f.store.pool())
         .await
@@ -34,7 +34,7 @@ async fn drafting_takes_the_images_without_annotations_unless_told_otherwise() {
     let t = &targets[0];
     assert_eq!((t.image_id, t.label.as_str()), (image, "logical"));
     assert!(t.file.starts_with("datasets"), "{:?}", t.file);
-    let (has_mask,): (bool,) = sqlx::query_as("SELECT has_mask != 0 FROM images WHERE id = ?")
+    let (has_mask,): (bool,) = sqlx::query_as("SELECT has_mask != 0 FROM images WHERE id = $1")
         .bind(image)
         .fetch_one(s.pool())
         .await
@@ -166,7 +166,7 @@ async fn decisions_make_the_annotation_and_a_stale_one_is_refused_with_theirs() 
                 Option<i64>,
             ),
         >(
-            "SELECT answer, source, verified_by, anomaly, region, from_draft FROM qa WHERE id = ?"
+            "SELECT answer, source, verified_by, anomaly, region, from_draft FROM qa WHERE id = $1"
         )
         .bind(id)
         .fetch_optional(s.pool())
@@ -277,7 +277,7 @@ async fn decisions_make_the_annotation_and_a_stale_one_is_refused_with_theirs() 
 
     // Every version it replaced is in the history.
     let history: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT version, status FROM qa_draft_history WHERE draft_id = ? ORDER BY version",
+        "SELECT version, status FROM qa_draft_history WHERE draft_id = $1 ORDER BY version",
     )
     .bind(d.id)
     .fetch_all(s.pool())
@@ -324,7 +324,7 @@ async fn a_reviewer_decides_the_drafts_of_a_job_shared_with_them_and_sees_only_i
     };
     s.save_draft(job, &new).await.unwrap();
     let draft = s.drafts(job).await.unwrap()[0].id;
-    let other: (i64,) = sqlx::query_as("SELECT id FROM images WHERE id != ? LIMIT 1")
+    let other: (i64,) = sqlx::query_as("SELECT id FROM images WHERE id != $1 LIMIT 1")
         .bind(image)
         .fetch_one(s.pool())
         .await

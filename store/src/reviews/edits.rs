@@ -70,20 +70,20 @@ impl Judged {
                 "INSERT INTO judgement_history (judgement_id, version, verdict, explanation,
                     score, tags, comment, fixed_explanation, written_at)
                  SELECT id, version, verdict, explanation, score, tags, comment,
-                    fixed_explanation, updated_at FROM judgements WHERE id = ?",
-                "UPDATE judgements SET verdict = ?, explanation = ?, score = ?, tags = ?,
-                    comment = ?, fixed_explanation = ?, version = version + 1, updated_at = ?
-                 WHERE id = ?",
+                    fixed_explanation, updated_at FROM judgements WHERE id = $1",
+                "UPDATE judgements SET verdict = $1, explanation = $2, score = $3, tags = $4,
+                    comment = $5, fixed_explanation = $6, version = version + 1, updated_at = $7
+                 WHERE id = $8",
             ),
             Judged::Inspection => (
                 "INSERT INTO inspection_judgement_history (judgement_id, version, verdict,
                     explanation, score, tags, comment, fixed_explanation, written_at)
                  SELECT id, version, verdict, explanation, score, tags, comment,
-                    fixed_explanation, updated_at FROM inspection_judgements WHERE id = ?",
-                "UPDATE inspection_judgements SET verdict = ?, explanation = ?, score = ?,
-                    tags = ?, comment = ?, fixed_explanation = ?, version = version + 1,
-                    updated_at = ?
-                 WHERE id = ?",
+                    fixed_explanation, updated_at FROM inspection_judgements WHERE id = $1",
+                "UPDATE inspection_judgements SET verdict = $1, explanation = $2, score = $3,
+                    tags = $4, comment = $5, fixed_explanation = $6, version = version + 1,
+                    updated_at = $7
+                 WHERE id = $8",
             ),
         };
         sqlx::query(keep).bind(id).execute(&mut *tx).await?;

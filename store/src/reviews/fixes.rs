@@ -22,7 +22,7 @@ impl Store {
              JOIN users u ON u.id = j.reviewer_id
              JOIN images i ON i.id = j.image_id
              JOIN predictions p ON p.job_id = j.job_id AND p.image_id = j.image_id AND p.prompt = j.prompt
-             WHERE j.job_id = ? AND j.fixed_explanation IS NOT NULL
+             WHERE j.job_id = $1 AND j.fixed_explanation IS NOT NULL
              ORDER BY j.updated_at, j.id",
         )
         .bind(job)
@@ -47,7 +47,7 @@ impl Store {
         }
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let row: Option<(i64, i64, Option<String>, i64)> = sqlx::query_as(
-            "SELECT image_id, reviewer_id, fixed_explanation, updated_at FROM judgements WHERE id = ?",
+            "SELECT image_id, reviewer_id, fixed_explanation, updated_at FROM judgements WHERE id = $1",
         )
         .bind(judgement_id)
         .fetch_optional(&mut *tx)
@@ -59,7 +59,7 @@ impl Store {
                 "judgement {judgement_id} has no corrected explanation to promote"
             ))
         })?;
-        let done: Option<(i64,)> = sqlx::query_as("SELECT id FROM qa WHERE from_judgement = ?")
+        let done: Option<(i64,)> = sqlx::query_as("SELECT id FROM qa WHERE from_judgement = $1")
             .bind(judgement_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -67,7 +67,7 @@ impl Store {
             return Ok(id);
         }
         let first: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT question, anomaly, region FROM qa WHERE image_id = ? ORDER BY id LIMIT 1",
+            "SELECT question, anomaly, region FROM qa WHERE image_id = $1 ORDER BY id LIMIT 1",
         )
         .bind(image)
         .fetch_optional(&mut *tx)
@@ -78,7 +78,7 @@ impl Store {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by,
                 verified_at, from_judgement)
-             VALUES (?, ?, ?, 'generated_verified', ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, 'generated_verified', $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(image)
         .bind(question)
@@ -101,7 +101,7 @@ impl Store {
             "SELECT j.id AS judgement_id, j.job_id, j.image_id, i.rel_path, i.label,
                     u.username AS reviewer, j.comment, j.updated_at AS at
              FROM judgements j JOIN images i ON i.id = j.image_id JOIN users u ON u.id = j.reviewer_id
-             WHERE i.dataset_id = ? AND j.verdict = 'label_wrong'
+             WHERE i.dataset_id = $1 AND j.verdict = 'label_wrong'
              ORDER BY j.updated_at DESC, j.id DESC",
         )
         .bind(d.id)

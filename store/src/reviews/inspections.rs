@@ -105,7 +105,7 @@ impl Store {
         let t = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let mine: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT id, version FROM inspection_judgements WHERE job_id = ? AND reviewer_id = ?",
+            "SELECT id, version FROM inspection_judgements WHERE job_id = $1 AND reviewer_id = $2",
         )
         .bind(job)
         .bind(user.id)
@@ -120,7 +120,7 @@ impl Store {
                 let r: (i64,) = sqlx::query_as(
                     "INSERT INTO inspection_judgements (job_id, reviewer_id, verdict, explanation,
                         score, tags, comment, fixed_explanation, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 )
                 .bind(job)
                 .bind(user.id)
@@ -138,7 +138,7 @@ impl Store {
             }
         };
         tx.commit().await?;
-        let row: Row = sqlx::query_as(concat!(inspection_judgement_select!(), " WHERE j.id = ?"))
+        let row: Row = sqlx::query_as(concat!(inspection_judgement_select!(), " WHERE j.id = $1"))
             .bind(id)
             .fetch_one(self.pool())
             .await?;
@@ -153,13 +153,13 @@ impl Store {
         job: i64,
     ) -> Result<InspectionReview, StoreError> {
         self.visible_inspection(user, job).await?;
-        let (owner,): (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = ?")
+        let (owner,): (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = $1")
             .bind(job)
             .fetch_one(self.pool())
             .await?;
         let rows: Vec<Row> = sqlx::query_as(concat!(
             inspection_judgement_select!(),
-            " WHERE j.job_id = ? ORDER BY j.created_at, j.id"
+            " WHERE j.job_id = $1 ORDER BY j.created_at, j.id"
         ))
         .bind(job)
         .fetch_all(self.pool())
@@ -191,10 +191,10 @@ impl Store {
         let rows: Vec<(i64, String, bool)> = sqlx::query_as(
             "SELECT j.id, COALESCE(u.username, '(deleted user)'),
                     EXISTS (SELECT 1 FROM inspection_judgements x
-                            WHERE x.job_id = j.id AND x.reviewer_id = ?1)
+                            WHERE x.job_id = j.id AND x.reviewer_id = $1)
              FROM inspection_shares s JOIN jobs j ON j.id = s.job_id
              LEFT JOIN users u ON u.id = j.owner_id
-             WHERE s.user_id = ?1 AND j.kind = 'inspect' ORDER BY j.id DESC",
+             WHERE s.user_id = $1 AND j.kind = 'inspect' ORDER BY j.id DESC",
         )
         .bind(user.id)
         .fetch_all(self.pool())
@@ -310,7 +310,7 @@ mod tests {
             .await;
         assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
         let (old_score,): (i64,) = sqlx::query_as(
-            "SELECT score FROM inspection_judgement_history WHERE judgement_id = ? AND version = 1",
+            "SELECT score FROM inspection_judgement_history WHERE judgement_id = $1 AND version = 1",
         )
         .bind(first.id)
         .fetch_one(s.pool())

@@ -136,7 +136,7 @@ impl Store {
         // and the count below is the one the insert sees.
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let (exists,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM predictions WHERE job_id = ? AND image_id = ? AND prompt = ?",
+            "SELECT COUNT(*) FROM predictions WHERE job_id = $1 AND image_id = $2 AND prompt = $3",
         )
         .bind(job)
         .bind(key.image_id)
@@ -151,7 +151,7 @@ impl Store {
         }
         let mine: Option<(i64, i64)> = sqlx::query_as(
             "SELECT id, version FROM judgements
-             WHERE job_id = ? AND image_id = ? AND prompt = ? AND reviewer_id = ?",
+             WHERE job_id = $1 AND image_id = $2 AND prompt = $3 AND reviewer_id = $4",
         )
         .bind(job)
         .bind(key.image_id)
@@ -166,7 +166,7 @@ impl Store {
             }
             Save::Insert => {
                 let (given,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM judgements WHERE job_id = ? AND image_id = ? AND prompt = ?",
+                    "SELECT COUNT(*) FROM judgements WHERE job_id = $1 AND image_id = $2 AND prompt = $3",
                 )
                 .bind(job)
                 .bind(key.image_id)
@@ -181,7 +181,7 @@ impl Store {
                 let r: (i64,) = sqlx::query_as(
                     "INSERT INTO judgements (job_id, image_id, prompt, reviewer_id, verdict,
                         explanation, score, tags, comment, fixed_explanation, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                 )
                 .bind(job)
                 .bind(key.image_id)
@@ -207,7 +207,7 @@ impl Store {
     /// One judgement by id.
     pub async fn judgement(&self, id: i64) -> Result<JudgementInfo, StoreError> {
         let rows: Vec<JudgementRow> =
-            sqlx::query_as(concat!(judgement_select!(), " WHERE j.id = ?"))
+            sqlx::query_as(concat!(judgement_select!(), " WHERE j.id = $1"))
                 .bind(id)
                 .fetch_all(self.pool())
                 .await?;
@@ -224,7 +224,7 @@ impl Store {
         id: i64,
     ) -> Result<Vec<JudgementVersion>, StoreError> {
         let head: Option<(i64, i64)> =
-            sqlx::query_as("SELECT job_id, reviewer_id FROM judgements WHERE id = ?")
+            sqlx::query_as("SELECT job_id, reviewer_id FROM judgements WHERE id = $1")
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
@@ -236,7 +236,7 @@ impl Store {
         }
         let rows: Vec<HistoryRow> = sqlx::query_as(
             "SELECT version, verdict, explanation, score, tags, comment, fixed_explanation, written_at
-             FROM judgement_history WHERE judgement_id = ? ORDER BY version",
+             FROM judgement_history WHERE judgement_id = $1 ORDER BY version",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -271,7 +271,7 @@ impl Store {
              JOIN users u ON u.id = j.reviewer_id
              JOIN images i ON i.id = j.image_id
              JOIN predictions p ON p.job_id = j.job_id AND p.image_id = j.image_id AND p.prompt = j.prompt
-             WHERE j.job_id = ? ORDER BY j.prompt, i.rel_path, j.created_at, j.id",
+             WHERE j.job_id = $1 ORDER BY j.prompt, i.rel_path, j.created_at, j.id",
         )
         .bind(job)
         .fetch_all(self.pool())
@@ -284,7 +284,7 @@ impl Store {
         self.review_run(job).await?;
         let rows: Vec<JudgementRow> = sqlx::query_as(concat!(
             judgement_select!(),
-            " WHERE j.job_id = ? ORDER BY j.created_at, j.id"
+            " WHERE j.job_id = $1 ORDER BY j.created_at, j.id"
         ))
         .bind(job)
         .fetch_all(self.pool())
@@ -295,7 +295,7 @@ impl Store {
         }
         let f1: Vec<(i64, String, Option<f64>)> = sqlx::query_as(
             "SELECT image_id, prompt, bert_f1 FROM predictions
-             WHERE job_id = ? ORDER BY prompt, image_id",
+             WHERE job_id = $1 ORDER BY prompt, image_id",
         )
         .bind(job)
         .fetch_all(self.pool())

@@ -31,16 +31,17 @@ impl Store {
         let plan = self.review_settings(job).await?.plan;
         let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT p.image_id, p.prompt, p.verdict, i.label FROM predictions p
-             JOIN images i ON i.id = p.image_id WHERE p.job_id = ?",
+             JOIN images i ON i.id = p.image_id WHERE p.job_id = $1",
         )
         .bind(job)
         .fetch_all(self.pool())
         .await?;
-        let judged: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT image_id, prompt, reviewer_id FROM judgements WHERE job_id = ?")
-                .bind(job)
-                .fetch_all(self.pool())
-                .await?;
+        let judged: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT image_id, prompt, reviewer_id FROM judgements WHERE job_id = $1",
+        )
+        .bind(job)
+        .fetch_all(self.pool())
+        .await?;
         let mut by_item: HashMap<(i64, String), Vec<i64>> = HashMap::new();
         for (image, prompt, reviewer) in judged {
             by_item.entry((image, prompt)).or_default().push(reviewer);
@@ -103,7 +104,7 @@ impl Store {
     ) -> Result<Option<ItemKey>, StoreError> {
         self.check_may_review(user, job).await?;
         let mine: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT image_id, prompt FROM judgements WHERE job_id = ? AND reviewer_id = ?
+            "SELECT image_id, prompt FROM judgements WHERE job_id = $1 AND reviewer_id = $2
              ORDER BY created_at, id",
         )
         .bind(job)
@@ -136,7 +137,7 @@ impl Store {
             "SELECT i.rel_path, i.category, i.label, i.has_mask, p.template_id, p.verdict,
                     p.explanation, p.raw, p.bert_f1
              FROM predictions p JOIN images i ON i.id = p.image_id
-             WHERE p.job_id = ? AND p.image_id = ? AND p.prompt = ?",
+             WHERE p.job_id = $1 AND p.image_id = $2 AND p.prompt = $3",
         )
         .bind(job)
         .bind(key.image_id)
@@ -151,7 +152,7 @@ impl Store {
         })?;
         let rows: Vec<JudgementRow> = sqlx::query_as(concat!(
             super::judgements::judgement_select!(),
-            " WHERE j.job_id = ? AND j.image_id = ? AND j.prompt = ? ORDER BY j.created_at, j.id"
+            " WHERE j.job_id = $1 AND j.image_id = $2 AND j.prompt = $3 ORDER BY j.created_at, j.id"
         ))
         .bind(job)
         .bind(key.image_id)
@@ -210,7 +211,7 @@ impl Store {
         }
         progress.per_reviewer = sqlx::query_as(
             "SELECT u.username, COUNT(*) FROM judgements j JOIN users u ON u.id = j.reviewer_id
-             WHERE j.job_id = ? GROUP BY u.username ORDER BY u.username",
+             WHERE j.job_id = $1 GROUP BY u.username ORDER BY u.username",
         )
         .bind(job)
         .fetch_all(self.pool())

@@ -318,7 +318,7 @@ async fn edits_keep_history_and_stale_edits_are_refused() {
     let qa = s.promote_fix(&t.ada, first.id).await.unwrap();
     assert_eq!(s.promote_fix(&t.ada, first.id).await.unwrap(), qa);
     let (answer, source, by): (String, String, i64) =
-        sqlx::query_as("SELECT answer, source, verified_by FROM qa WHERE id = ?")
+        sqlx::query_as("SELECT answer, source, verified_by FROM qa WHERE id = $1")
             .bind(qa)
             .fetch_one(s.pool())
             .await
@@ -424,7 +424,7 @@ async fn a_judged_run_is_deleted_only_with_its_judgements_unchanged() {
     assert_eq!(left, (0, 0));
     // The promoted answer stays, verified by mel; it no longer points at a judgement.
     let (source, verified_by, from): (String, Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT source, verified_by, from_judgement FROM qa WHERE id = ?")
+        sqlx::query_as("SELECT source, verified_by, from_judgement FROM qa WHERE id = $1")
             .bind(qa)
             .fetch_one(s.pool())
             .await
