@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::attention::{check, AttentionError, Dims, Operand, SharedOut, Visibility};
 use crate::fastmath;
+use crate::strided_product::{product, Parallelism};
 
 /// Query rows per block: a block's probabilities and their gradients (two `rows × keys`
 /// buffers) stay within L2 for the sequence lengths of training.
@@ -185,6 +186,7 @@ impl Task<'_> {
                     (q_blk, q_row, 1),
                     (k0, 1, k_row),
                     self.scale,
+                    Parallelism::None,
                 );
             }
             for r in 0..rows {
@@ -221,6 +223,7 @@ impl Task<'_> {
                     (do_blk, width as isize, 1),
                     (v0, 1, v_row),
                     1.0,
+                    Parallelism::None,
                 );
                 product(
                     end,
@@ -232,6 +235,7 @@ impl Task<'_> {
                     (p.as_ptr(), 1, end as isize),
                     (do_blk, width as isize, 1),
                     1.0,
+                    Parallelism::None,
                 );
             }
             for r in 0..rows {
@@ -257,6 +261,7 @@ impl Task<'_> {
                     (dp.as_ptr(), end as isize, 1),
                     (k0, k_row, 1),
                     self.scale,
+                    Parallelism::None,
                 );
                 product(
                     end,
@@ -268,55 +273,12 @@ impl Task<'_> {
                     (dp.as_ptr(), 1, end as isize),
                     (q_blk, q_row, 1),
                     self.scale,
+                    Parallelism::None,
                 );
             }
         }
         (dk, dv)
     }
-}
-
-/// A matrix operand: its first element and its row and column strides (in elements).
-type Matrix = (*const f32, isize, isize);
-
-/// dst (m × n at row stride `dst_row`) ← [dst +] beta · lhs · rhs, on this thread (the tasks
-/// are the parallelism).
-///
-/// # Safety
-/// `lhs` (m × k) and `rhs` (k × n) must be readable at their strides; `dst` must point to m × n
-/// elements at its row stride that no other thread touches meanwhile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_row: usize,
-    accumulate: bool,
-    lhs: Matrix,
-    rhs: Matrix,
-    beta: f32,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_row as isize,
-        accumulate,
-        lhs.0,
-        lhs.2,
-        lhs.1,
-        rhs.0,
-        rhs.2,
-        rhs.1,
-        if accumulate { 1.0 } else { 0.0 },
-        beta,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    );
 }
 
 #[cfg(test)]

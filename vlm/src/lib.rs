@@ -20,6 +20,7 @@ pub mod lora;
 pub mod norms;
 pub mod quant;
 pub mod rng;
+mod strided_product;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

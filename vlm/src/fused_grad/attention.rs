@@ -11,7 +11,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 
-use super::{contiguous, elements, inner, outer};
+use super::{elements, inner, outer};
 use crate::attention::{attend_saving, operand, Dims, Visibility};
 use crate::attention_backward::{attend_backward, Forward};
 use crate::device::Cpu;
@@ -101,7 +101,7 @@ impl Backward<Cpu, 3> for FusedAttention {
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let s = ops.state;
-        let d_out = contiguous(&grads.consume::<Cpu>(&ops.node));
+        let d_out = grads.consume::<Cpu>(&ops.node).to_contiguous();
         let visible = Visibility {
             causal: s.causal,
             keep: s.keep.as_deref(),

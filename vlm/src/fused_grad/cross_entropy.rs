@@ -13,9 +13,10 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 use std::sync::Arc;
 
-use super::{contiguous, elements, inner, outer};
+use super::{elements, inner, outer};
 use crate::device::Cpu;
 use crate::fastmath;
+use crate::strided_product::{product, Parallelism};
 
 /// The mean over rows of −log softmax(x · weight)[target], with its own backward pass for `x`,
 /// when `B` is the CPU backend under autodiff and the weight is frozen; `None` otherwise (or
@@ -42,31 +43,22 @@ pub fn head_cross_entropy<B: Backend>(
         return None; // a trained head: Burn's ops give its gradient
     }
     let w = weight_matrix(&wa.primitive)?;
-    let xc = contiguous(&xa.primitive);
+    let xc = xa.primitive.to_contiguous();
     let mut probs = vec![0.0f32; rows * vocab];
     // SAFETY: x is rows × hidden row-major; `weight_matrix` checked the weight's strides and
     // extent; `probs` holds rows × vocab.
     unsafe {
-        gemm::gemm(
+        product(
             rows,
             vocab,
             hidden,
             probs.as_mut_ptr(),
-            1,
-            vocab as isize,
+            vocab,
             false,
-            elements(&xc).as_ptr(),
-            1,
-            hidden as isize,
-            w.ptr,
-            w.col,
-            w.row,
-            0.0,
+            (elements(&xc).as_ptr(), hidden as isize, 1),
+            (w.ptr, w.row, w.col),
             1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
+            Parallelism::Rayon(0),
         );
     }
     // Each row: its loss, and its logits turned into probabilities in place.
@@ -155,7 +147,7 @@ impl Backward<Cpu, 2> for HeadCrossEntropy {
 
     fn backward(self, ops: Ops<Saved, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let s = ops.state;
-        let upstream = elements(&contiguous(&grads.consume::<Cpu>(&ops.node)))[0];
+        let upstream = elements(&grads.consume::<Cpu>(&ops.node).to_contiguous())[0];
         let [px, _] = ops.parents;
         let Some(node) = px else { return };
         // d logits = (softmax − one-hot) · upstream / rows.
@@ -173,26 +165,17 @@ impl Backward<Cpu, 2> for HeadCrossEntropy {
         // dx = d_logits · weightᵀ.
         // SAFETY: as in the forward pass, with weightᵀ read through swapped strides.
         unsafe {
-            gemm::gemm(
+            product(
                 s.rows,
                 s.hidden,
                 s.vocab,
                 dx.as_mut_ptr(),
-                1,
-                s.hidden as isize,
+                s.hidden,
                 false,
-                d_logits.as_ptr(),
-                1,
-                s.vocab as isize,
-                w.ptr,
-                w.row,
-                w.col,
-                0.0,
+                (d_logits.as_ptr(), s.vocab as isize, 1),
+                (w.ptr, w.col, w.row),
                 1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(0),
+                Parallelism::Rayon(0),
             );
         }
         let dx = FlexTensor::from_data(TensorData::new(dx, [s.rows, s.hidden]));

@@ -64,15 +64,10 @@ fn outer<B: Backend, const D: usize>(t: AutodiffTensor) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
-/// The elements of an f32 CPU tensor in row-major order, copied only when it is a strided view.
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
 /// A contiguous f32 tensor's elements.
 fn elements(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
-        .expect("an f32 tensor made contiguous by `contiguous`")
+        .expect("an f32 tensor made contiguous by `to_contiguous`")
 }
 
 #[cfg(test)]

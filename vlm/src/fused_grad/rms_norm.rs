@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{contiguous, elements, inner, outer};
+use super::{elements, inner, outer};
 use crate::device::Cpu;
 use crate::fastmath;
 
@@ -29,7 +29,7 @@ pub fn rms_norm<B: Backend, const D: usize>(
         return None;
     }
     let (xa, ga) = (inner(x)?, inner(&gamma)?);
-    let (xc, gc) = (contiguous(&xa.primitive), contiguous(&ga.primitive));
+    let (xc, gc) = (xa.primitive.to_contiguous(), ga.primitive.to_contiguous());
     let eps = norm.epsilon as f32;
     let mut out = elements(&xc).to_vec();
     let g = elements(&gc);
@@ -56,7 +56,7 @@ impl Backward<Cpu, 2> for RmsNormOp {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (x, gamma, eps) = ops.state;
-        let dy = contiguous(&grads.consume::<Cpu>(&ops.node));
+        let dy = grads.consume::<Cpu>(&ops.node).to_contiguous();
         let (xs, g, dys) = (elements(&x), elements(&gamma), elements(&dy));
         let d = g.len();
         let [px, pg] = ops.parents;

@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{contiguous, elements, inner, outer};
+use super::{elements, inner, outer};
 use crate::device::Cpu;
 use crate::fastmath;
 
@@ -32,8 +32,8 @@ pub fn rotate<B: Backend>(
         return None;
     }
     let (xa, c, s) = (inner(x)?, inner(cos)?, inner(sin)?);
-    let (c, s) = (contiguous(&c.primitive), contiguous(&s.primitive));
-    let mut out = elements(&contiguous(&xa.primitive)).to_vec();
+    let (c, s) = (c.primitive.to_contiguous(), s.primitive.to_contiguous());
+    let mut out = elements(&xa.primitive.to_contiguous()).to_vec();
     rows_in_parallel(&mut out, &c, &s, d, fastmath::rotate_halves);
     let out = FlexTensor::from_data(TensorData::new(out, x.dims()));
     let result = match Rotate
@@ -75,7 +75,7 @@ impl Backward<Cpu, 1> for Rotate {
         let [parent] = ops.parents;
         let Some(node) = parent else { return };
         let d = shape[3];
-        let mut dx = elements(&contiguous(&dy)).to_vec();
+        let mut dx = elements(&dy.to_contiguous()).to_vec();
         rows_in_parallel(&mut dx, &cos, &sin, d, fastmath::rotate_halves_back);
         grads.register::<Cpu>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
     }

@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{contiguous, elements, inner, outer};
+use super::{elements, inner, outer};
 use crate::device::Cpu;
 use crate::fastmath;
 
@@ -26,7 +26,7 @@ pub fn silu_mul<B: Backend, const D: usize>(
         return None;
     }
     let (g, u) = (inner(gate)?, inner(up)?);
-    let (gc, uc) = (contiguous(&g.primitive), contiguous(&u.primitive));
+    let (gc, uc) = (g.primitive.to_contiguous(), u.primitive.to_contiguous());
     let mut out = elements(&gc).to_vec();
     out.par_chunks_mut(CHUNK)
         .zip(elements(&uc).par_chunks(CHUNK))
@@ -52,7 +52,7 @@ impl Backward<Cpu, 2> for SiluMul {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (g, u) = ops.state;
-        let dy = contiguous(&grads.consume::<Cpu>(&ops.node));
+        let dy = grads.consume::<Cpu>(&ops.node).to_contiguous();
         let shape = g.layout().shape().clone();
         let (gs, us, dys) = (elements(&g), elements(&u), elements(&dy));
         let mut dg = vec![0.0f32; gs.len()];
