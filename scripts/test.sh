@@ -28,6 +28,16 @@ cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests"
 cargo test --workspace --exclude frontend
+step "the store's tests and the server's in-process suites again, on PostgreSQL (loopback)"
+PG_DIR="$(mktemp -d /tmp/vlm-inspect-pg.XXXXXX)"
+trap 'bash "$ROOT/scripts/postgres.sh" stop "$PG_DIR"' EXIT
+VLM_INSPECT_TEST_DATABASE_URL="$(bash scripts/postgres.sh start "$PG_DIR" "${VLM_INSPECT_PG_PORT:-55433}")"
+export VLM_INSPECT_TEST_DATABASE_URL
+cargo test -p store --features db
+cargo test -p vlm-inspect --test access_matrix --test auth --test datasets --test drafts \
+  --test evaluation --test remote_models --test review --test roles --test security --test training
+bash scripts/postgres.sh stop "$PG_DIR" && trap - EXIT
+unset VLM_INSPECT_TEST_DATABASE_URL
 # A plain `cargo test` ignores the tests that need setup.sh's downloads, a release build or a
 # wgpu adapter: each is run by one of the next three steps (the CUDA ones are only compiled
 # here). The same package selection as above builds nothing new.

@@ -139,8 +139,7 @@ async fn a_remote_model_evaluates_resumes_and_fails_cleanly() {
     assert!((cost - (12.0 * n * 2.5 + 3.0 * n * 10.0) / 1e6).abs() < 1e-12);
 
     // Resume after three predictions were lost: exactly three requests go out.
-    sqlx::query("DELETE FROM predictions WHERE job_id = ? AND rowid IN (SELECT rowid FROM predictions WHERE job_id = ? LIMIT 3)")
-        .bind(job)
+    store::sql::query("DELETE FROM predictions WHERE job_id = $1 AND (image_id, prompt) IN (SELECT image_id, prompt FROM predictions WHERE job_id = $1 ORDER BY image_id, prompt LIMIT 3)")
         .bind(job)
         .execute(store.pool())
         .await

@@ -16,12 +16,35 @@ pub struct DataDir {
     /// Folder for the database, uploads and models.
     #[arg(long, env = "VLM_INSPECT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// The database: a PostgreSQL URL (`postgres://user@host:port/name`), shared by a web
+    /// server and its workers, or an SQLite file; default: the SQLite file in the data folder.
+    #[arg(long, env = "VLM_INSPECT_DATABASE_URL")]
+    pub database: Option<String>,
 }
 
 impl DataDir {
     /// The SQLite file inside the data folder.
     pub fn database(&self) -> PathBuf {
         self.data_dir.join(store::DATABASE_FILE)
+    }
+
+    /// True when `--database` names a PostgreSQL server rather than an SQLite file.
+    pub fn is_postgres(&self) -> bool {
+        matches!(
+            self.database
+                .as_deref()
+                .map(store::db::DatabaseLocation::parse),
+            Some(store::db::DatabaseLocation::Postgres(_))
+        )
+    }
+
+    /// Refuses commands that work on the SQLite file itself (backup, restore, check).
+    pub fn require_sqlite(&self, what: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.is_postgres(),
+            "{what} works on the data folder's SQLite file; with PostgreSQL use its own tools (pg_dump, pg_restore) for the database and copy the data folder's files"
+        );
+        Ok(())
     }
 
     /// Opens the database, creating the folder and running migrations.
@@ -31,7 +54,10 @@ impl DataDir {
 
     /// [`Self::open`] with other store settings.
     pub async fn open_with(&self, options: StoreOptions) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.database(), options).await?)
+        Ok(match &self.database {
+            Some(location) => Store::open_location(location, options).await?,
+            None => Store::open(&self.database(), options).await?,
+        })
     }
 }
 

@@ -393,7 +393,7 @@ async fn every_route_and_server_function_checks_role_and_owner() {
         "name=mine&text=Anything+wrong%3F".into(),
     )
     .await;
-    let (image,): (i64,) = sqlx::query_as("SELECT MIN(id) FROM images")
+    let (image,): (i64,) = store::sql::query_as("SELECT MIN(id) FROM images")
         .fetch_one(app.store.pool())
         .await
         .unwrap();

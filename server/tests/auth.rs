@@ -93,7 +93,7 @@ async fn expired_sessions_are_refused_and_cleared() {
     let cookie = app.login("mel").await;
     let (status, _, _) = app.post("/api/me", "", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
-    sqlx::query("UPDATE sessions SET expires_at = 0")
+    store::sql::query("UPDATE sessions SET expires_at = 0")
         .execute(app.store.pool())
         .await
         .unwrap();

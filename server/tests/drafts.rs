@@ -31,7 +31,7 @@ async fn drafts_are_written_for_unannotated_images_and_decided_once() {
     };
     common::tiny_dataset_and_llava(&app, 3, counts, &["pushpins"], 0.0).await;
     // The test anomalies lose their annotations: they are what a drafting job takes.
-    sqlx::query(
+    store::sql::query(
         "DELETE FROM qa WHERE image_id IN (SELECT id FROM images WHERE split = 'test' AND label != 'good')",
     )
     .execute(app.store.pool())
@@ -162,7 +162,7 @@ async fn drafts_are_written_for_unannotated_images_and_decided_once() {
     // others, and decides; taken back, he is refused again and his decision stays.
     let thumb = |id: i64| format!("/files/thumbs/{id}");
     let good: (i64,) =
-        sqlx::query_as("SELECT id FROM images WHERE split = 'test' AND label = 'good'")
+        store::sql::query_as("SELECT id FROM images WHERE split = 'test' AND label = 'good'")
             .fetch_one(app.store.pool())
             .await
             .unwrap();

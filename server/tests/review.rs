@@ -21,11 +21,12 @@ async fn runs(app: &common::TestApp, split: &str) -> (i64, i64, Vec<i64>) {
         assert_eq!(status, StatusCode::OK, "{body}");
         ids.push(body.trim().parse::<i64>().unwrap());
     }
-    let images: Vec<(i64,)> =
-        sqlx::query_as("SELECT image_id FROM split_members WHERE side = 'test' ORDER BY image_id")
-            .fetch_all(app.store.pool())
-            .await
-            .unwrap();
+    let images: Vec<(i64,)> = store::sql::query_as(
+        "SELECT image_id FROM split_members WHERE side = 'test' ORDER BY image_id",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
     let images: Vec<i64> = images.into_iter().map(|(i,)| i).collect();
     for &run in &ids {
         for &image in &images {
@@ -64,7 +65,7 @@ async fn a_shared_run_opens_to_its_reviewer_and_nothing_else_does() {
     let rex = app.login("rex").await;
     let ada = app.login("ada").await;
     let (train,): (i64,) =
-        sqlx::query_as("SELECT image_id FROM split_members WHERE side = 'train' LIMIT 1")
+        store::sql::query_as("SELECT image_id FROM split_members WHERE side = 'train' LIMIT 1")
             .fetch_one(app.store.pool())
             .await
             .unwrap();
@@ -149,7 +150,7 @@ async fn a_shared_run_opens_to_its_reviewer_and_nothing_else_does() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body.contains(says), "{says}: {body}");
     }
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM judgements")
+    let (n,): (i64,) = store::sql::query_as("SELECT COUNT(*) FROM judgements")
         .fetch_one(app.store.pool())
         .await
         .unwrap();
@@ -288,7 +289,7 @@ async fn deleting_a_judged_run_asks_first_and_keeps_its_judgements() {
         let (status, _, _) = app.get(&path, Some(&mel)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM judgements")
+    let (n,): (i64,) = store::sql::query_as("SELECT COUNT(*) FROM judgements")
         .fetch_one(app.store.pool())
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 //! Reading, splitting, exporting and deleting imported datasets.
 
+use crate::sql;
 use std::path::{Path, PathBuf};
 
 use anomaly::dataset::qa::{QaRecord, QaSource, Region};
@@ -20,7 +21,7 @@ type SplitImageRow = (
     String,
     String,
     String,
-    i64,
+    bool,
     Option<String>,
     String,
 );
@@ -59,7 +60,7 @@ type DetailRow = (
     String,
     i64,
     i64,
-    i64,
+    bool,
     String,
 );
 /// rel_path, question, answer, source, anomaly, region (JSON), verifier's name, verified at.
@@ -88,7 +89,7 @@ impl Store {
     /// One dataset by name.
     pub async fn dataset(&self, name: &str) -> Result<DatasetInfo, StoreError> {
         let row: Option<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT id, name, layout, image_count FROM datasets WHERE name = $1")
+            sql::query_as("SELECT id, name, layout, image_count FROM datasets WHERE name = $1")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
@@ -104,7 +105,7 @@ impl Store {
     /// Counts per category × split × label, QA per source, and the stored splits.
     pub async fn dataset_stats(&self, name: &str) -> Result<DatasetStats, StoreError> {
         let dataset = self.dataset(name).await?;
-        let counts: Vec<(String, String, String, i64)> = sqlx::query_as(
+        let counts: Vec<(String, String, String, i64)> = sql::query_as(
             "SELECT category, split, label, COUNT(*) FROM images WHERE dataset_id = $1
              GROUP BY category, split, label ORDER BY category, split, label",
         )
@@ -112,16 +113,17 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let qa = self.qa_source_counts(name).await?;
-        let qa_by_source: Vec<(String, i64)> = sqlx::query_as(
+        let qa_by_source: Vec<(String, i64)> = sql::query_as(
             "SELECT q.source, COUNT(*) FROM qa q JOIN images i ON i.id = q.image_id
              WHERE i.dataset_id = $1 GROUP BY q.source ORDER BY q.source",
         )
         .bind(dataset.id)
         .fetch_all(self.pool())
         .await?;
-        let splits: Vec<(String, i64, f64, i64, i64, i64)> = sqlx::query_as(
+        let splits: Vec<(String, i64, f64, i64, i64, i64)> = sql::query_as(
             "SELECT s.key, s.seed, s.fraction,
-                    SUM(m.side = 'train'), SUM(m.side = 'test'), SUM(m.side = 'train' AND i.label != 'good')
+                    COUNT(*) FILTER (WHERE m.side = 'train'), COUNT(*) FILTER (WHERE m.side = 'test'),
+                    COUNT(*) FILTER (WHERE m.side = 'train' AND i.label != 'good')
              FROM splits s JOIN split_members m ON m.split_id = s.id JOIN images i ON i.id = m.image_id
              WHERE s.dataset_id = $1 GROUP BY s.id ORDER BY s.created_at, s.id",
         )
@@ -176,7 +178,7 @@ impl Store {
                   AND ($5 = '' OR EXISTS (SELECT 1 FROM qa q WHERE q.image_id = i.id AND q.source = $5))"
             };
         }
-        let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*)", filtered!()))
+        let (total,): (i64,) = sql::query_as(concat!("SELECT COUNT(*)", filtered!()))
             .bind(dataset.id)
             .bind(&filter.category)
             .bind(&filter.split)
@@ -184,7 +186,7 @@ impl Store {
             .bind(&filter.qa_source)
             .fetch_one(self.pool())
             .await?;
-        let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
+        let rows: Vec<SummaryRow> = sql::query_as(concat!(
             "SELECT i.id, i.category, i.split, i.label, i.rel_path",
             filtered!(),
             " ORDER BY i.category, i.split, i.label, i.rel_path LIMIT $6 OFFSET $7"
@@ -208,7 +210,7 @@ impl Store {
 
     /// One image with its QA annotations.
     pub async fn image_detail(&self, id: i64) -> Result<ImageDetail, StoreError> {
-        let row: Option<DetailRow> = sqlx::query_as(
+        let row: Option<DetailRow> = sql::query_as(
             "SELECT i.id, i.category, i.split, i.label, i.rel_path, d.name, i.width, i.height, i.has_mask, i.sha256
              FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = $1",
         )
@@ -218,7 +220,7 @@ impl Store {
         let (id, category, split, label, rel_path, dataset, width, height, has_mask, sha256) =
             row.ok_or_else(|| StoreError::Invalid(format!("no image with id {id}")))?;
         let qa: Vec<(i64, String, String, String, Option<String>)> =
-            sqlx::query_as("SELECT id, question, answer, source, anomaly FROM qa WHERE image_id = $1 ORDER BY source, id")
+            sql::query_as("SELECT id, question, answer, source, anomaly FROM qa WHERE image_id = $1 ORDER BY source, id")
                 .bind(id)
                 .fetch_all(self.pool())
                 .await?;
@@ -233,7 +235,7 @@ impl Store {
             dataset,
             width,
             height,
-            has_mask: has_mask != 0,
+            has_mask,
             sha256,
             qa: qa
                 .into_iter()
@@ -255,7 +257,7 @@ impl Store {
         id: i64,
         which: ImageFile,
     ) -> Result<Option<PathBuf>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
+        let row: Option<(String, String, bool)> = sql::query_as(
             "SELECT d.root, i.file, i.has_mask FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = $1",
         )
         .bind(id)
@@ -264,14 +266,14 @@ impl Store {
         let Some((root, file, has_mask)) = row else {
             return Ok(None);
         };
-        Ok(stored_file(&file, has_mask != 0, which).map(|rel| files_root.join(root).join(rel)))
+        Ok(stored_file(&file, has_mask, which).map(|rel| files_root.join(root).join(rel)))
     }
 
     /// The id of split `split_key` of dataset `name`.
     pub async fn split_id(&self, name: &str, split_key: &str) -> Result<i64, StoreError> {
         let dataset = self.dataset(name).await?;
         let split: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = $1 AND key = $2")
+            sql::query_as("SELECT id FROM splits WHERE dataset_id = $1 AND key = $2")
                 .bind(dataset.id)
                 .bind(split_key)
                 .fetch_optional(self.pool())
@@ -290,7 +292,7 @@ impl Store {
         side: &str,
     ) -> Result<Vec<SplitQa>, StoreError> {
         let split_id = self.split_id(name, split_key).await?;
-        let rows: Vec<(i64, String, String, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String, String, String, String)> = sql::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, q.question, q.answer
              FROM split_members m
              JOIN images i ON i.id = m.image_id
@@ -328,7 +330,7 @@ impl Store {
     ) -> Result<Vec<SplitImage>, StoreError> {
         let split_id = self.split_id(name, split_key).await?;
         let rows: Vec<SplitImageRow> =
-            sqlx::query_as(
+            sql::query_as(
                 "SELECT i.id, d.root, i.file, i.category, i.label, i.has_mask,
                         (SELECT q.anomaly FROM qa q WHERE q.image_id = i.id AND q.anomaly IS NOT NULL
                          ORDER BY q.id LIMIT 1),
@@ -353,8 +355,7 @@ impl Store {
                         .unwrap_or_default();
                     SplitImage {
                         image_id,
-                        mask: (has_mask != 0)
-                            .then(|| Path::new(&root).join(format!("masks/{stem}.png"))),
+                        mask: has_mask.then(|| Path::new(&root).join(format!("masks/{stem}.png"))),
                         file: Path::new(&root).join(file),
                         category,
                         label,
@@ -369,7 +370,7 @@ impl Store {
     /// Every QA annotation of a dataset, in the import format.
     pub async fn export_qa(&self, name: &str) -> Result<Vec<QaRecord>, StoreError> {
         let dataset = self.dataset(name).await?;
-        let rows: Vec<QaExportRow> = sqlx::query_as(
+        let rows: Vec<QaExportRow> = sql::query_as(
             "SELECT i.rel_path, q.question, q.answer, q.source, q.anomaly, q.region, u.username,
                     q.verified_at
              FROM qa q JOIN images i ON i.id = q.image_id LEFT JOIN users u ON u.id = q.verified_by
@@ -407,7 +408,7 @@ impl Store {
         fraction: f64,
     ) -> Result<SplitInfo, StoreError> {
         let dataset = self.dataset(name).await?;
-        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String, String)> = sql::query_as(
             "SELECT id, rel_path, category, split, label FROM images WHERE dataset_id = $1",
         )
         .bind(dataset.id)
@@ -428,22 +429,21 @@ impl Store {
         }
         let p = plan(&items, seed, fraction)?;
         let existing: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM splits WHERE dataset_id = $1 AND key = $2")
+            sql::query_as("SELECT id FROM splits WHERE dataset_id = $1 AND key = $2")
                 .bind(dataset.id)
                 .bind(&p.id)
                 .fetch_optional(self.pool())
                 .await?;
         if existing.is_none() {
             let mut tx = self.pool().begin().await?;
-            let split_id = sqlx::query("INSERT INTO splits (dataset_id, key, seed, fraction, created_at) VALUES ($1, $2, $3, $4, $5)")
+            let (split_id,): (i64,) = sql::query_as("INSERT INTO splits (dataset_id, key, seed, fraction, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
                 .bind(dataset.id)
                 .bind(&p.id)
                 .bind(seed as i64)
                 .bind(fraction)
                 .bind(now())
-                .execute(&mut *tx)
-                .await?
-                .last_insert_rowid();
+                .fetch_one(&mut tx)
+                .await?;
             for ((image_id, ..), side) in rows.iter().zip(&p.sides) {
                 let Some(side) = side else { continue };
                 let side = if *side == Side::Train {
@@ -451,13 +451,13 @@ impl Store {
                 } else {
                     "test"
                 };
-                sqlx::query(
+                sql::query(
                     "INSERT INTO split_members (split_id, image_id, side) VALUES ($1, $2, $3)",
                 )
                 .bind(split_id)
                 .bind(image_id)
                 .bind(side)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             }
             tx.commit().await?;
@@ -473,7 +473,7 @@ impl Store {
     /// The jobs (evaluation runs) holding predictions on images of dataset `name`, by id.
     pub async fn runs_using_dataset(&self, name: &str) -> Result<Vec<i64>, StoreError> {
         let dataset = self.dataset(name).await?;
-        let rows: Vec<(i64,)> = sqlx::query_as(
+        let rows: Vec<(i64,)> = sql::query_as(
             "SELECT DISTINCT p.job_id FROM predictions p JOIN images i ON i.id = p.image_id
              WHERE i.dataset_id = $1 ORDER BY p.job_id",
         )
@@ -501,18 +501,18 @@ impl Store {
                 runs,
             });
         }
-        let (root,): (String,) = sqlx::query_as("SELECT root FROM datasets WHERE id = $1")
+        let (root,): (String,) = sql::query_as("SELECT root FROM datasets WHERE id = $1")
             .bind(dataset.id)
             .fetch_one(self.pool())
             .await?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool().begin_immediate().await?;
         // People's judgements are deleted only with a run of its own, which keeps their export.
-        let judged: Vec<(i64,)> = sqlx::query_as(
+        let judged: Vec<(i64,)> = sql::query_as(
             "SELECT DISTINCT j.job_id FROM judgements j JOIN images i ON i.id = j.image_id
              WHERE i.dataset_id = $1 ORDER BY j.job_id",
         )
         .bind(dataset.id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         if !judged.is_empty() {
             return Err(StoreError::Conflict(format!(
@@ -521,14 +521,14 @@ impl Store {
             )));
         }
         for run in &runs {
-            sqlx::query("DELETE FROM jobs WHERE id = $1")
+            sql::query("DELETE FROM jobs WHERE id = $1")
                 .bind(run)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM datasets WHERE id = $1")
+        sql::query("DELETE FROM datasets WHERE id = $1")
             .bind(dataset.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         if !root.is_empty() {

@@ -1,11 +1,14 @@
-//! Opening the SQLite database: WAL mode, migrations, clear errors for unusable files.
+//! Opening the database: the embedded SQLite file (WAL mode) or a PostgreSQL server, each with
+//! its own migrations of the same schema, and clear errors for unusable files and servers.
 
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::records::DatasetInfo;
+use crate::sql::{self, Db, Engine};
 
 /// Everything that can go wrong in the store, worded for the person reading it.
 #[derive(Debug, thiserror::Error)]
@@ -84,13 +87,17 @@ impl Default for StoreOptions {
 /// The application's database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Db,
+    /// The SQLite file, or the PostgreSQL URL without its password: for messages.
     path: PathBuf,
     pub(crate) options: StoreOptions,
     pub(crate) reports: std::sync::Arc<crate::report_cache::ReportCache>,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The schema's history, once per engine: the same versions and the same tables, each in its
+/// own dialect (`migrations/sqlite`, `migrations/postgres`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// The database's file name inside the data folder.
 pub const DATABASE_FILE: &str = "vlm-inspect.db";
@@ -126,7 +133,7 @@ pub(crate) fn latest_migration() -> i64 {
 /// The newest migration applied to the database behind `pool` (0 for none).
 pub(crate) async fn applied_migration(pool: &SqlitePool) -> Result<i64, StoreError> {
     let (v,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+        sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(pool)
             .await?;
     Ok(v.unwrap_or(0))
@@ -160,26 +167,69 @@ impl Store {
             reason: e.to_string(),
         })?;
         Ok(Self {
-            pool,
+            pool: Db::Sqlite(pool),
             path: path.to_path_buf(),
             options,
             reports: Default::default(),
         })
     }
 
+    /// Connects to the PostgreSQL database at `url` (`postgres://user@host:port/name`) and
+    /// runs pending migrations. Several processes may do so at once: PostgreSQL's migrator
+    /// holds an advisory lock while it migrates.
+    pub async fn connect_postgres(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let shown = PathBuf::from(redact_password(url));
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        PG_MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            pool: Db::Postgres(pool),
+            path: shown,
+            options,
+            reports: Default::default(),
+        })
+    }
+
+    /// Opens the database a `--database` value names: a `postgres://` or `postgresql://` URL,
+    /// or else an SQLite file (a path, or a `sqlite://` URL).
+    pub async fn open_location(location: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        match DatabaseLocation::parse(location) {
+            DatabaseLocation::Postgres(url) => Self::connect_postgres(&url, options).await,
+            DatabaseLocation::SqliteFile(path) => Self::open(&path, options).await,
+        }
+    }
+
     /// The connection pool, for modules of this crate and for tests.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Db {
         &self.pool
     }
 
-    /// Where the database file lives.
+    /// Which engine holds the data.
+    pub fn engine(&self) -> Engine {
+        self.pool.engine()
+    }
+
+    /// Where the database lives: the SQLite file, or the PostgreSQL URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Checks the database answers a query (for `/healthz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sql::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -191,7 +241,7 @@ impl Store {
     /// Imported datasets, by name.
     pub async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
         let rows: Vec<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT id, name, layout, image_count FROM datasets ORDER BY name")
+            sql::query_as("SELECT id, name, layout, image_count FROM datasets ORDER BY name")
                 .fetch_all(&self.pool)
                 .await?;
         Ok(rows
@@ -203,6 +253,41 @@ impl Store {
                 image_count,
             })
             .collect())
+    }
+}
+
+/// Where the data lives, as `--database` (or `VLM_INSPECT_DATABASE_URL`) names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    SqliteFile(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return DatabaseLocation::Postgres(text.to_string());
+        }
+        let path = text.strip_prefix("sqlite://").unwrap_or(text);
+        DatabaseLocation::SqliteFile(PathBuf::from(path))
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`, for messages and logs.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -299,18 +384,66 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_binds_numbered_placeholders_by_number() {
+    async fn binds_numbered_placeholders_by_number() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite"), StoreOptions::default())
+        let store = crate::test_db::open(&dir.path().join("db.sqlite"), StoreOptions::default())
             .await
             .unwrap();
-        let (v,): (i64,) = sqlx::query_as("SELECT $2 * 10 + $1 + $2")
+        let (v,): (i64,) = sql::query_as("SELECT $2 * 10 + $1 + $2")
             .bind(3i64)
             .bind(4i64)
             .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(v, 47);
+    }
+
+    #[test]
+    fn database_locations_and_redacted_urls() {
+        assert_eq!(
+            DatabaseLocation::parse("postgres://u:pw@db:5432/vlm"),
+            DatabaseLocation::Postgres("postgres://u:pw@db:5432/vlm".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("postgresql://db/vlm"),
+            DatabaseLocation::Postgres("postgresql://db/vlm".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("sqlite:///srv/data/vlm.db"),
+            DatabaseLocation::SqliteFile("/srv/data/vlm.db".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("data/vlm.db"),
+            DatabaseLocation::SqliteFile("data/vlm.db".into())
+        );
+        assert_eq!(
+            redact_password("postgres://u:s3cret@db:5432/vlm?sslmode=require"),
+            "postgres://u:***@db:5432/vlm?sslmode=require"
+        );
+        assert_eq!(
+            redact_password("postgres://u@db/vlm"),
+            "postgres://u@db/vlm"
+        );
+        assert_eq!(redact_password("postgres://db"), "postgres://db");
+        // An '@' in the password: the host is after the last one.
+        assert_eq!(
+            redact_password("postgres://u:p@ss@db/vlm"),
+            "postgres://u:***@db/vlm"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_postgres_is_a_clear_error_without_the_password() {
+        // A closed port on loopback: refused at once.
+        let err = Store::connect_postgres(
+            "postgres://u:s3cret@127.0.0.1:9/none",
+            StoreOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("cannot open database"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[tokio::test]
@@ -340,7 +473,7 @@ mod tests {
     #[tokio::test]
     async fn recent_jobs_name_their_owner() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let store = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         let admin = store
@@ -348,7 +481,7 @@ mod tests {
             .await
             .unwrap();
         for (kind, t) in [("train", 10), ("eval", 20)] {
-            sqlx::query(
+            sql::query(
                 "INSERT INTO jobs (kind, config, owner_id, created_at) VALUES ($1, '{}', $2, $3)",
             )
             .bind(kind)

@@ -1,6 +1,7 @@
 //! What evaluations and inspections store: user prompts, uploaded images, the images a run
 //! judges and their templates, and one prediction per image and prompt of a run.
 
+use crate::sql;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -192,12 +193,12 @@ impl Store {
         prompts: &[String],
     ) -> Result<(Vec<PredictionRecord>, Vec<PromptReport>), StoreError> {
         let (predictions_rev,): (i64,) =
-            sqlx::query_as("SELECT predictions_rev FROM jobs WHERE id = $1")
+            sql::query_as("SELECT predictions_rev FROM jobs WHERE id = $1")
                 .bind(job)
                 .fetch_optional(self.pool())
                 .await?
                 .unwrap_or((-1,));
-        let (qa,): (i64,) = sqlx::query_as("SELECT rev FROM revisions WHERE name = 'qa'")
+        let (qa,): (i64,) = sql::query_as("SELECT rev FROM revisions WHERE name = 'qa'")
             .fetch_one(self.pool())
             .await?;
         let key = crate::report_cache::ReportKey {
@@ -269,18 +270,19 @@ impl Store {
                 "a prompt's text has 1 to {MAX_PROMPT_CHARS} characters"
             )));
         }
-        let res = sqlx::query(
-            "INSERT INTO prompts (name, text, chain_of_image, author_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        let res: Result<(i64,), _> = sql::query_as(
+            "INSERT INTO prompts (name, text, chain_of_image, author_id, created_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
         )
         .bind(name)
         .bind(text)
-        .bind(chain_of_image as i64)
+        .bind(chain_of_image)
         .bind(author)
         .bind(now())
-        .execute(self.pool())
+        .fetch_one(self.pool())
         .await;
         match res {
-            Ok(r) => Ok(r.last_insert_rowid()),
+            Ok((id,)) => Ok(id),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Invalid(
                 format!("a prompt named {name:?} exists already"),
             )),
@@ -290,9 +292,9 @@ impl Store {
 
     /// Every user prompt, by name.
     pub async fn prompts(&self) -> Result<Vec<PromptInfo>, StoreError> {
-        let rows: Vec<(i64, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, bool, Option<String>, i64)> = sql::query_as(
             "SELECT p.id, p.name, p.text, p.chain_of_image, u.username, p.created_at
-             FROM prompts p LEFT JOIN users u ON u.id = p.author_id ORDER BY p.name",
+             FROM prompts p LEFT JOIN users u ON u.id = p.author_id ORDER BY lower(p.name)",
         )
         .fetch_all(self.pool())
         .await?;
@@ -302,7 +304,7 @@ impl Store {
                 id,
                 name,
                 text,
-                chain_of_image: coi != 0,
+                chain_of_image: coi,
                 author: author.unwrap_or_else(|| "(deleted user)".into()),
                 created_at,
             })
@@ -320,7 +322,7 @@ impl Store {
 
     /// Deletes a user prompt (predictions made with it keep its name).
     pub async fn delete_prompt(&self, id: i64) -> Result<(), StoreError> {
-        let r = sqlx::query("DELETE FROM prompts WHERE id = $1")
+        let r = sql::query("DELETE FROM prompts WHERE id = $1")
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -339,7 +341,7 @@ impl Store {
         limit: Option<usize>,
     ) -> Result<Vec<EvalImage>, StoreError> {
         let split_id = self.split_id(dataset, split_key).await?;
-        let rows: Vec<EvalImageRow> = sqlx::query_as(
+        let rows: Vec<EvalImageRow> = sql::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path
              FROM split_members m JOIN images i ON i.id = m.image_id
              JOIN datasets d ON d.id = i.dataset_id
@@ -372,7 +374,7 @@ impl Store {
         dataset_id: i64,
         category: &str,
     ) -> Result<Vec<EvalImage>, StoreError> {
-        let rows: Vec<EvalImageRow> = sqlx::query_as(
+        let rows: Vec<EvalImageRow> = sql::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path
              FROM images i JOIN datasets d ON d.id = i.dataset_id
              WHERE i.dataset_id = $1 AND i.category = $2 AND i.split = 'train' AND i.label = 'good'
@@ -387,7 +389,7 @@ impl Store {
 
     /// One dataset image with its dataset's id.
     pub async fn eval_image(&self, image_id: i64) -> Result<(EvalImage, i64), StoreError> {
-        let row: Option<(i64, String, String, String, String, String, i64)> = sqlx::query_as(
+        let row: Option<(i64, String, String, String, String, String, i64)> = sql::query_as(
             "SELECT i.id, d.root, i.file, i.category, i.label, i.rel_path, d.id
              FROM images i JOIN datasets d ON d.id = i.dataset_id WHERE i.id = $1",
         )
@@ -408,7 +410,7 @@ impl Store {
         &self,
         job: i64,
     ) -> Result<HashMap<i64, DefectAnnotation>, StoreError> {
-        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(i64, Option<String>, Option<String>)> = sql::query_as(
             "SELECT q.image_id, q.anomaly, q.region FROM qa q
              WHERE q.image_id IN (SELECT DISTINCT image_id FROM predictions WHERE job_id = $1)
                AND (q.anomaly IS NOT NULL OR q.region IS NOT NULL)
@@ -442,7 +444,7 @@ impl Store {
     /// The reference answers (QA annotations) of an image.
     pub async fn reference_answers(&self, image_id: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT answer FROM qa WHERE image_id = $1 ORDER BY id")
+            sql::query_as("SELECT answer FROM qa WHERE image_id = $1 ORDER BY id")
                 .bind(image_id)
                 .fetch_all(self.pool())
                 .await?;
@@ -451,11 +453,19 @@ impl Store {
 
     /// Stores (or replaces) one prediction of job `job`.
     pub async fn save_prediction(&self, job: i64, p: &NewPrediction<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT OR REPLACE INTO predictions (job_id, image_id, prompt, template_id, verdict,
+        sql::query(
+            // A replaced prediction keeps its row (and the judgements that name it); its
+            // BERTScore is of the old text, so it goes.
+            "INSERT INTO predictions (job_id, image_id, prompt, template_id, verdict,
                 explanation, raw, prompt_tokens, new_tokens, latency_ms, first_token_ms, served_by,
                 fingerprint, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (job_id, image_id, prompt) DO UPDATE SET template_id = excluded.template_id,
+                verdict = excluded.verdict, explanation = excluded.explanation, raw = excluded.raw,
+                prompt_tokens = excluded.prompt_tokens, new_tokens = excluded.new_tokens,
+                latency_ms = excluded.latency_ms, first_token_ms = excluded.first_token_ms,
+                served_by = excluded.served_by, fingerprint = excluded.fingerprint,
+                created_at = excluded.created_at, bert_p = NULL, bert_r = NULL, bert_f1 = NULL",
         )
         .bind(job)
         .bind(p.image_id)
@@ -484,7 +494,7 @@ impl Store {
         prompt: &str,
         (p, r, f1): (f64, f64, f64),
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sql::query(
             "UPDATE predictions SET bert_p = $1, bert_r = $2, bert_f1 = $3
              WHERE job_id = $4 AND image_id = $5 AND prompt = $6",
         )
@@ -501,7 +511,7 @@ impl Store {
 
     /// Every prediction of a job, by prompt then image.
     pub async fn predictions(&self, job: i64) -> Result<Vec<PredictionRecord>, StoreError> {
-        let rows: Vec<PredictionRow> = sqlx::query_as(
+        let rows: Vec<PredictionRow> = sql::query_as(
             "SELECT p.image_id, i.rel_path, i.category, i.label, p.prompt, p.template_id,
                     p.verdict, p.explanation, p.raw, p.prompt_tokens, p.new_tokens, p.latency_ms,
                     p.first_token_ms, p.served_by, p.fingerprint, p.bert_p, p.bert_r, p.bert_f1
@@ -523,9 +533,9 @@ impl Store {
         (width, height): (u32, u32),
         owner: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let r = sqlx::query(
+        let (id,): (i64,) = sql::query_as(
             "INSERT INTO uploads (sha256, file, original_name, width, height, owner_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(sha256)
         .bind(file)
@@ -534,14 +544,14 @@ impl Store {
         .bind(height as i64)
         .bind(owner)
         .bind(now())
-        .execute(self.pool())
+        .fetch_one(self.pool())
         .await?;
-        Ok(r.last_insert_rowid())
+        Ok(id)
     }
 
     /// One upload.
     pub async fn upload(&self, id: i64) -> Result<UploadInfo, StoreError> {
-        let row: Option<(i64, String, String, i64, i64, Option<String>)> = sqlx::query_as(
+        let row: Option<(i64, String, String, i64, i64, Option<String>)> = sql::query_as(
             "SELECT p.id, p.file, p.original_name, p.width, p.height, u.username
              FROM uploads p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = $1",
         )
@@ -589,7 +599,7 @@ mod tests {
             categories: vec!["pushpins".into()],
         };
         anomaly::synth::generate(&src, &cfg).unwrap();
-        let s = Store::open(&dir.join("db.sqlite"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.join("db.sqlite"), StoreOptions::default())
             .await
             .unwrap();
         let req = ImportRequest {
@@ -611,13 +621,13 @@ mod tests {
             .await
             .unwrap();
         let images: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, label FROM images WHERE split = 'test' ORDER BY rel_path")
+            sql::query_as("SELECT id, label FROM images WHERE split = 'test' ORDER BY rel_path")
                 .fetch_all(s.pool())
                 .await
                 .unwrap();
         for (id, label) in images {
             let answer: Option<(String,)> =
-                sqlx::query_as("SELECT answer FROM qa WHERE image_id = $1 AND source = 'manual'")
+                sql::query_as("SELECT answer FROM qa WHERE image_id = $1 AND source = 'manual'")
                     .bind(id)
                     .fetch_optional(s.pool())
                     .await
@@ -694,7 +704,7 @@ mod tests {
             .iter()
             .filter(|r| r.label != "logical")
             .all(|r| r.check.is_none()));
-        sqlx::query("UPDATE qa SET region = '{\"x\": \"left\"}' WHERE region IS NOT NULL")
+        sql::query("UPDATE qa SET region = '{\"x\": \"left\"}' WHERE region IS NOT NULL")
             .execute(s.pool())
             .await
             .unwrap();
@@ -712,14 +722,12 @@ mod tests {
         assert_eq!(s.eval_report(job, &plain).await.unwrap().1, reports);
         // A verdict replaced (what a resumed run does).
         let first = &records[0];
-        sqlx::query(
-            "UPDATE predictions SET verdict = 'normal' WHERE job_id = $1 AND image_id = $2",
-        )
-        .bind(job)
-        .bind(first.image_id)
-        .execute(s.pool())
-        .await
-        .unwrap();
+        sql::query("UPDATE predictions SET verdict = 'normal' WHERE job_id = $1 AND image_id = $2")
+            .bind(job)
+            .bind(first.image_id)
+            .execute(s.pool())
+            .await
+            .unwrap();
         let after = s.eval_report(job, &plain).await.unwrap();
         assert_ne!(after.1[0].scores, reports[0].scores);
         // BERTScore arriving later.
@@ -729,7 +737,7 @@ mod tests {
         let scored = s.eval_report(job, &plain).await.unwrap();
         assert!(scored.1[0].bertscore.is_some(), "{:?}", scored.1[0]);
         // The annotations changing.
-        sqlx::query("DELETE FROM qa")
+        sql::query("DELETE FROM qa")
             .execute(s.pool())
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 //! renames the folder into place before it commits, so a failed import leaves nothing behind
 //! and other writers never wait on the copy.
 
+use crate::sql;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -369,30 +370,30 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let layout = scan.layout;
-        let inserted = sqlx::query("INSERT INTO datasets (name, layout, root, image_count, created_at) VALUES ($1, $2, '', $3, $4)")
+        let inserted: Result<(i64,), _> = sql::query_as("INSERT INTO datasets (name, layout, root, image_count, created_at) VALUES ($1, $2, '', $3, $4) RETURNING id")
             .bind(name)
             .bind(layout)
             .bind(scan.images.len() as i64)
             .bind(now())
-            .execute(&mut *tx)
+            .fetch_one(&mut tx)
             .await;
         let dataset_id = match inserted {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(StoreError::DatasetExists(name.to_string()))
             }
-            other => other?.last_insert_rowid(),
+            other => other?.0,
         };
         let root = format!("datasets/{dataset_id}");
-        sqlx::query("UPDATE datasets SET root = $1 WHERE id = $2")
+        sql::query("UPDATE datasets SET root = $1 WHERE id = $2")
             .bind(&root)
             .bind(dataset_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let mut image_ids = std::collections::HashMap::new();
         for (i, (entry, c)) in scan.images.iter().zip(checked).enumerate() {
-            let id = sqlx::query(
+            let (id,): (i64,) = sql::query_as(
                 "INSERT INTO images (dataset_id, category, split, label, rel_path, file, sha256, width, height, has_mask)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             )
             .bind(dataset_id)
             .bind(&entry.category)
@@ -403,10 +404,9 @@ impl Store {
             .bind(&c.sha256)
             .bind(c.width as i64)
             .bind(c.height as i64)
-            .bind(c.mask_png.is_some() as i64)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
+            .bind(c.mask_png.is_some())
+            .fetch_one(&mut tx)
+            .await?;
             image_ids.insert(entry.rel_path.as_str(), id);
         }
         for q in qa {
@@ -414,9 +414,9 @@ impl Store {
                 .region
                 .map(|r| serde_json::to_string(&r).unwrap_or_default());
             // An exported file's verifier is kept when an account of that name exists here.
-            sqlx::query(
+            sql::query(
                 "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by, verified_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, (SELECT id FROM users WHERE username = $7), $8)",
+                 VALUES ($1, $2, $3, $4, $5, $6, (SELECT id FROM users WHERE lower(username) = lower($7)), $8)",
             )
             .bind(image_ids[q.image.as_str()])
             .bind(&q.question)
@@ -426,7 +426,7 @@ impl Store {
             .bind(region)
             .bind(&q.verified_by)
             .bind(q.verified_at)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
 

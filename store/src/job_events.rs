@@ -3,11 +3,12 @@
 
 use crate::db::{now, Store, StoreError};
 use crate::records::JobEvent;
+use crate::sql;
 
 impl Store {
     /// Appends a progress event; returns its sequence number.
     pub async fn add_job_event(&self, id: i64, event: &JobEvent) -> Result<i64, StoreError> {
-        let (seq,): (i64,) = sqlx::query_as(
+        let (seq,): (i64,) = sql::query_as(
             "INSERT INTO job_events (job_id, seq, at, data)
              VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $2), $3, $4)
              RETURNING seq",
@@ -24,7 +25,7 @@ impl Store {
     /// Events of a job after sequence number `after`, in order, as stored (JSON). Events
     /// this version cannot read are passed on as they are; [`JobEvent::from_json`] reads them.
     pub async fn job_events(&self, id: i64, after: i64) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(sql::query_as(
             "SELECT seq, data FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq",
         )
         .bind(id)
@@ -40,9 +41,9 @@ impl Store {
     pub async fn compact_job_events(&self, id: i64) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, data FROM job_events WHERE job_id = $1 ORDER BY seq")
+            sql::query_as("SELECT seq, data FROM job_events WHERE job_id = $1 ORDER BY seq")
                 .bind(id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         // (last seq, merged text, earlier seqs) of each run of pieces.
         let mut runs: Vec<(i64, String, Vec<i64>)> = Vec::new();
@@ -63,17 +64,17 @@ impl Store {
             }
         }
         for (last, text, earlier) in runs.into_iter().filter(|r| !r.2.is_empty()) {
-            sqlx::query("UPDATE job_events SET data = $1 WHERE job_id = $2 AND seq = $3")
+            sql::query("UPDATE job_events SET data = $1 WHERE job_id = $2 AND seq = $3")
                 .bind(JobEvent::Text { text }.to_json())
                 .bind(id)
                 .bind(last)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             for seq in earlier {
-                sqlx::query("DELETE FROM job_events WHERE job_id = $1 AND seq = $2")
+                sql::query("DELETE FROM job_events WHERE job_id = $1 AND seq = $2")
                     .bind(id)
                     .bind(seq)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
             }
         }
@@ -96,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn ending_a_job_merges_its_text_pieces() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         let id = s

@@ -3,6 +3,7 @@
 
 use crate::db::{now, Store, StoreError};
 use crate::records::{JobEvent, JobInfo, JobKind, JobState, SYSTEM_OWNER};
+use crate::sql;
 
 /// Who queued a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +100,7 @@ fn job_infos(rows: Vec<JobRow>) -> Result<Vec<JobInfo>, StoreError> {
 impl Store {
     /// The newest jobs first.
     pub async fn recent_jobs(&self, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(concat!(
+        let rows: Vec<JobRow> = sql::query_as(concat!(
             job_select!(),
             " ORDER BY j.created_at DESC, j.id DESC LIMIT $1"
         ))
@@ -111,8 +112,8 @@ impl Store {
 
     /// Queues a job of `kind` with its configuration; returns its id. A user who already has
     /// [`crate::StoreOptions::max_queued_per_user`] jobs waiting is refused with
-    /// [`StoreError::QueueFull`] (the check and the insert are one statement, so parallel
-    /// requests cannot slip past it).
+    /// [`StoreError::QueueFull`] (the check and the insert are one statement in a writer's
+    /// transaction, so parallel requests, from any process, cannot slip past it).
     pub async fn create_job(
         &self,
         kind: JobKind,
@@ -120,10 +121,12 @@ impl Store {
         owner: JobOwner,
     ) -> Result<i64, StoreError> {
         let cap = self.options.max_queued_per_user as i64;
-        let done = sqlx::query(
+        let mut tx = self.pool().begin_immediate().await?;
+        let id: Option<(i64,)> = sql::query_as(
             "INSERT INTO jobs (id, kind, config, owner_id, origin, created_at)
              SELECT (SELECT high + 1 FROM job_id_high), $1, $2, $3, $4, $5
-             WHERE $6 IS NULL OR (SELECT COUNT(*) FROM jobs WHERE owner_id = $7 AND state = 'queued') < $8",
+             WHERE $6 IS NULL OR (SELECT COUNT(*) FROM jobs WHERE owner_id = $7 AND state = 'queued') < $8
+             RETURNING id",
         )
         .bind(kind.as_str())
         .bind(config)
@@ -133,12 +136,13 @@ impl Store {
         .bind(owner.user_id())
         .bind(owner.user_id())
         .bind(cap)
-        .execute(self.pool())
+        .fetch_optional(&mut tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::QueueFull(self.options.max_queued_per_user));
+        tx.commit().await?;
+        match id {
+            Some((id,)) => Ok(id),
+            None => Err(StoreError::QueueFull(self.options.max_queued_per_user)),
         }
-        Ok(done.last_insert_rowid())
     }
 
     /// Creates a job that starts at once (a command-line run, which is its own worker).
@@ -149,9 +153,11 @@ impl Store {
         owner: JobOwner,
     ) -> Result<i64, StoreError> {
         let t = now();
-        let done = sqlx::query(
+        let mut tx = self.pool().begin_immediate().await?;
+        let (id,): (i64,) = sql::query_as(
             "INSERT INTO jobs (id, kind, config, owner_id, origin, created_at, state, started_at, claimed_at, attempts)
-             VALUES ((SELECT high + 1 FROM job_id_high), $1, $2, $3, $4, $5, 'running', $6, $7, 1)",
+             VALUES ((SELECT high + 1 FROM job_id_high), $1, $2, $3, $4, $5, 'running', $6, $7, 1)
+             RETURNING id",
         )
         .bind(kind.as_str())
         .bind(config)
@@ -160,14 +166,15 @@ impl Store {
         .bind(t)
         .bind(t)
         .bind(t)
-        .execute(self.pool())
+        .fetch_one(&mut tx)
         .await?;
-        Ok(done.last_insert_rowid())
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Records `progress` (0..=1) of a running job.
     pub async fn job_progress(&self, id: i64, progress: f64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET progress = $1 WHERE id = $2 AND state = 'running'")
+        sql::query("UPDATE jobs SET progress = $1 WHERE id = $2 AND state = 'running'")
             .bind(progress.clamp(0.0, 1.0))
             .bind(id)
             .execute(self.pool())
@@ -192,7 +199,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         debug_assert!(state.is_ended());
-        sqlx::query(
+        sql::query(
             "UPDATE jobs SET state = $1, error = $2, finished_at = $3,
                 progress = CASE WHEN $4 = 'succeeded' THEN 1.0 ELSE progress END WHERE id = $5",
         )
@@ -208,7 +215,7 @@ impl Store {
 
     /// One job.
     pub async fn job(&self, id: i64) -> Result<JobInfo, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as(concat!(job_select!(), " WHERE j.id = $1"))
+        let row: Option<JobRow> = sql::query_as(concat!(job_select!(), " WHERE j.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -221,13 +228,14 @@ impl Store {
     /// users take turns: the job chosen is the oldest of the owner served longest ago (never
     /// served first), so one user's twenty queued runs do not starve another's one.
     pub async fn claim_next(&self, kinds: &[JobKind]) -> Result<Option<ClaimedJob>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // One claimer at a time, across processes: two never take the same job.
+        let mut tx = self.pool().begin_immediate().await?;
         // Few jobs wait at a time: filter the kinds here rather than build SQL.
-        let queued: Vec<(i64, String, String, Option<i64>, String, i64)> = sqlx::query_as(
+        let queued: Vec<(i64, String, String, Option<i64>, String, i64)> = sql::query_as(
             "SELECT id, kind, config, owner_id, origin, attempts FROM jobs
              WHERE state = 'queued' ORDER BY created_at, id",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let queued: Vec<_> = queued
             .into_iter()
@@ -243,11 +251,11 @@ impl Store {
             return Ok(None);
         }
         // When each owner (user id, or the CLI / the system) was last served in these kinds.
-        let served: Vec<(String, Option<i64>, String, Option<i64>)> = sqlx::query_as(
+        let served: Vec<(String, Option<i64>, String, Option<i64>)> = sql::query_as(
             "SELECT kind, owner_id, origin, MAX(claimed_at) FROM jobs
              WHERE claimed_at IS NOT NULL GROUP BY kind, owner_id, origin",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let last_served = |who: &(Option<i64>, String)| -> i64 {
             served
@@ -268,19 +276,19 @@ impl Store {
             .expect("not empty");
         // claimed_at must order claims within one second too.
         let claimed_at: (i64,) =
-            sqlx::query_as("SELECT MAX($1, COALESCE(MAX(claimed_at), 0) + 1) FROM jobs")
+            sql::query_as("SELECT CASE WHEN $1 > m THEN $1 ELSE m END FROM (SELECT COALESCE(MAX(claimed_at), 0) + 1 AS m FROM jobs) AS last")
                 .bind(now())
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
+        sql::query(
+            "UPDATE jobs SET state = 'running', cancel_requested = FALSE, error = NULL, finished_at = NULL,
                 started_at = COALESCE(started_at, $1), claimed_at = $2, attempts = attempts + 1
              WHERE id = $3",
         )
         .bind(now())
         .bind(claimed_at.0)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(Some(ClaimedJob {
@@ -293,8 +301,8 @@ impl Store {
 
     /// Marks a stopped job running again (a command-line resume).
     pub async fn restart_job(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'running', cancel_requested = 0, error = NULL, finished_at = NULL,
+        sql::query(
+            "UPDATE jobs SET state = 'running', cancel_requested = FALSE, error = NULL, finished_at = NULL,
                 attempts = attempts + 1, claimed_at = $1 WHERE id = $2",
         )
         .bind(now())
@@ -306,7 +314,7 @@ impl Store {
 
     /// A job's configuration and result (JSON).
     pub async fn job_config(&self, id: i64) -> Result<(String, Option<String>), StoreError> {
-        sqlx::query_as("SELECT config, result FROM jobs WHERE id = $1")
+        sql::query_as("SELECT config, result FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -315,7 +323,7 @@ impl Store {
 
     /// Records what a job produced.
     pub async fn set_job_result(&self, id: i64, result: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET result = $1 WHERE id = $2")
+        sql::query("UPDATE jobs SET result = $1 WHERE id = $2")
             .bind(result)
             .bind(id)
             .execute(self.pool())
@@ -326,28 +334,29 @@ impl Store {
     /// Asks a job to stop: a queued one is cancelled at once, a running one at its next
     /// check. Returns false when the job had already ended.
     pub async fn request_cancel(&self, id: i64) -> Result<bool, StoreError> {
-        let queued = sqlx::query(
+        let queued = sql::query(
             "UPDATE jobs SET state = 'cancelled', finished_at = $1 WHERE id = $2 AND state = 'queued'",
         )
         .bind(now())
         .bind(id)
         .execute(self.pool())
         .await?;
-        let running =
-            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'")
-                .bind(id)
-                .execute(self.pool())
-                .await?;
+        let running = sql::query(
+            "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(queued.rows_affected() + running.rows_affected() > 0)
     }
 
     /// True when someone asked the job to stop.
     pub async fn cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT cancel_requested FROM jobs WHERE id = $1")
+        let row: Option<(bool,)> = sql::query_as("SELECT cancel_requested FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        Ok(row.is_some_and(|(c,)| c != 0))
+        Ok(row.is_some_and(|(c,)| c))
     }
 
     /// Ends a job as cancelled (it stopped at a checkpoint it can resume from).
@@ -359,8 +368,8 @@ impl Store {
     /// false when the job is not in such a state. A resume by hand starts a new count of
     /// interrupted attempts.
     pub async fn requeue_job(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = NULL, finished_at = NULL,
+        let done = sql::query(
+            "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, error = NULL, finished_at = NULL,
                 attempts = 0, stalls = 0
              WHERE id = $1 AND state IN ('failed', 'cancelled')",
         )
@@ -383,8 +392,8 @@ impl Store {
     ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let mut tx = self.pool().begin().await?;
         let running: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT id, stalls FROM jobs WHERE state = 'running' ORDER BY id")
-                .fetch_all(&mut *tx)
+            sql::query_as("SELECT id, stalls FROM jobs WHERE state = 'running' ORDER BY id")
+                .fetch_all(&mut tx)
                 .await?;
         let (mut requeued, mut failed) = (Vec::new(), Vec::new());
         for (id, stalls) in running {
@@ -393,12 +402,12 @@ impl Store {
             }
             // Durable progress in the interrupted attempt: a checkpoint, a stored prediction or
             // a stored draft after its Started event.
-            let since_start: Vec<(String,)> = sqlx::query_as(
+            let since_start: Vec<(String,)> = sql::query_as(
                 "SELECT data FROM job_events WHERE job_id = $1 AND seq >= COALESCE(
                     (SELECT MAX(seq) FROM job_events WHERE job_id = $1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
             )
             .bind(id)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?;
             let progressed = since_start.iter().any(|(e,)| {
                 matches!(
@@ -412,25 +421,25 @@ impl Store {
             });
             let stalls = if progressed { 0 } else { stalls + 1 };
             if stalls >= MAX_INTERRUPTED_ATTEMPTS as i64 {
-                sqlx::query(
+                sql::query(
                     "UPDATE jobs SET state = 'failed', finished_at = $1, stalls = $2,
-                        error = 'interrupted ' || $3 || ' times in a row without progress (the server stopped while it ran); resume it to try again'
+                        error = $3
                      WHERE id = $4",
                 )
                 .bind(now())
                 .bind(stalls)
-                .bind(stalls)
+                .bind(format!("interrupted {stalls} times in a row without progress (the server stopped while it ran); resume it to try again"))
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
                 failed.push(id);
             } else {
-                sqlx::query(
-                    "UPDATE jobs SET state = 'queued', cancel_requested = 0, stalls = $1 WHERE id = $2",
+                sql::query(
+                    "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, stalls = $1 WHERE id = $2",
                 )
                 .bind(stalls)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
                 requeued.push(id);
             }
@@ -445,7 +454,7 @@ impl Store {
         kind: JobKind,
         limit: i64,
     ) -> Result<Vec<JobInfo>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(concat!(
+        let rows: Vec<JobRow> = sql::query_as(concat!(
             job_select!(),
             " WHERE j.kind = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2"
         ))
@@ -464,13 +473,54 @@ mod tests {
     use crate::{Role, StoreOptions};
 
     async fn store(dir: &tempfile::TempDir, options: StoreOptions) -> Store {
-        Store::open(&dir.path().join("db"), options).await.unwrap()
+        crate::test_db::open(&dir.path().join("db"), options)
+            .await
+            .unwrap()
     }
 
     fn log(m: &str) -> JobEvent {
         JobEvent::Log {
             message: m.to_string(),
         }
+    }
+
+    /// Two processes' stores on one database create and claim at once: every job gets its own
+    /// id and is claimed exactly once.
+    #[tokio::test]
+    async fn parallel_creators_and_claimers_on_two_pools_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = crate::test_db::open_two(&dir.path().join("db"), StoreOptions::default())
+            .await
+            .unwrap();
+        let create: Vec<_> = (0..20)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(
+                    async move { s.create_job(JobKind::Eval, "{}", JobOwner::System).await },
+                )
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in create {
+            ids.push(t.await.unwrap().unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 20);
+        let claim: Vec<_> = (0..24)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { s.claim_next(&[JobKind::Eval]).await })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for t in claim {
+            if let Some(job) = t.await.unwrap().unwrap() {
+                claimed.push(job.id);
+            }
+        }
+        claimed.sort();
+        assert_eq!(claimed, ids, "each job claimed once");
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Records shared by the server and the browser (users, roles, jobs, models, datasets) and,
-//! with the `db` feature, their SQLite persistence: accounts, sessions, login throttling.
+//! with the `db` feature, their persistence in SQLite or PostgreSQL: accounts, sessions, login throttling.
 
 pub mod access;
 pub mod draft_records;
@@ -41,6 +41,10 @@ pub mod run_deletion;
 pub mod sessions;
 #[cfg(feature = "db")]
 pub mod shares;
+#[cfg(feature = "db")]
+pub mod sql;
+#[cfg(feature = "db")]
+pub mod test_db;
 #[cfg(all(test, feature = "db"))]
 mod testing;
 #[cfg(feature = "db")]

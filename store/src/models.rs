@@ -3,6 +3,7 @@
 
 use crate::db::{now, Store, StoreError};
 use crate::records::{ModelInfo, RemoteSpec};
+use crate::sql;
 
 /// Where the API key of remote model `model_id` entered in the UI is kept, relative to the
 /// data folder (by id, so no model name can reach outside the folder).
@@ -35,7 +36,7 @@ impl Store {
     /// Registered models, by name.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, StoreError> {
         let rows: Vec<ModelRow> =
-            sqlx::query_as("SELECT id, name, kind, path, remote FROM models ORDER BY name")
+            sql::query_as("SELECT id, name, kind, path, remote FROM models ORDER BY name")
                 .fetch_all(self.pool())
                 .await?;
         rows.into_iter().map(model_info).collect()
@@ -44,7 +45,7 @@ impl Store {
     /// The model registered under `name`.
     pub async fn model_named(&self, name: &str) -> Result<Option<ModelInfo>, StoreError> {
         let row: Option<ModelRow> =
-            sqlx::query_as("SELECT id, name, kind, path, remote FROM models WHERE name = $1")
+            sql::query_as("SELECT id, name, kind, path, remote FROM models WHERE name = $1")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
@@ -88,7 +89,7 @@ impl Store {
                 "a model needs a name of 1 to 64 printable characters".into(),
             ));
         }
-        sqlx::query(
+        sql::query(
             "INSERT INTO models (name, kind, path, remote, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path,
                 remote = excluded.remote",
@@ -107,7 +108,7 @@ impl Store {
 
     /// Removes a model from the registry (its files, if any, stay where they are).
     pub async fn remove_model(&self, name: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM models WHERE name = $1")
+        let r = sql::query("DELETE FROM models WHERE name = $1")
             .bind(name)
             .execute(self.pool())
             .await?;
@@ -117,12 +118,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreOptions};
+    use crate::{sql, StoreOptions};
 
     #[tokio::test]
     async fn register_list_and_repoint() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite"), StoreOptions::default())
+        let store = crate::test_db::open(&dir.path().join("db.sqlite"), StoreOptions::default())
             .await
             .unwrap();
         assert!(store.models().await.unwrap().is_empty());
@@ -144,7 +145,7 @@ mod tests {
     async fn remote_models_keep_their_settings_but_no_key() {
         use crate::{DetailLevel, KeySource, RemoteSpec};
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite"), StoreOptions::default())
+        let store = crate::test_db::open(&dir.path().join("db.sqlite"), StoreOptions::default())
             .await
             .unwrap();
         let spec = RemoteSpec {
@@ -166,7 +167,7 @@ mod tests {
             .unwrap();
         assert_eq!(m.remote.as_ref(), Some(&spec));
         assert_eq!(m.path, "https://api.openai.com/v1");
-        let (raw,): (String,) = sqlx::query_as("SELECT remote FROM models WHERE name = 'gpt-4o'")
+        let (raw,): (String,) = sql::query_as("SELECT remote FROM models WHERE name = 'gpt-4o'")
             .fetch_one(store.pool())
             .await
             .unwrap();

@@ -4,6 +4,7 @@
 //! draft keeps its reason. Deciding names the version it was made from, so two people deciding
 //! the same draft cannot overwrite each other (docs/review.md).
 
+use crate::sql;
 use std::path::PathBuf;
 
 use anomaly::dataset::qa::Region;
@@ -95,7 +96,7 @@ impl DraftRow {
 macro_rules! draft_select {
     () => {
         "SELECT d.id, d.job_id, d.image_id, i.rel_path, i.category, i.label,
-        i.has_mask != 0 AS has_mask, d.question, d.draft, d.raw, d.prompt, d.status, d.answer,
+        i.has_mask, d.question, d.draft, d.raw, d.prompt, d.status, d.answer,
         d.reason, u.username AS decided_by, d.decided_at, d.version, d.qa_id
      FROM qa_drafts d JOIN images i ON i.id = d.image_id LEFT JOIN users u ON u.id = d.decided_by"
     };
@@ -117,8 +118,8 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT i.id, i.rel_path, d.root, i.file, i.category, i.label, i.has_mask != 0,
+        let rows: Vec<Row> = sql::query_as(
+            "SELECT i.id, i.rel_path, d.root, i.file, i.category, i.label, i.has_mask,
                     (SELECT q.anomaly FROM qa q WHERE q.image_id = i.id AND q.anomaly IS NOT NULL
                      ORDER BY q.id LIMIT 1),
                     (SELECT q.question FROM qa q WHERE q.image_id = i.id ORDER BY q.id LIMIT 1)
@@ -133,7 +134,7 @@ impl Store {
         .bind(cfg.category.as_deref().filter(|c| !c.is_empty()))
         .bind(cfg.label.map(|l| l.as_str()))
         .bind(cfg.include_annotated)
-        .bind(cfg.limit.map_or(-1, |n| n as i64))
+        .bind(cfg.limit.map_or(i64::MAX, |n| n as i64))
         .fetch_all(self.pool())
         .await?;
         Ok(rows
@@ -170,7 +171,7 @@ impl Store {
             .map(|r| serde_json::to_string(&r))
             .transpose()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        sqlx::query(
+        sql::query(
             "INSERT INTO qa_drafts (job_id, image_id, question, draft, raw, prompt, anomaly, region, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id, image_id) DO NOTHING",
         )
@@ -191,7 +192,7 @@ impl Store {
     /// The images drafting job `job` has drafted.
     pub async fn drafted_images(&self, job: i64) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<(i64,)> =
-            sqlx::query_as("SELECT image_id FROM qa_drafts WHERE job_id = $1 ORDER BY image_id")
+            sql::query_as("SELECT image_id FROM qa_drafts WHERE job_id = $1 ORDER BY image_id")
                 .bind(job)
                 .fetch_all(self.pool())
                 .await?;
@@ -200,7 +201,7 @@ impl Store {
 
     /// One draft.
     pub async fn draft(&self, id: i64) -> Result<DraftInfo, StoreError> {
-        let row: Option<DraftRow> = sqlx::query_as(concat!(draft_select!(), " WHERE d.id = $1"))
+        let row: Option<DraftRow> = sql::query_as(concat!(draft_select!(), " WHERE d.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -210,7 +211,7 @@ impl Store {
 
     /// Every draft of job `job`, in the order they were written.
     pub async fn drafts(&self, job: i64) -> Result<Vec<DraftInfo>, StoreError> {
-        let rows: Vec<DraftRow> = sqlx::query_as(concat!(
+        let rows: Vec<DraftRow> = sql::query_as(concat!(
             draft_select!(),
             " WHERE d.job_id = $1 ORDER BY d.id"
         ))
@@ -223,7 +224,7 @@ impl Store {
     /// Whether `user` may see drafting job `job`'s drafts and decide on them: members and
     /// admins always, reviewers when the job's queue is shared with them (`share_review`).
     pub async fn may_decide_drafts(&self, user: &UserInfo, job: i64) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = sql::query_as(
             "SELECT COUNT(*) FROM jobs j WHERE j.id = $1 AND j.kind = 'draft_qa' AND ($2
                 OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = $1 AND s.user_id = $3))",
         )
@@ -237,7 +238,7 @@ impl Store {
 
     /// The drafting jobs shared with `user` for decisions, newest first.
     pub async fn shared_draft_jobs(&self, user: &UserInfo) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
+        let rows: Vec<(i64,)> = sql::query_as(
             "SELECT j.id FROM jobs j JOIN review_shares s ON s.job_id = j.id
              WHERE j.kind = 'draft_qa' AND s.user_id = $1 ORDER BY j.id DESC",
         )
@@ -249,7 +250,7 @@ impl Store {
 
     /// How many of job `job`'s drafts stand where.
     pub async fn draft_progress(&self, job: i64) -> Result<DraftProgress, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = sql::query_as(
             "SELECT status, COUNT(*) FROM qa_drafts WHERE job_id = $1 GROUP BY status",
         )
         .bind(job)
@@ -282,7 +283,7 @@ impl Store {
         version: i64,
         decision: DraftDecision,
     ) -> Result<DraftInfo, StoreError> {
-        let job: Option<(i64,)> = sqlx::query_as("SELECT job_id FROM qa_drafts WHERE id = $1")
+        let job: Option<(i64,)> = sql::query_as("SELECT job_id FROM qa_drafts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -301,7 +302,7 @@ impl Store {
             return Err(StoreError::NotFound(format!("draft {id}")));
         }
         let decision = decision.normalized().map_err(StoreError::Invalid)?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool().begin_immediate().await?;
         type Current = (
             i64,
             String,
@@ -317,13 +318,13 @@ impl Store {
             Option<String>,
             Option<i64>,
         );
-        let row: Option<Current> = sqlx::query_as(
+        let row: Option<Current> = sql::query_as(
             "SELECT d.image_id, d.question, d.draft, d.version, d.status, d.answer, d.reason,
                     u.username, d.decided_by, d.decided_at, d.anomaly, d.region, d.qa_id
              FROM qa_drafts d LEFT JOIN users u ON u.id = d.decided_by WHERE d.id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let (
             image,
@@ -351,7 +352,7 @@ impl Store {
                 by_name.as_deref().unwrap_or("someone")
             )));
         }
-        sqlx::query(
+        sql::query(
             "INSERT INTO qa_draft_history (draft_id, version, status, answer, reason, decided_by, decided_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -362,7 +363,7 @@ impl Store {
         .bind(&reason)
         .bind(by)
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let t = now();
         let (new_answer, new_reason, source) = match &decision {
@@ -375,7 +376,7 @@ impl Store {
         };
         let qa_id = match (qa_id, &new_answer, source) {
             (Some(q), Some(text), Some(source)) => {
-                sqlx::query(
+                sql::query(
                     "UPDATE qa SET answer = $1, source = $2, verified_by = $3, verified_at = $4 WHERE id = $5",
                 )
                 .bind(text)
@@ -383,12 +384,12 @@ impl Store {
                 .bind(user.id)
                 .bind(t)
                 .bind(q)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
                 Some(q)
             }
             (None, Some(text), Some(source)) => {
-                let (q,): (i64,) = sqlx::query_as(
+                let (q,): (i64,) = sql::query_as(
                     "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by,
                         verified_at, from_draft)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -402,20 +403,20 @@ impl Store {
                 .bind(user.id)
                 .bind(t)
                 .bind(id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
                 Some(q)
             }
             (Some(q), _, _) => {
-                sqlx::query("DELETE FROM qa WHERE id = $1")
+                sql::query("DELETE FROM qa WHERE id = $1")
                     .bind(q)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
                 None
             }
             (None, _, _) => None,
         };
-        sqlx::query(
+        sql::query(
             "UPDATE qa_drafts SET status = $1, answer = $2, reason = $3, decided_by = $4, decided_at = $5,
                 version = version + 1, qa_id = $6 WHERE id = $7",
         )
@@ -426,7 +427,7 @@ impl Store {
         .bind(t)
         .bind(qa_id)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         self.draft(id).await
@@ -443,12 +444,12 @@ impl Store {
             generated_verified,
             verified_by_person,
             pending_drafts,
-        ): (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        ): (i64, i64, i64, i64, i64, i64) = sql::query_as(
             "SELECT (SELECT COUNT(*) FROM images WHERE dataset_id = $1),
                     COUNT(DISTINCT q.image_id),
-                    COALESCE(SUM(q.source = 'manual'), 0),
-                    COALESCE(SUM(q.source = 'generated_verified'), 0),
-                    COALESCE(SUM(q.source = 'generated_verified' AND q.verified_by IS NOT NULL), 0),
+                    COUNT(*) FILTER (WHERE q.source = 'manual'),
+                    COUNT(*) FILTER (WHERE q.source = 'generated_verified'),
+                    COUNT(*) FILTER (WHERE q.source = 'generated_verified' AND q.verified_by IS NOT NULL),
                     (SELECT COUNT(*) FROM qa_drafts x JOIN images y ON y.id = x.image_id
                      WHERE y.dataset_id = $1 AND x.status = 'pending')
              FROM qa q JOIN images i ON i.id = q.image_id WHERE i.dataset_id = $1",

@@ -9,6 +9,7 @@ mod inspections;
 mod judgements;
 mod queue;
 
+use crate::sql;
 use anomaly::evaluation::EvalConfig;
 use review::{QueueOrder, QueuePlan};
 
@@ -35,7 +36,7 @@ impl Store {
         if user.disabled {
             return Ok(false);
         }
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = sql::query_as(
             "SELECT COUNT(*) FROM jobs j WHERE j.id = $1 AND j.kind = 'eval' AND ($2
                 OR EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = $1 AND q.open_to_all)
                 OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = $1 AND s.user_id = $3))",
@@ -57,7 +58,7 @@ impl Store {
                 "evaluation run or drafting job {job}"
             )));
         }
-        let owner: (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = $1")
+        let owner: (Option<i64>,) = sql::query_as("SELECT owner_id FROM jobs WHERE id = $1")
             .bind(job)
             .fetch_one(self.pool())
             .await?;
@@ -81,7 +82,7 @@ impl Store {
         if user.role != Role::Reviewer {
             return Ok(!user.disabled);
         }
-        let (n,): (i64,) = sqlx::query_as(
+        let (seen,): (bool,) = sql::query_as(
             "SELECT EXISTS (SELECT 1 FROM predictions p
                 WHERE (p.image_id = $1 OR p.template_id = $1) AND (
                 EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = p.job_id AND q.open_to_all)
@@ -93,12 +94,12 @@ impl Store {
         .bind(user.id)
         .fetch_one(self.pool())
         .await?;
-        Ok(n > 0 && !user.disabled)
+        Ok(seen && !user.disabled)
     }
 
     /// The runs `user` may review, newest first.
     pub async fn reviewable_runs(&self, user: &UserInfo) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
+        let rows: Vec<(i64,)> = sql::query_as(
             "SELECT j.id FROM jobs j WHERE j.kind = 'eval' AND ($1
                 OR EXISTS (SELECT 1 FROM review_queues q WHERE q.job_id = j.id AND q.open_to_all)
                 OR EXISTS (SELECT 1 FROM review_shares s WHERE s.job_id = j.id AND s.user_id = $2))
@@ -114,7 +115,7 @@ impl Store {
     /// How run `job` is reviewed (the defaults until someone sets them).
     pub async fn review_settings(&self, job: i64) -> Result<ReviewSettings, StoreError> {
         self.review_run(job).await?;
-        let row: Option<(i64, f64, String, i64, bool)> = sqlx::query_as(
+        let row: Option<(i64, f64, String, i64, bool)> = sql::query_as(
             "SELECT judgements, overlap, queue_order, seed, open_to_all FROM review_queues WHERE job_id = $1",
         )
         .bind(job)
@@ -158,7 +159,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.review_run(job).await?;
         let plan = plan.validated().map_err(StoreError::Invalid)?;
-        sqlx::query(
+        sql::query(
             "INSERT INTO review_queues (job_id, judgements, overlap, queue_order, seed, open_to_all, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT(job_id) DO UPDATE SET judgements = excluded.judgements,
@@ -182,7 +183,7 @@ impl Store {
     pub async fn share_review(&self, job: i64, username: &str) -> Result<(), StoreError> {
         self.review_queue_owner(job).await?;
         let user = self.user(username).await?;
-        sqlx::query(
+        sql::query(
             "INSERT INTO review_shares (job_id, user_id, shared_at) VALUES ($1, $2, $3)
              ON CONFLICT(job_id, user_id) DO NOTHING",
         )
@@ -196,7 +197,7 @@ impl Store {
 
     /// The users run or drafting job `job`'s review queue is shared with, by name.
     pub async fn review_shares(&self, job: i64) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows: Vec<(String,)> = sql::query_as(
             "SELECT u.username FROM review_shares s JOIN users u ON u.id = s.user_id
              WHERE s.job_id = $1 ORDER BY u.username",
         )
@@ -210,7 +211,7 @@ impl Store {
     /// none.
     pub async fn unshare_review(&self, job: i64, username: &str) -> Result<bool, StoreError> {
         let user = self.user(username).await?;
-        let r = sqlx::query("DELETE FROM review_shares WHERE job_id = $1 AND user_id = $2")
+        let r = sql::query("DELETE FROM review_shares WHERE job_id = $1 AND user_id = $2")
             .bind(job)
             .bind(user.id)
             .execute(self.pool())

@@ -5,6 +5,7 @@
 
 use crate::db::{Store, StoreError};
 use crate::records::{JobKind, JobState};
+use crate::sql;
 
 /// What a caller read of a run's judgements: deleting the run refuses when they changed since,
 /// as a judgement saved or edited in between would be in no export.
@@ -25,11 +26,11 @@ impl Store {
     /// still `seen`. Refused for a queued or running run (cancel it first) and for anything
     /// that is not an evaluation run. QA annotations promoted from its judgements stay.
     pub async fn delete_eval_run(&self, job: i64, seen: JudgementsSeen) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool().begin_immediate().await?;
         let row: Option<(String, String)> =
-            sqlx::query_as("SELECT kind, state FROM jobs WHERE id = $1")
+            sql::query_as("SELECT kind, state FROM jobs WHERE id = $1")
                 .bind(job)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
         let not_found = || StoreError::NotFound(format!("evaluation run {job}"));
         let (kind, state) = row.ok_or_else(not_found)?;
@@ -44,31 +45,32 @@ impl Store {
                 "run {job} is {state}: cancel it before deleting it"
             )));
         }
-        let now = judgements_seen(&mut *tx, job).await?;
+        let now = judgements_seen(&mut tx, job).await?;
         if now != seen {
             return Err(StoreError::Conflict(format!(
                 "run {job}'s judgements changed while it was being deleted ({} then, {} now): nothing was deleted; delete it again",
                 seen.count, now.count
             )));
         }
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
+        sql::query("DELETE FROM jobs WHERE id = $1")
             .bind(job)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
-async fn judgements_seen<'e, E>(db: E, job: i64) -> Result<JudgementsSeen, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    let (count, versions): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM judgements WHERE job_id = $1",
+async fn judgements_seen<'a>(
+    on: impl Into<sql::On<'a>>,
+    job: i64,
+) -> Result<JudgementsSeen, StoreError> {
+    // PostgreSQL sums BIGINTs into NUMERIC: cast back.
+    let (count, versions): (i64, i64) = sql::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM judgements WHERE job_id = $1",
     )
     .bind(job)
-    .fetch_one(db)
+    .fetch_one(on)
     .await?;
     Ok(JudgementsSeen { count, versions })
 }

@@ -1,5 +1,6 @@
 //! Server-side sessions: random tokens in cookies, their SHA-256 in the database.
 
+use crate::sql;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -8,7 +9,7 @@ use crate::records::UserInfo;
 use crate::users::to_info;
 
 /// A user's row (see `users::UserRow`) and the session's expiry.
-type SessionRow = (i64, String, String, i64, i64, i64);
+type SessionRow = (i64, String, String, bool, i64, i64);
 
 /// The cookie that carries the session token.
 pub const SESSION_COOKIE: &str = "vlm_session";
@@ -24,7 +25,7 @@ impl Store {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
         let t = now();
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        sql::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash(&token))
             .bind(user_id)
             .bind(t)
@@ -37,10 +38,10 @@ impl Store {
     /// The enabled user a token belongs to, or None when it is unknown, expired or disabled.
     pub async fn session_user(&self, token: &str) -> Result<Option<UserInfo>, StoreError> {
         // One query on every request: the user's row and the session's expiry together.
-        let row: Option<SessionRow> = sqlx::query_as(
+        let row: Option<SessionRow> = sql::query_as(
             "SELECT u.id, u.username, u.role, u.disabled, u.created_at, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND u.disabled = 0",
+             WHERE s.token_hash = $1 AND NOT u.disabled",
         )
         .bind(token_hash(token))
         .fetch_optional(self.pool())
@@ -59,7 +60,7 @@ impl Store {
 
     /// Ends one session (logout). Unknown tokens are fine.
     pub async fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        sql::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash(token))
             .execute(self.pool())
             .await?;
@@ -68,7 +69,7 @@ impl Store {
 
     /// Deletes expired sessions; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        let done = sql::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now())
             .execute(self.pool())
             .await?;
@@ -154,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn session_lifecycle() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         let u = s
@@ -179,14 +180,16 @@ mod tests {
             session_ttl: Duration::from_secs(0),
             ..Default::default()
         };
-        let s = Store::open(&dir.path().join("db"), opts).await.unwrap();
+        let s = crate::test_db::open(&dir.path().join("db"), opts)
+            .await
+            .unwrap();
         let u = s
             .create_user("ada", "password1", Role::Admin)
             .await
             .unwrap();
         let token = s.create_session(u.id).await.unwrap();
         assert!(s.session_user(&token).await.unwrap().is_none());
-        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+        let (left,): (i64,) = sql::query_as("SELECT COUNT(*) FROM sessions")
             .fetch_one(s.pool())
             .await
             .unwrap();
@@ -196,7 +199,7 @@ mod tests {
     #[tokio::test]
     async fn password_change_and_disable_end_sessions() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         s.create_user("ada", "password1", Role::Admin)

@@ -2,6 +2,7 @@
 
 use crate::db::{now, Store, StoreError};
 use crate::records::{Role, UserInfo};
+use crate::sql;
 
 impl Store {
     /// Lets `user_id` see inspection `job_id` (and `upload`, the image it shows, if any).
@@ -11,7 +12,7 @@ impl Store {
         user_id: i64,
         upload: Option<i64>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sql::query(
             "INSERT INTO inspection_shares (job_id, user_id, upload_id, shared_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT(job_id, user_id) DO NOTHING",
         )
@@ -26,7 +27,7 @@ impl Store {
 
     /// Takes a share back; false when there was none.
     pub async fn unshare_inspection(&self, job_id: i64, user_id: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM inspection_shares WHERE job_id = $1 AND user_id = $2")
+        let r = sql::query("DELETE FROM inspection_shares WHERE job_id = $1 AND user_id = $2")
             .bind(job_id)
             .bind(user_id)
             .execute(self.pool())
@@ -36,7 +37,7 @@ impl Store {
 
     /// The users inspection `job_id` is shared with, by name.
     pub async fn inspection_shares(&self, job_id: i64) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows: Vec<(String,)> = sql::query_as(
             "SELECT u.username FROM inspection_shares s JOIN users u ON u.id = s.user_id
              WHERE s.job_id = $1 ORDER BY u.username",
         )
@@ -50,7 +51,7 @@ impl Store {
     /// those it is shared with; other jobs are the team's, except that reviewers see only the
     /// evaluation runs and drafting jobs shared with them for review. False for a job that does not exist.
     pub async fn may_see_job(&self, user: &UserInfo, job_id: i64) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = sql::query_as(
             "SELECT COUNT(*) FROM jobs j WHERE j.id = $1 AND ($2 OR j.owner_id = $3
                 OR (j.kind = 'inspect'
                     AND EXISTS (SELECT 1 FROM inspection_shares s WHERE s.job_id = $1 AND s.user_id = $3))
@@ -76,7 +77,7 @@ impl Store {
         user: &UserInfo,
         upload_id: i64,
     ) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = sql::query_as(
             "SELECT COUNT(*) FROM uploads p WHERE p.id = $1 AND ($2 OR p.owner_id = $3
                 OR EXISTS (SELECT 1 FROM inspection_shares s WHERE s.upload_id = $1 AND s.user_id = $3))",
         )
@@ -93,12 +94,12 @@ impl Store {
 mod tests {
     use crate::db::StoreOptions;
     use crate::records::{JobKind, Role};
-    use crate::{JobOwner, Store};
+    use crate::JobOwner;
 
     #[tokio::test]
     async fn owners_admins_and_those_shared_with_see_it_nobody_else() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         let ada = s

@@ -1,5 +1,7 @@
-//! A data folder with something of every kind `backup` and `check` look at, for their tests.
+//! A data folder with something of every kind `backup` and `check` look at, for their tests
+//! and those of reviews and drafts.
 
+use crate::sql;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,12 +22,27 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// On the engine the tests run on ([`crate::test_db`]).
     pub async fn new() -> Fixture {
+        Self::build(false).await
+    }
+
+    /// On an SQLite file in the data folder, whatever the tests run on: backup and check
+    /// work on that file.
+    pub async fn sqlite() -> Fixture {
+        Self::build(true).await
+    }
+
+    async fn build(sqlite_file: bool) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().canonicalize().unwrap().join("data");
-        let store = Store::open(&data.join(DATABASE_FILE), StoreOptions::default())
-            .await
-            .unwrap();
+        let file = data.join(DATABASE_FILE);
+        let store = if sqlite_file {
+            Store::open(&file, StoreOptions::default()).await
+        } else {
+            crate::test_db::open(&file, StoreOptions::default()).await
+        }
+        .unwrap();
         let source = dir.path().join("synth");
         let cfg = SynthConfig {
             seed: 3,
@@ -76,7 +93,7 @@ impl Fixture {
             .unwrap();
         let result = serde_json::json!({ "model": "tuned", "adapter": adapter.display().to_string(),
             "steps": 1, "final_loss": null, "device": "cpu" });
-        sqlx::query(
+        sql::query(
             "INSERT INTO jobs (kind, config, state, created_at, result) VALUES ('train', '{}', 'succeeded', 1, $1)",
         )
         .bind(result.to_string())
@@ -93,7 +110,7 @@ impl Fixture {
 
     /// The stored original of the dataset's first image, relative to the data folder.
     pub async fn first_image(&self) -> String {
-        let (root, file): (String, String) = sqlx::query_as(
+        let (root, file): (String, String) = sql::query_as(
             "SELECT d.root, i.file FROM images i JOIN datasets d ON d.id = i.dataset_id ORDER BY i.id LIMIT 1",
         )
         .fetch_one(self.store.pool())
@@ -111,7 +128,7 @@ impl Fixture {
 /// The number `query` gives on the database at `path`.
 pub async fn number(path: &Path, query: &'static str) -> i64 {
     let store = Store::open(path, StoreOptions::default()).await.unwrap();
-    let (n,): (i64,) = sqlx::query_as(query).fetch_one(store.pool()).await.unwrap();
+    let (n,): (i64,) = sql::query_as(query).fetch_one(store.pool()).await.unwrap();
     store.close().await;
     n
 }

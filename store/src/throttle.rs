@@ -5,6 +5,7 @@
 //! password is checked, in one write transaction, so parallel guesses cannot slip past the
 //! count.
 
+use crate::sql;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -111,16 +112,16 @@ impl Store {
             ("", policy.free_per_address),
         ];
         // IMMEDIATE takes the write lock at once, so the read and the increment are one step.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool().begin_immediate().await?;
         let mut wait_ms = 0i64;
         let mut next = Vec::with_capacity(counts.len());
         for (user, free) in counts {
-            let row: Option<(i64, i64)> = sqlx::query_as(
+            let row: Option<(i64, i64)> = sql::query_as(
                 "SELECT failures, last_failure FROM login_throttle WHERE username = $1 AND address = $2",
             )
             .bind(user)
             .bind(address.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
             let failures = match row {
                 Some((f, last)) if t - last < forget => {
@@ -139,7 +140,7 @@ impl Store {
             }));
         }
         for (user, failures) in next {
-            sqlx::query(
+            sql::query(
                 "INSERT INTO login_throttle (username, address, failures, last_failure)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT(username, address) DO UPDATE SET failures = excluded.failures,
@@ -149,7 +150,7 @@ impl Store {
             .bind(address.as_str())
             .bind(failures)
             .bind(t)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -165,17 +166,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let name = username.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM login_throttle WHERE username = $1 AND address = $2")
+        sql::query("DELETE FROM login_throttle WHERE username = $1 AND address = $2")
             .bind(&name)
             .bind(address.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query(
-            "UPDATE login_throttle SET failures = MAX(failures - 1, 0)
+        sql::query(
+            "UPDATE login_throttle SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END
              WHERE username = '' AND address = $1",
         )
         .bind(address.as_str())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -183,7 +184,7 @@ impl Store {
 
     /// Clears every count of `username` (an admin's password reset lifts its delays).
     pub async fn clear_login_throttle(&self, username: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_throttle WHERE username = $1")
+        sql::query("DELETE FROM login_throttle WHERE username = $1")
             .bind(username.trim().to_lowercase())
             .execute(self.pool())
             .await?;
@@ -195,14 +196,16 @@ impl Store {
     pub async fn purge_login_throttle(&self) -> Result<u64, StoreError> {
         let policy = &self.options.throttle;
         let cutoff = now_ms() - policy.forget_after.as_millis() as i64;
-        let old = sqlx::query("DELETE FROM login_throttle WHERE last_failure < $1")
+        let old = sql::query("DELETE FROM login_throttle WHERE last_failure < $1")
             .bind(cutoff)
             .execute(self.pool())
             .await?
             .rows_affected();
-        let over = sqlx::query(
-            "DELETE FROM login_throttle WHERE rowid IN (
-                SELECT rowid FROM login_throttle ORDER BY last_failure DESC LIMIT -1 OFFSET $1)",
+        let over = sql::query(
+            // "All rows after the first max_rows": no LIMIT that both engines read as "none".
+            "DELETE FROM login_throttle WHERE (username, address) IN (
+                SELECT username, address FROM login_throttle
+                ORDER BY last_failure DESC LIMIT 9223372036854775807 OFFSET $1)",
         )
         .bind(policy.max_rows)
         .execute(self.pool())
@@ -244,18 +247,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut options = StoreOptions::default();
         options.throttle.max_rows = 3;
-        let s = Store::open(&dir.path().join("db"), options).await.unwrap();
+        let s = crate::test_db::open(&dir.path().join("db"), options)
+            .await
+            .unwrap();
         let here = ClientAddress::of(Some("10.0.0.1".parse().unwrap()));
         for name in ["a", "b", "c", "d"] {
             s.reserve_login_attempt(name, &here).await.unwrap().unwrap();
         }
-        sqlx::query("UPDATE login_throttle SET last_failure = 0 WHERE username = 'a'")
+        sql::query("UPDATE login_throttle SET last_failure = 0 WHERE username = 'a'")
             .execute(s.pool())
             .await
             .unwrap();
         // 5 rows (4 accounts + the address): 'a' is too old, one more is over the cap.
         assert_eq!(s.purge_login_throttle().await.unwrap(), 2);
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_throttle")
+        let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM login_throttle")
             .fetch_one(s.pool())
             .await
             .unwrap();

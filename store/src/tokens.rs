@@ -2,6 +2,7 @@
 //! `Authorization: Bearer …`, with that user's rights; only their SHA-256 is stored. Reviewers
 //! hold none (the API runs models, which reviewing does not need).
 
+use crate::sql;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -50,16 +51,16 @@ impl Store {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let secret = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
-        let id = sqlx::query(
-            "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        let (id,): (i64,) = sql::query_as(
+            "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id",
         )
         .bind(user.id)
         .bind(label)
         .bind(token_hash(&secret))
         .bind(now())
-        .execute(self.pool())
-        .await?
-        .last_insert_rowid();
+        .fetch_one(self.pool())
+        .await?;
         let info = self
             .tokens(None)
             .await?
@@ -71,10 +72,10 @@ impl Store {
 
     /// Tokens, newest first; only `username`'s when given.
     pub async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows: Vec<TokenRow> = sqlx::query_as(
+        let rows: Vec<TokenRow> = sql::query_as(
             "SELECT t.id, u.username, t.label, t.created_at, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE $1 IS NULL OR u.username = $1 ORDER BY t.id DESC",
+             WHERE $1 IS NULL OR lower(u.username) = lower($1) ORDER BY t.id DESC",
         )
         .bind(username)
         .fetch_all(self.pool())
@@ -84,9 +85,9 @@ impl Store {
 
     /// Revokes token `id` (only `username`'s own when given); false when there is none.
     pub async fn revoke_token(&self, id: i64, username: Option<&str>) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = sql::query(
             "DELETE FROM api_tokens WHERE id = $1
-               AND ($2 IS NULL OR user_id = (SELECT id FROM users WHERE username = $2))",
+               AND ($2 IS NULL OR user_id = (SELECT id FROM users WHERE lower(username) = lower($2)))",
         )
         .bind(id)
         .bind(username)
@@ -99,10 +100,10 @@ impl Store {
     /// records when it was used.
     pub async fn token_user(&self, secret: &str) -> Result<Option<UserInfo>, StoreError> {
         let hash = token_hash(secret);
-        let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
+        let row: Option<(i64, String, String, bool, i64)> = sql::query_as(
             "SELECT u.id, u.username, u.role, u.disabled, u.created_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 AND u.disabled = 0",
+             WHERE t.token_hash = $1 AND NOT u.disabled",
         )
         .bind(&hash)
         .fetch_optional(self.pool())
@@ -112,7 +113,7 @@ impl Store {
         if user.role == Role::Reviewer {
             return Ok(None);
         }
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+        sql::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
             .bind(now())
             .bind(&hash)
             .execute(self.pool())
@@ -129,7 +130,7 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_hashed_carry_their_user_and_can_be_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         s.create_user("ada", "pw-ada-1234", Role::Member)
@@ -141,7 +142,7 @@ mod tests {
         let (info, secret) = s.create_token("ada", "laptop").await.unwrap();
         assert!(secret.starts_with(TOKEN_PREFIX) && secret.len() == 3 + 64);
         assert_eq!((info.user.as_str(), info.label.as_str()), ("ada", "laptop"));
-        let (stored,): (String,) = sqlx::query_as("SELECT token_hash FROM api_tokens")
+        let (stored,): (String,) = sql::query_as("SELECT token_hash FROM api_tokens")
             .fetch_one(s.pool())
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 use crate::db::{now, Store, StoreError};
 use crate::password;
 use crate::records::{Role, UserInfo};
+use crate::sql;
 use crate::throttle::ClientAddress;
 
 /// Why a sign-in failed. Wrong user and wrong password read the same on purpose.
@@ -18,7 +19,7 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
-type UserRow = (i64, String, String, i64, i64);
+type UserRow = (i64, String, String, bool, i64);
 
 pub(crate) fn to_info(
     (id, username, role, disabled, created_at): UserRow,
@@ -30,7 +31,7 @@ pub(crate) fn to_info(
         id,
         username,
         role,
-        disabled: disabled != 0,
+        disabled,
         created_at,
     })
 }
@@ -51,7 +52,7 @@ pub fn check_username(name: &str) -> Result<(), StoreError> {
 impl Store {
     /// How many accounts exist (0 on a fresh database).
     pub async fn user_count(&self) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM users")
             .fetch_one(self.pool())
             .await?;
         Ok(n)
@@ -67,7 +68,7 @@ impl Store {
         check_username(username)?;
         password::check_strength(pw)?;
         let hash = hash_off_runtime(pw).await?;
-        let result = sqlx::query(
+        let result = sql::query(
             "INSERT INTO users (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(username)
@@ -87,8 +88,8 @@ impl Store {
 
     /// One account by name (case-insensitive).
     pub async fn user(&self, username: &str) -> Result<UserInfo, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, role, disabled, created_at FROM users WHERE username = $1",
+        let row: Option<UserRow> = sql::query_as(
+            "SELECT id, username, role, disabled, created_at FROM users WHERE lower(username) = lower($1)",
         )
         .bind(username)
         .fetch_optional(self.pool())
@@ -99,8 +100,8 @@ impl Store {
 
     /// Every account, by name.
     pub async fn list_users(&self) -> Result<Vec<UserInfo>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, username, role, disabled, created_at FROM users ORDER BY username",
+        let rows: Vec<UserRow> = sql::query_as(
+            "SELECT id, username, role, disabled, created_at FROM users ORDER BY lower(username)",
         )
         .fetch_all(self.pool())
         .await?;
@@ -113,14 +114,14 @@ impl Store {
         let hash = hash_off_runtime(pw).await?;
         let user = self.user(username).await?;
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        sql::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(&hash)
             .bind(user.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        sql::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.clear_login_throttle(&user.username).await
@@ -132,7 +133,7 @@ impl Store {
         if user.role == Role::Admin && role != Role::Admin {
             self.ensure_other_admin(user.id).await?;
         }
-        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+        sql::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(user.id)
             .execute(self.pool())
@@ -152,15 +153,15 @@ impl Store {
             self.ensure_other_admin(user.id).await?;
         }
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-            .bind(disabled as i64)
+        sql::query("UPDATE users SET disabled = $1 WHERE id = $2")
+            .bind(disabled)
             .bind(user.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            sql::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(user.id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
@@ -168,8 +169,8 @@ impl Store {
     }
 
     async fn ensure_other_admin(&self, user_id: i64) -> Result<(), StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != $1",
+        let (n,): (i64,) = sql::query_as(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND NOT disabled AND id != $1",
         )
         .bind(user_id)
         .fetch_one(self.pool())
@@ -197,15 +198,16 @@ impl Store {
                 retry_after_secs: t.retry_after_secs,
             });
         }
-        let stored: Option<(String, i64)> =
-            sqlx::query_as("SELECT password_hash, disabled FROM users WHERE username = $1")
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(StoreError::from)?;
+        let stored: Option<(String, bool)> = sql::query_as(
+            "SELECT password_hash, disabled FROM users WHERE lower(username) = lower($1)",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::from)?;
         // Unknown users cost a hash too, so timing does not reveal which names exist.
         let (hash, enabled) = match stored {
-            Some((hash, disabled)) => (hash, disabled == 0),
+            Some((hash, disabled)) => (hash, !disabled),
             None => (dummy_hash().to_string(), false),
         };
         let pw = pw.to_string();
@@ -244,7 +246,7 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db"), StoreOptions::default())
+        let s = crate::test_db::open(&dir.path().join("db"), StoreOptions::default())
             .await
             .unwrap();
         (dir, s)
@@ -381,7 +383,9 @@ mod tests {
         // Long enough that no delay runs out during the test.
         options.throttle.first_delay = std::time::Duration::from_secs(3600);
         options.hash_gate = password::HashGate::new(2, 400);
-        let s = Store::open(&dir.path().join("db"), options).await.unwrap();
+        let s = crate::test_db::open(&dir.path().join("db"), options)
+            .await
+            .unwrap();
         s.create_user("ada", "password1", Role::Admin)
             .await
             .unwrap();
@@ -402,7 +406,7 @@ mod tests {
             }
         }
         assert_eq!((checked, throttled), (5, 295));
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = sql::query_as(
             "SELECT failures FROM login_throttle WHERE username = 'ada' AND address = '203.0.113.9'",
         )
         .fetch_one(s.pool())

@@ -553,7 +553,7 @@ mod tests {
             "CREATE TRIGGER refuse_end BEFORE UPDATE OF state ON jobs WHEN NEW.state != 'running'
              BEGIN SELECT RAISE(ABORT, 'disk I/O error (injected)'); END",
         )
-        .execute(env.store.pool())
+        .execute(env.store.pool().sqlite().expect("an SQLite store"))
         .await
         .unwrap();
         let runner = {
@@ -569,7 +569,7 @@ mod tests {
         assert_eq!(env.store.job(id).await.unwrap().state, JobState::Running);
         assert!(!runner.is_finished(), "the runner keeps trying");
         sqlx::query("DROP TRIGGER refuse_end")
-            .execute(env.store.pool())
+            .execute(env.store.pool().sqlite().expect("an SQLite store"))
             .await
             .unwrap();
         tokio::time::timeout(Duration::from_secs(10), runner)

@@ -29,6 +29,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         with_files: !args.no_files,
         force: args.force,
     };
+    args.data.require_sqlite("`vlm-inspect backup`")?;
     let report = backup(&args.data.data_dir, &args.out, &options).await?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");

@@ -23,6 +23,7 @@ pub struct CheckArgs {
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let manifest = args.manifest.as_deref().map(Manifest::read).transpose()?;
+    args.data.require_sqlite("`vlm-inspect check`")?;
     let report = check(&args.data.data_dir, manifest.as_ref()).await?;
     for problem in &report.problems {
         println!("{problem}");

@@ -108,13 +108,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Review(cmd)) => review::run(cmd).await,
         Some(Command::BenchRemote(args)) => bench_remote::run(args).await,
         Some(Command::BenchTrain(args)) => {
-            let model = models::resolve(&args.model, &args.data.data_dir).await?;
+            let model = models::resolve(&args.model, &args.data).await?;
             tokio::task::spawn_blocking(move || bench_train::run(args, model)).await?
         }
         Some(Command::Generate(args)) => {
             // A bad device is reported before any model is installed or loaded.
             let _: vlm::DeviceSpec = args.device.parse()?;
-            let model = models::resolve(&args.model, &args.data.data_dir).await?;
+            let model = models::resolve(&args.model, &args.data).await?;
             tokio::task::spawn_blocking(move || generate::run(args, model)).await?
         }
     }

@@ -20,6 +20,7 @@ pub struct RestoreArgs {
 }
 
 pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
+    args.data.require_sqlite("`vlm-inspect restore`")?;
     let report = restore(&args.from, &args.data.data_dir).await?;
     let m = &report.manifest;
     for line in &report.rebased {

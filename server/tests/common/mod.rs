@@ -35,7 +35,8 @@ impl TestApp {
     /// stay queued).
     pub async fn with(compute: vlm::DeviceSpec, options: StoreOptions, lanes: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("test.db"), options)
+        // SQLite, or PostgreSQL when VLM_INSPECT_TEST_DATABASE_URL names a server.
+        let store = store::test_db::open(&dir.path().join("test.db"), options)
             .await
             .unwrap();
         for (name, role) in [

@@ -1,3 +1,4 @@
+use crate::sql;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -43,9 +44,9 @@ fn the_live_database_locks_and_partial_files_stay_out() {
 
 #[tokio::test]
 async fn a_backup_taken_while_another_connection_writes_restores_with_its_rows() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let insert = |store: Store, i: i64| async move {
-        sqlx::query("INSERT INTO prompts (name, text, created_at) VALUES ($1, 'p', 0)")
+        sql::query("INSERT INTO prompts (name, text, created_at) VALUES ($1, 'p', 0)")
             .bind(format!("prompt-{i}"))
             .execute(store.pool())
             .await
@@ -116,7 +117,7 @@ async fn a_backup_taken_while_another_connection_writes_restores_with_its_rows()
 
 #[tokio::test]
 async fn an_existing_archive_is_kept_unless_forced_and_none_goes_inside_the_data_folder() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let out = fx.beside("b.tar");
     std::fs::write(&out, b"keep me").unwrap();
     let err = backup(&fx.data, &out, &BackupOptions::default())
@@ -147,7 +148,7 @@ async fn an_existing_archive_is_kept_unless_forced_and_none_goes_inside_the_data
 
 #[tokio::test]
 async fn without_a_server_or_files_the_archive_lists_them_and_restores_the_database() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let image = fx.first_image().await;
     // No server: the database is closed, its -wal and -shm files gone.
     fx.store.close().await;
@@ -183,7 +184,7 @@ async fn without_a_server_or_files_the_archive_lists_them_and_restores_the_datab
 
 #[tokio::test]
 async fn a_damaged_archive_restores_nothing_and_a_used_folder_is_refused() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let out = fx.beside("b.tar");
     let report = backup(&fx.data, &out, &BackupOptions::default())
         .await
@@ -244,7 +245,7 @@ async fn a_damaged_archive_restores_nothing_and_a_used_folder_is_refused() {
 
 #[tokio::test]
 async fn restored_elsewhere_models_runs_and_adapters_point_into_the_new_folder() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let out = fx.beside("b.tar");
     backup(&fx.data, &out, &BackupOptions::default())
         .await

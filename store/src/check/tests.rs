@@ -1,5 +1,6 @@
 use super::*;
 use crate::backup::{backup, BackupOptions};
+use crate::sql;
 use crate::testing::Fixture;
 
 /// The problems about `subject`, as text.
@@ -14,7 +15,7 @@ fn about(report: &CheckReport, subject: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_whole_folder_passes_and_every_image_is_hashed() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let report = check(&fx.data, None).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.hashed, fx.images);
@@ -33,7 +34,7 @@ async fn a_whole_folder_passes_and_every_image_is_hashed() {
 
 #[tokio::test]
 async fn a_deleted_file_and_a_changed_one_are_named() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let image = fx.first_image().await;
     std::fs::remove_file(fx.data.join("uploads/abc.png")).unwrap();
     std::fs::write(fx.data.join(&image), b"other bytes").unwrap();
@@ -50,13 +51,20 @@ async fn a_deleted_file_and_a_changed_one_are_named() {
 
 #[tokio::test]
 async fn a_broken_foreign_key_is_found() {
-    let fx = Fixture::new().await;
-    let (image,): (i64,) = sqlx::query_as("SELECT MAX(id) FROM images")
+    let fx = Fixture::sqlite().await;
+    let (image,): (i64,) = sql::query_as("SELECT MAX(id) FROM images")
         .fetch_one(fx.store.pool())
         .await
         .unwrap();
     // What a tool writing without foreign keys on could leave.
-    let mut conn = fx.store.pool().acquire().await.unwrap();
+    let mut conn = fx
+        .store
+        .pool()
+        .sqlite()
+        .expect("an SQLite fixture")
+        .acquire()
+        .await
+        .unwrap();
     sqlx::query("PRAGMA foreign_keys = OFF")
         .execute(&mut *conn)
         .await
@@ -84,7 +92,7 @@ async fn a_broken_foreign_key_is_found() {
 
 #[tokio::test]
 async fn an_adapter_whose_base_is_gone_and_a_missing_model_are_named() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     std::fs::remove_dir_all(fx.data.join("models/base")).unwrap();
     fx.store
         .register_model("gone", "llama-gguf", "/nonexistent/model.gguf")
@@ -102,7 +110,7 @@ async fn an_adapter_whose_base_is_gone_and_a_missing_model_are_named() {
 
 #[tokio::test]
 async fn a_manifest_tells_missing_changed_and_new_files() {
-    let fx = Fixture::new().await;
+    let fx = Fixture::sqlite().await;
     let out = fx.beside("b.tar");
     let options = BackupOptions {
         with_files: false,

@@ -1,3 +1,4 @@
+use crate::sql;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +10,7 @@ use crate::import::{ImportProgress, ImportRequest, Layout, ProgressFn};
 use crate::StoreOptions;
 
 async fn store(dir: &Path) -> Store {
-    Store::open(&dir.join("db.sqlite"), StoreOptions::default())
+    crate::test_db::open(&dir.join("db.sqlite"), StoreOptions::default())
         .await
         .unwrap()
 }
@@ -47,7 +48,7 @@ fn request(source: &Path, name: &str) -> ImportRequest {
 /// Nothing of a failed import may remain: no dataset rows, no files.
 async fn assert_untouched(s: &Store, files: &Path) {
     assert!(s.datasets().await.unwrap().is_empty());
-    let (images,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM images")
+    let (images,): (i64,) = sql::query_as("SELECT COUNT(*) FROM images")
         .fetch_one(s.pool())
         .await
         .unwrap();
@@ -269,7 +270,7 @@ async fn a_dataset_with_predictions_is_deleted_only_when_asked_with_its_runs() {
         .create_job(crate::JobKind::Eval, "{}", crate::JobOwner::System)
         .await
         .unwrap();
-    let (image,): (i64,) = sqlx::query_as("SELECT MIN(id) FROM images")
+    let (image,): (i64,) = sql::query_as("SELECT MIN(id) FROM images")
         .fetch_one(s.pool())
         .await
         .unwrap();

@@ -1,3 +1,4 @@
+use crate::sql;
 use anomaly::qa_draft::DraftConfig;
 use anomaly::Label;
 
@@ -11,11 +12,11 @@ use crate::{JobOwner, StoreError};
 /// The fixture's logical test image, with its annotations removed: the one image to draft.
 async fn unannotated(f: &Fixture) -> i64 {
     let (image,): (i64,) =
-        sqlx::query_as("SELECT id FROM images WHERE split = 'test' AND label = 'logical' LIMIT 1")
+        sql::query_as("SELECT id FROM images WHERE split = 'test' AND label = 'logical' LIMIT 1")
             .fetch_one(f.store.pool())
             .await
             .unwrap();
-    sqlx::query("DELETE FROM qa WHERE image_id = $1")
+    sql::query("DELETE FROM qa WHERE image_id = $1")
         .bind(image)
         .execute(f.store.pool())
         .await
@@ -34,7 +35,7 @@ async fn drafting_takes_the_images_without_annotations_unless_told_otherwise() {
     let t = &targets[0];
     assert_eq!((t.image_id, t.label.as_str()), (image, "logical"));
     assert!(t.file.starts_with("datasets"), "{:?}", t.file);
-    let (has_mask,): (bool,) = sqlx::query_as("SELECT has_mask != 0 FROM images WHERE id = $1")
+    let (has_mask,): (bool,) = sql::query_as("SELECT has_mask FROM images WHERE id = $1")
         .bind(image)
         .fetch_one(s.pool())
         .await
@@ -155,17 +156,14 @@ async fn decisions_make_the_annotation_and_a_stale_one_is_refused_with_theirs() 
     );
     let qa = accepted.qa_id.expect("an annotation");
     let row = |id: i64| async move {
-        sqlx::query_as::<
-            _,
-            (
-                String,
-                String,
-                Option<i64>,
-                Option<String>,
-                Option<String>,
-                Option<i64>,
-            ),
-        >(
+        sql::query_as::<(
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        )>(
             "SELECT answer, source, verified_by, anomaly, region, from_draft FROM qa WHERE id = $1"
         )
         .bind(id)
@@ -276,7 +274,7 @@ async fn decisions_make_the_annotation_and_a_stale_one_is_refused_with_theirs() 
     );
 
     // Every version it replaced is in the history.
-    let history: Vec<(i64, String)> = sqlx::query_as(
+    let history: Vec<(i64, String)> = sql::query_as(
         "SELECT version, status FROM qa_draft_history WHERE draft_id = $1 ORDER BY version",
     )
     .bind(d.id)
@@ -324,7 +322,7 @@ async fn a_reviewer_decides_the_drafts_of_a_job_shared_with_them_and_sees_only_i
     };
     s.save_draft(job, &new).await.unwrap();
     let draft = s.drafts(job).await.unwrap()[0].id;
-    let other: (i64,) = sqlx::query_as("SELECT id FROM images WHERE id != $1 LIMIT 1")
+    let other: (i64,) = sql::query_as("SELECT id FROM images WHERE id != $1 LIMIT 1")
         .bind(image)
         .fetch_one(s.pool())
         .await

@@ -2,6 +2,7 @@
 //! judgement or an edit of the reviewer's own from the version they saw (else a conflict that
 //! says what happened), and the edit itself with the replaced version kept in the history.
 
+use crate::sql;
 use review::Judgement;
 
 use crate::db::StoreError;
@@ -59,7 +60,7 @@ impl Judged {
     /// the history and counting the version up; `t` is the time of the edit.
     pub(super) async fn edit(
         self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sql::Tx,
         id: i64,
         j: &Judgement,
         tags: &str,
@@ -86,8 +87,8 @@ impl Judged {
                  WHERE id = $8",
             ),
         };
-        sqlx::query(keep).bind(id).execute(&mut *tx).await?;
-        sqlx::query(update)
+        sql::query(keep).bind(id).execute(&mut *tx).await?;
+        sql::query(update)
             .bind(j.verdict.as_str())
             .bind(j.explanation.as_str())
             .bind(i64::from(j.score))

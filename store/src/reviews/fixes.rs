@@ -2,6 +2,7 @@
 //! annotations (source `generated_verified`, with who verified them and when), and reviewers'
 //! flags that an image's label is wrong.
 
+use crate::sql;
 use anomaly::synth::qa::MANUAL_QUESTION;
 
 use crate::db::{Store, StoreError};
@@ -13,7 +14,7 @@ impl Store {
     /// became once promoted.
     pub async fn review_fixes(&self, job: i64) -> Result<Vec<FixInfo>, StoreError> {
         self.review_run(job).await?;
-        let rows: Vec<FixInfo> = sqlx::query_as(
+        let rows: Vec<FixInfo> = sql::query_as(
             "SELECT j.id AS judgement_id, j.job_id, j.image_id, i.rel_path, j.prompt,
                     u.username AS reviewer, p.explanation AS original,
                     j.fixed_explanation AS fixed, j.updated_at AS at,
@@ -45,12 +46,12 @@ impl Store {
                 "only admins turn corrected explanations into QA annotations".into(),
             ));
         }
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let row: Option<(i64, i64, Option<String>, i64)> = sqlx::query_as(
+        let mut tx = self.pool().begin_immediate().await?;
+        let row: Option<(i64, i64, Option<String>, i64)> = sql::query_as(
             "SELECT image_id, reviewer_id, fixed_explanation, updated_at FROM judgements WHERE id = $1",
         )
         .bind(judgement_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let (image, reviewer, fixed, at) =
             row.ok_or_else(|| StoreError::NotFound(format!("judgement {judgement_id}")))?;
@@ -59,23 +60,23 @@ impl Store {
                 "judgement {judgement_id} has no corrected explanation to promote"
             ))
         })?;
-        let done: Option<(i64,)> = sqlx::query_as("SELECT id FROM qa WHERE from_judgement = $1")
+        let done: Option<(i64,)> = sql::query_as("SELECT id FROM qa WHERE from_judgement = $1")
             .bind(judgement_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         if let Some((id,)) = done {
             return Ok(id);
         }
-        let first: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        let first: Option<(String, Option<String>, Option<String>)> = sql::query_as(
             "SELECT question, anomaly, region FROM qa WHERE image_id = $1 ORDER BY id LIMIT 1",
         )
         .bind(image)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         // The defect's name and region describe the image, not the answer: they carry over.
         let (question, anomaly, region) =
             first.unwrap_or_else(|| (MANUAL_QUESTION.to_string(), None, None));
-        let (id,): (i64,) = sqlx::query_as(
+        let (id,): (i64,) = sql::query_as(
             "INSERT INTO qa (image_id, question, answer, source, anomaly, region, verified_by,
                 verified_at, from_judgement)
              VALUES ($1, $2, $3, 'generated_verified', $4, $5, $6, $7, $8) RETURNING id",
@@ -88,7 +89,7 @@ impl Store {
         .bind(reviewer)
         .bind(at)
         .bind(judgement_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(id)
@@ -97,7 +98,7 @@ impl Store {
     /// Reviewers' flags that an image of dataset `dataset` is labelled wrongly, newest first.
     pub async fn label_flags(&self, dataset: &str) -> Result<Vec<LabelFlag>, StoreError> {
         let d = self.dataset(dataset).await?;
-        let rows: Vec<LabelFlag> = sqlx::query_as(
+        let rows: Vec<LabelFlag> = sql::query_as(
             "SELECT j.id AS judgement_id, j.job_id, j.image_id, i.rel_path, i.label,
                     u.username AS reviewer, j.comment, j.updated_at AS at
              FROM judgements j JOIN images i ON i.id = j.image_id JOIN users u ON u.id = j.reviewer_id

@@ -4,6 +4,7 @@
 //! kept. Others' judgements stay hidden from a reviewer until theirs is in (as in a run's
 //! blind overlap); the inspection's owner and admins see them all.
 
+use crate::sql;
 use review::{Judgement, VerdictCall};
 
 use super::edits::{Judged, Save};
@@ -103,13 +104,13 @@ impl Store {
         }
         let tags = Judgement::tags_text(&j.tags);
         let t = now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mine: Option<(i64, i64)> = sqlx::query_as(
+        let mut tx = self.pool().begin_immediate().await?;
+        let mine: Option<(i64, i64)> = sql::query_as(
             "SELECT id, version FROM inspection_judgements WHERE job_id = $1 AND reviewer_id = $2",
         )
         .bind(job)
         .bind(user.id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let id = match Judged::Inspection.save(mine, edit_of_version)? {
             Save::Edit(id) => {
@@ -117,7 +118,7 @@ impl Store {
                 id
             }
             Save::Insert => {
-                let r: (i64,) = sqlx::query_as(
+                let r: (i64,) = sql::query_as(
                     "INSERT INTO inspection_judgements (job_id, reviewer_id, verdict, explanation,
                         score, tags, comment, fixed_explanation, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -132,13 +133,13 @@ impl Store {
                 .bind(&j.fixed_explanation)
                 .bind(t)
                 .bind(t)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
                 r.0
             }
         };
         tx.commit().await?;
-        let row: Row = sqlx::query_as(concat!(inspection_judgement_select!(), " WHERE j.id = $1"))
+        let row: Row = sql::query_as(concat!(inspection_judgement_select!(), " WHERE j.id = $1"))
             .bind(id)
             .fetch_one(self.pool())
             .await?;
@@ -153,11 +154,11 @@ impl Store {
         job: i64,
     ) -> Result<InspectionReview, StoreError> {
         self.visible_inspection(user, job).await?;
-        let (owner,): (Option<i64>,) = sqlx::query_as("SELECT owner_id FROM jobs WHERE id = $1")
+        let (owner,): (Option<i64>,) = sql::query_as("SELECT owner_id FROM jobs WHERE id = $1")
             .bind(job)
             .fetch_one(self.pool())
             .await?;
-        let rows: Vec<Row> = sqlx::query_as(concat!(
+        let rows: Vec<Row> = sql::query_as(concat!(
             inspection_judgement_select!(),
             " WHERE j.job_id = $1 ORDER BY j.created_at, j.id"
         ))
@@ -188,7 +189,7 @@ impl Store {
         &self,
         user: &UserInfo,
     ) -> Result<Vec<SharedInspection>, StoreError> {
-        let rows: Vec<(i64, String, bool)> = sqlx::query_as(
+        let rows: Vec<(i64, String, bool)> = sql::query_as(
             "SELECT j.id, COALESCE(u.username, '(deleted user)'),
                     EXISTS (SELECT 1 FROM inspection_judgements x
                             WHERE x.job_id = j.id AND x.reviewer_id = $1)
@@ -215,6 +216,7 @@ mod tests {
     use review::{ExplanationCall, Judgement, ReviewTag, Score, VerdictCall};
 
     use crate::records::{JobKind, Role};
+    use crate::sql;
     use crate::testing::Fixture;
     use crate::{JobOwner, StoreError};
 
@@ -309,7 +311,7 @@ mod tests {
             .judge_inspection(&rex, job, judgement(VerdictCall::Right, 4), Some(1))
             .await;
         assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
-        let (old_score,): (i64,) = sqlx::query_as(
+        let (old_score,): (i64,) = sql::query_as(
             "SELECT score FROM inspection_judgement_history WHERE judgement_id = $1 AND version = 1",
         )
         .bind(first.id)

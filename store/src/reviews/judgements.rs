@@ -1,6 +1,7 @@
 //! Judgements: saving one (new, or an edit of one's own with its version checked), their
 //! history, what a run's judgements measure, and the export.
 
+use crate::sql;
 use std::collections::BTreeMap;
 
 use review::{summarize, ExplanationCall, Judgement, ReviewedItem, RunReview, Score, VerdictCall};
@@ -134,14 +135,14 @@ impl Store {
         let t = now();
         // IMMEDIATE: two reviewers taking the last open judgement of an item are serialized,
         // and the count below is the one the insert sees.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let (exists,): (i64,) = sqlx::query_as(
+        let mut tx = self.pool().begin_immediate().await?;
+        let (exists,): (i64,) = sql::query_as(
             "SELECT COUNT(*) FROM predictions WHERE job_id = $1 AND image_id = $2 AND prompt = $3",
         )
         .bind(job)
         .bind(key.image_id)
         .bind(&key.prompt)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         if exists == 0 {
             return Err(StoreError::NotFound(format!(
@@ -149,7 +150,7 @@ impl Store {
                 key.image_id, key.prompt
             )));
         }
-        let mine: Option<(i64, i64)> = sqlx::query_as(
+        let mine: Option<(i64, i64)> = sql::query_as(
             "SELECT id, version FROM judgements
              WHERE job_id = $1 AND image_id = $2 AND prompt = $3 AND reviewer_id = $4",
         )
@@ -157,7 +158,7 @@ impl Store {
         .bind(key.image_id)
         .bind(&key.prompt)
         .bind(user.id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let id = match Judged::RunItem.save(mine, edit_of_version)? {
             Save::Edit(id) => {
@@ -165,20 +166,20 @@ impl Store {
                 id
             }
             Save::Insert => {
-                let (given,): (i64,) = sqlx::query_as(
+                let (given,): (i64,) = sql::query_as(
                     "SELECT COUNT(*) FROM judgements WHERE job_id = $1 AND image_id = $2 AND prompt = $3",
                 )
                 .bind(job)
                 .bind(key.image_id)
                 .bind(&key.prompt)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
                 if given >= i64::from(required) {
                     return Err(StoreError::Conflict(format!(
                         "this item has the {required} judgement(s) it needs already (another reviewer's came first): go on to the next"
                     )));
                 }
-                let r: (i64,) = sqlx::query_as(
+                let r: (i64,) = sql::query_as(
                     "INSERT INTO judgements (job_id, image_id, prompt, reviewer_id, verdict,
                         explanation, score, tags, comment, fixed_explanation, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -195,7 +196,7 @@ impl Store {
                 .bind(&j.fixed_explanation)
                 .bind(t)
                 .bind(t)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
                 r.0
             }
@@ -207,7 +208,7 @@ impl Store {
     /// One judgement by id.
     pub async fn judgement(&self, id: i64) -> Result<JudgementInfo, StoreError> {
         let rows: Vec<JudgementRow> =
-            sqlx::query_as(concat!(judgement_select!(), " WHERE j.id = $1"))
+            sql::query_as(concat!(judgement_select!(), " WHERE j.id = $1"))
                 .bind(id)
                 .fetch_all(self.pool())
                 .await?;
@@ -224,7 +225,7 @@ impl Store {
         id: i64,
     ) -> Result<Vec<JudgementVersion>, StoreError> {
         let head: Option<(i64, i64)> =
-            sqlx::query_as("SELECT job_id, reviewer_id FROM judgements WHERE id = $1")
+            sql::query_as("SELECT job_id, reviewer_id FROM judgements WHERE id = $1")
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
@@ -234,7 +235,7 @@ impl Store {
                 "only its author, the run's owner and admins see a judgement's history".into(),
             ));
         }
-        let rows: Vec<HistoryRow> = sqlx::query_as(
+        let rows: Vec<HistoryRow> = sql::query_as(
             "SELECT version, verdict, explanation, score, tags, comment, fixed_explanation, written_at
              FROM judgement_history WHERE judgement_id = $1 ORDER BY version",
         )
@@ -262,7 +263,7 @@ impl Store {
     /// Every judgement of run `job` with its item, for exports.
     pub async fn review_export(&self, job: i64) -> Result<Vec<ExportRow>, StoreError> {
         self.review_run(job).await?;
-        let rows: Vec<ExportRow> = sqlx::query_as(
+        let rows: Vec<ExportRow> = sql::query_as(
             "SELECT j.id AS judgement_id, j.job_id, j.image_id, i.rel_path, i.category, i.label,
                     j.prompt, p.verdict AS model_verdict, p.explanation AS model_explanation,
                     p.bert_f1, u.username AS reviewer, j.verdict, j.explanation, j.score, j.tags,
@@ -282,7 +283,7 @@ impl Store {
     /// What run `job`'s judgements measure (review::summary).
     pub async fn run_review(&self, job: i64) -> Result<RunReview, StoreError> {
         self.review_run(job).await?;
-        let rows: Vec<JudgementRow> = sqlx::query_as(concat!(
+        let rows: Vec<JudgementRow> = sql::query_as(concat!(
             judgement_select!(),
             " WHERE j.job_id = $1 ORDER BY j.created_at, j.id"
         ))
@@ -293,7 +294,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(summarize(&[]));
         }
-        let f1: Vec<(i64, String, Option<f64>)> = sqlx::query_as(
+        let f1: Vec<(i64, String, Option<f64>)> = sql::query_as(
             "SELECT image_id, prompt, bert_f1 FROM predictions
              WHERE job_id = $1 ORDER BY prompt, image_id",
         )

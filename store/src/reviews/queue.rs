@@ -1,6 +1,7 @@
 //! A reviewer's way through a run: which item comes next, which came before, what one item
 //! shows (blind to others' judgements until the caller's own is in), and progress.
 
+use crate::sql;
 use std::collections::HashMap;
 
 use review::{Outcome, QueuePlan};
@@ -29,19 +30,18 @@ fn outcome(verdict: &str, label: &str) -> Outcome {
 impl Store {
     async fn queue_entries(&self, job: i64) -> Result<(QueuePlan, Vec<QueueEntry>), StoreError> {
         let plan = self.review_settings(job).await?.plan;
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String)> = sql::query_as(
             "SELECT p.image_id, p.prompt, p.verdict, i.label FROM predictions p
              JOIN images i ON i.id = p.image_id WHERE p.job_id = $1",
         )
         .bind(job)
         .fetch_all(self.pool())
         .await?;
-        let judged: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT image_id, prompt, reviewer_id FROM judgements WHERE job_id = $1",
-        )
-        .bind(job)
-        .fetch_all(self.pool())
-        .await?;
+        let judged: Vec<(i64, String, i64)> =
+            sql::query_as("SELECT image_id, prompt, reviewer_id FROM judgements WHERE job_id = $1")
+                .bind(job)
+                .fetch_all(self.pool())
+                .await?;
         let mut by_item: HashMap<(i64, String), Vec<i64>> = HashMap::new();
         for (image, prompt, reviewer) in judged {
             by_item.entry((image, prompt)).or_default().push(reviewer);
@@ -103,7 +103,7 @@ impl Store {
         current: Option<&ItemKey>,
     ) -> Result<Option<ItemKey>, StoreError> {
         self.check_may_review(user, job).await?;
-        let mine: Vec<(i64, String)> = sqlx::query_as(
+        let mine: Vec<(i64, String)> = sql::query_as(
             "SELECT image_id, prompt FROM judgements WHERE job_id = $1 AND reviewer_id = $2
              ORDER BY created_at, id",
         )
@@ -133,7 +133,7 @@ impl Store {
     ) -> Result<ReviewItem, StoreError> {
         self.check_may_review(user, job).await?;
         let cfg = self.review_run(job).await?;
-        let row: Option<PredictionView> = sqlx::query_as(
+        let row: Option<PredictionView> = sql::query_as(
             "SELECT i.rel_path, i.category, i.label, i.has_mask, p.template_id, p.verdict,
                     p.explanation, p.raw, p.bert_f1
              FROM predictions p JOIN images i ON i.id = p.image_id
@@ -150,7 +150,7 @@ impl Store {
                 key.image_id, key.prompt
             ))
         })?;
-        let rows: Vec<JudgementRow> = sqlx::query_as(concat!(
+        let rows: Vec<JudgementRow> = sql::query_as(concat!(
             super::judgements::judgement_select!(),
             " WHERE j.job_id = $1 AND j.image_id = $2 AND j.prompt = $3 ORDER BY j.created_at, j.id"
         ))
@@ -209,7 +209,7 @@ impl Store {
             progress.left_for_me +=
                 usize::from(e.judged_by.len() < required && !e.judged_by.contains(&user.id));
         }
-        progress.per_reviewer = sqlx::query_as(
+        progress.per_reviewer = sql::query_as(
             "SELECT u.username, COUNT(*) FROM judgements j JOIN users u ON u.id = j.reviewer_id
              WHERE j.job_id = $1 GROUP BY u.username ORDER BY u.username",
         )

@@ -1,3 +1,4 @@
+use crate::sql;
 use anomaly::evaluation::EvalConfig;
 use review::{ExplanationCall, Judgement, QueueOrder, QueuePlan, ReviewTag, Score, VerdictCall};
 
@@ -48,7 +49,7 @@ async fn team() -> Team {
         .await
         .unwrap();
     let images: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, label FROM images WHERE split = 'test' ORDER BY id")
+        sql::query_as("SELECT id, label FROM images WHERE split = 'test' ORDER BY id")
             .fetch_all(s.pool())
             .await
             .unwrap();
@@ -131,7 +132,7 @@ async fn reviewers_see_only_shared_runs_and_their_images() {
     assert!(!s.may_review(&t.rio, t.run).await.unwrap());
     assert!(s.may_see_image(&t.rex, t.items[0].image_id).await.unwrap());
     // A training image the run never showed stays hidden.
-    let (train,): (i64,) = sqlx::query_as("SELECT id FROM images WHERE split = 'train' LIMIT 1")
+    let (train,): (i64,) = sql::query_as("SELECT id FROM images WHERE split = 'train' LIMIT 1")
         .fetch_one(s.pool())
         .await
         .unwrap();
@@ -318,7 +319,7 @@ async fn edits_keep_history_and_stale_edits_are_refused() {
     let qa = s.promote_fix(&t.ada, first.id).await.unwrap();
     assert_eq!(s.promote_fix(&t.ada, first.id).await.unwrap(), qa);
     let (answer, source, by): (String, String, i64) =
-        sqlx::query_as("SELECT answer, source, verified_by FROM qa WHERE id = $1")
+        sql::query_as("SELECT answer, source, verified_by FROM qa WHERE id = $1")
             .bind(qa)
             .fetch_one(s.pool())
             .await
@@ -415,7 +416,7 @@ async fn a_judged_run_is_deleted_only_with_its_judgements_unchanged() {
     let seen = s.judgements_seen(t.run).await.unwrap();
     s.delete_eval_run(t.run, seen).await.unwrap();
     assert!(matches!(s.job(t.run).await, Err(StoreError::NotFound(_))));
-    let left: (i64, i64) = sqlx::query_as(
+    let left: (i64, i64) = sql::query_as(
         "SELECT (SELECT COUNT(*) FROM judgements), (SELECT COUNT(*) FROM predictions)",
     )
     .fetch_one(s.pool())
@@ -424,7 +425,7 @@ async fn a_judged_run_is_deleted_only_with_its_judgements_unchanged() {
     assert_eq!(left, (0, 0));
     // The promoted answer stays, verified by mel; it no longer points at a judgement.
     let (source, verified_by, from): (String, Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT source, verified_by, from_judgement FROM qa WHERE id = $1")
+        sql::query_as("SELECT source, verified_by, from_judgement FROM qa WHERE id = $1")
             .bind(qa)
             .fetch_one(s.pool())
             .await
@@ -434,7 +435,7 @@ async fn a_judged_run_is_deleted_only_with_its_judgements_unchanged() {
         ("generated_verified", Some(t.mel.id), None)
     );
     // Not an evaluation run (the fixture's training job), or gone: not found.
-    let (train,): (i64,) = sqlx::query_as("SELECT id FROM jobs WHERE kind = 'train' LIMIT 1")
+    let (train,): (i64,) = sql::query_as("SELECT id FROM jobs WHERE kind = 'train' LIMIT 1")
         .fetch_one(s.pool())
         .await
         .unwrap();
