@@ -3,7 +3,8 @@
 
 use crate::db::{now, Store, StoreError};
 use crate::records::{JobEvent, JobInfo, JobKind, JobState, SYSTEM_OWNER};
-use crate::sql;
+use crate::sql::{self, Engine};
+use crate::workers::Lease;
 
 /// Who queued a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,7 +201,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         debug_assert!(state.is_ended());
         sql::query(
-            "UPDATE jobs SET state = $1, error = $2, finished_at = $3,
+            "UPDATE jobs SET state = $1, error = $2, finished_at = $3, lease_until = NULL,
                 progress = CASE WHEN $4 = 'succeeded' THEN 1.0 ELSE progress END WHERE id = $5",
         )
         .bind(state.as_str())
@@ -228,8 +229,23 @@ impl Store {
     /// users take turns: the job chosen is the oldest of the owner served longest ago (never
     /// served first), so one user's twenty queued runs do not starve another's one.
     pub async fn claim_next(&self, kinds: &[JobKind]) -> Result<Option<ClaimedJob>, StoreError> {
-        // One claimer at a time, across processes: two never take the same job.
-        let mut tx = self.pool().begin_immediate().await?;
+        self.claim_next_as(kinds, None).await
+    }
+
+    /// [`Self::claim_next`] for a holder: a worker node's claim carries a lease it must renew
+    /// ([`Store::renew_lease`]) or lose the job to another worker.
+    pub async fn claim_next_as(
+        &self,
+        kinds: &[JobKind],
+        lease: Option<&Lease>,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        let engine = self.engine();
+        // SQLite: one claimer at a time, across processes. PostgreSQL: claimers run side by
+        // side and lock only the row they take, skipping rows another claimer holds.
+        let mut tx = match engine {
+            Engine::Sqlite => self.pool().begin_immediate().await?,
+            Engine::Postgres => self.pool().begin().await?,
+        };
         // Few jobs wait at a time: filter the kinds here rather than build SQL.
         let queued: Vec<(i64, String, String, Option<i64>, String, i64)> = sql::query_as(
             "SELECT id, kind, config, owner_id, origin, attempts FROM jobs
@@ -268,42 +284,63 @@ impl Store {
                 .max()
                 .unwrap_or(i64::MIN)
         };
-        // `queued` is oldest first, so the first of the least recently served owner wins.
-        let (id, kind, config, _, attempts) = queued
-            .iter()
-            .min_by_key(|(.., who, _)| last_served(who))
-            .cloned()
-            .expect("not empty");
+        // `queued` is oldest first, so a stable sort puts the first of the least recently
+        // served owner first; the next ones are taken when another claimer holds it.
+        let mut order: Vec<_> = queued.iter().collect();
+        order.sort_by_key(|(.., who, _)| last_served(who));
         // claimed_at must order claims within one second too.
-        let claimed_at: (i64,) =
-            sql::query_as("SELECT CASE WHEN $1 > m THEN $1 ELSE m END FROM (SELECT COALESCE(MAX(claimed_at), 0) + 1 AS m FROM jobs) AS last")
-                .bind(now())
-                .fetch_one(&mut tx)
-                .await?;
-        sql::query(
-            "UPDATE jobs SET state = 'running', cancel_requested = FALSE, error = NULL, finished_at = NULL,
-                started_at = COALESCE(started_at, $1), claimed_at = $2, attempts = attempts + 1
-             WHERE id = $3",
+        let (claimed_at,): (i64,) = sql::query_as(
+            "SELECT CASE WHEN $1 > m THEN $1 ELSE m END
+             FROM (SELECT COALESCE(MAX(claimed_at), 0) + 1 AS m FROM jobs) AS last",
         )
         .bind(now())
-        .bind(claimed_at.0)
-        .bind(id)
-        .execute(&mut tx)
+        .fetch_one(&mut tx)
         .await?;
+        let lock = match engine {
+            Engine::Sqlite => "SELECT id FROM jobs WHERE id = $1 AND state = 'queued'",
+            Engine::Postgres => {
+                "SELECT id FROM jobs WHERE id = $1 AND state = 'queued' FOR UPDATE SKIP LOCKED"
+            }
+        };
+        for (id, kind, config, _, attempts) in order {
+            let taken: Option<(i64,)> = sql::query_as(lock)
+                .bind(*id)
+                .fetch_optional(&mut tx)
+                .await?;
+            if taken.is_none() {
+                continue;
+            }
+            sql::query(
+                "UPDATE jobs SET state = 'running', cancel_requested = FALSE, error = NULL,
+                    finished_at = NULL, started_at = COALESCE(started_at, $1), claimed_at = $2,
+                    attempts = attempts + 1, worker = $3, lease_until = $4
+                 WHERE id = $5",
+            )
+            .bind(now())
+            .bind(claimed_at)
+            .bind(lease.map(|l| l.worker.as_str()))
+            .bind(lease.map(Lease::until_ms))
+            .bind(*id)
+            .execute(&mut tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(ClaimedJob {
+                id: *id,
+                kind: *kind,
+                config: config.clone(),
+                attempt: (attempts + 1).max(1) as u32,
+            }));
+        }
         tx.commit().await?;
-        Ok(Some(ClaimedJob {
-            id,
-            kind,
-            config,
-            attempt: (attempts + 1).max(1) as u32,
-        }))
+        Ok(None)
     }
 
     /// Marks a stopped job running again (a command-line resume).
     pub async fn restart_job(&self, id: i64) -> Result<(), StoreError> {
         sql::query(
             "UPDATE jobs SET state = 'running', cancel_requested = FALSE, error = NULL, finished_at = NULL,
-                attempts = attempts + 1, claimed_at = $1 WHERE id = $2",
+                attempts = attempts + 1, claimed_at = $1, worker = NULL, lease_until = NULL
+             WHERE id = $2",
         )
         .bind(now())
         .bind(id)
@@ -370,7 +407,7 @@ impl Store {
     pub async fn requeue_job(&self, id: i64) -> Result<bool, StoreError> {
         let done = sql::query(
             "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, error = NULL, finished_at = NULL,
-                attempts = 0, stalls = 0
+                attempts = 0, stalls = 0, worker = NULL, lease_until = NULL
              WHERE id = $1 AND state IN ('failed', 'cancelled')",
         )
         .bind(id)
@@ -391,57 +428,22 @@ impl Store {
         still_running: &dyn Fn(i64) -> bool,
     ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let running: Vec<(i64, i64)> =
-            sql::query_as("SELECT id, stalls FROM jobs WHERE state = 'running' ORDER BY id")
-                .fetch_all(&mut tx)
-                .await?;
+        // Leased jobs belong to worker nodes: their leases say whether they still run.
+        let running: Vec<(i64, i64)> = sql::query_as(
+            "SELECT id, stalls FROM jobs WHERE state = 'running' AND lease_until IS NULL ORDER BY id",
+        )
+        .fetch_all(&mut tx)
+        .await?;
         let (mut requeued, mut failed) = (Vec::new(), Vec::new());
         for (id, stalls) in running {
             if still_running(id) {
                 continue;
             }
-            // Durable progress in the interrupted attempt: a checkpoint, a stored prediction or
-            // a stored draft after its Started event.
-            let since_start: Vec<(String,)> = sql::query_as(
-                "SELECT data FROM job_events WHERE job_id = $1 AND seq >= COALESCE(
-                    (SELECT MAX(seq) FROM job_events WHERE job_id = $1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
-            )
-            .bind(id)
-            .fetch_all(&mut tx)
-            .await?;
-            let progressed = since_start.iter().any(|(e,)| {
-                matches!(
-                    JobEvent::from_json(e),
-                    Some(
-                        JobEvent::Checkpoint { .. }
-                            | JobEvent::Prediction(_)
-                            | JobEvent::Drafted { .. }
-                    )
-                )
-            });
-            let stalls = if progressed { 0 } else { stalls + 1 };
-            if stalls >= MAX_INTERRUPTED_ATTEMPTS as i64 {
-                sql::query(
-                    "UPDATE jobs SET state = 'failed', finished_at = $1, stalls = $2,
-                        error = $3
-                     WHERE id = $4",
-                )
-                .bind(now())
-                .bind(stalls)
-                .bind(format!("interrupted {stalls} times in a row without progress (the server stopped while it ran); resume it to try again"))
-                .bind(id)
-                .execute(&mut tx)
-                .await?;
-                failed.push(id);
-            } else {
-                sql::query(
-                    "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, stalls = $1 WHERE id = $2",
-                )
-                .bind(stalls)
-                .bind(id)
-                .execute(&mut tx)
-                .await?;
-                requeued.push(id);
+            match requeue_interrupted(&mut tx, id, stalls, "the server stopped while it ran")
+                .await?
+            {
+                true => requeued.push(id),
+                false => failed.push(id),
             }
         }
         tx.commit().await?;
@@ -464,6 +466,58 @@ impl Store {
         .await?;
         job_infos(rows)
     }
+}
+
+/// Sends interrupted running job `id` back to the queue (it resumes from its last checkpoint
+/// or stored predictions), or fails it after [`MAX_INTERRUPTED_ATTEMPTS`] interruptions in a
+/// row without durable progress: a checkpoint, a stored prediction or a stored draft after
+/// its `started` event. Returns true when it was queued again.
+pub(crate) async fn requeue_interrupted(
+    tx: &mut sql::Tx,
+    id: i64,
+    stalls: i64,
+    cause: &str,
+) -> Result<bool, StoreError> {
+    let since_start: Vec<(String,)> = sql::query_as(
+        "SELECT data FROM job_events WHERE job_id = $1 AND seq >= COALESCE(
+            (SELECT MAX(seq) FROM job_events WHERE job_id = $1 AND data LIKE '{\"kind\":\"started\"%'), 0)",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let progressed = since_start.iter().any(|(e,)| {
+        matches!(
+            JobEvent::from_json(e),
+            Some(JobEvent::Checkpoint { .. } | JobEvent::Prediction(_) | JobEvent::Drafted { .. })
+        )
+    });
+    let stalls = if progressed { 0 } else { stalls + 1 };
+    if stalls >= MAX_INTERRUPTED_ATTEMPTS as i64 {
+        sql::query(
+            "UPDATE jobs SET state = 'failed', finished_at = $1, stalls = $2, error = $3,
+                lease_until = NULL
+             WHERE id = $4",
+        )
+        .bind(now())
+        .bind(stalls)
+        .bind(format!(
+            "interrupted {stalls} times in a row without progress ({cause}); resume it to try again"
+        ))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        return Ok(false);
+    }
+    sql::query(
+        "UPDATE jobs SET state = 'queued', cancel_requested = FALSE, stalls = $1,
+            worker = NULL, lease_until = NULL
+         WHERE id = $2",
+    )
+    .bind(stalls)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub mod throttle;
 pub mod tokens;
 #[cfg(feature = "db")]
 pub mod users;
+#[cfg(feature = "db")]
+pub mod workers;
 
 pub use access::{authorize, Access, Denied};
 pub use draft_records::*;
