@@ -34,6 +34,7 @@ trap 'bash "$ROOT/scripts/postgres.sh" stop "$PG_DIR"' EXIT
 VLM_INSPECT_TEST_DATABASE_URL="$(bash scripts/postgres.sh start "$PG_DIR" "${VLM_INSPECT_PG_PORT:-55433}")"
 export VLM_INSPECT_TEST_DATABASE_URL
 cargo test -p store --features db
+cargo test -p jobs --lib runner::worker
 cargo test -p vlm-inspect --test access_matrix --test auth --test datasets --test drafts \
   --test evaluation --test remote_models --test review --test roles --test security --test training
 bash scripts/postgres.sh stop "$PG_DIR" && trap - EXIT

@@ -16,15 +16,6 @@ pub enum Engine {
     Postgres,
 }
 
-impl std::fmt::Display for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Engine::Sqlite => "SQLite",
-            Engine::Postgres => "PostgreSQL",
-        })
-    }
-}
-
 /// A pool of connections to either engine.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -111,13 +102,6 @@ impl Db {
 }
 
 impl Tx {
-    pub fn engine(&self) -> Engine {
-        match self {
-            Tx::Sqlite(_) => Engine::Sqlite,
-            Tx::Postgres(_) => Engine::Postgres,
-        }
-    }
-
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t) => t.commit().await,
@@ -129,15 +113,6 @@ impl Tx {
         match self {
             Tx::Sqlite(t) => t.rollback().await,
             Tx::Postgres(t) => t.rollback().await,
-        }
-    }
-}
-
-impl On<'_> {
-    pub fn engine(&self) -> Engine {
-        match self {
-            On::Db(db) => db.engine(),
-            On::Tx(tx) => tx.engine(),
         }
     }
 }

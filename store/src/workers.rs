@@ -7,8 +7,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::db::{Store, StoreError};
+use crate::db::{now, Store, StoreError};
 use crate::jobs::requeue_interrupted;
+use crate::records::JobState;
 use crate::sql;
 
 /// Milliseconds since the Unix epoch (leases need finer time than the jobs' seconds).
@@ -143,6 +144,39 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Ends running job `id` for its holder: its result (if any) and end state are recorded only
+    /// while `worker` still holds it, so a worker that lost the job to another cannot end it
+    /// under the new holder. Returns false when it no longer held it (nothing was written).
+    pub async fn end_held_job(
+        &self,
+        id: i64,
+        worker: &str,
+        state: JobState,
+        result: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        debug_assert!(state.is_ended());
+        let done = sql::query(
+            "UPDATE jobs SET state = $1, error = $2, finished_at = $3, lease_until = NULL,
+                result = COALESCE($4, result),
+                progress = CASE WHEN $1 = 'succeeded' THEN 1.0 ELSE progress END
+             WHERE id = $5 AND worker = $6 AND state = 'running'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now())
+        .bind(result)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.compact_job_events(id).await?;
+        Ok(true)
+    }
+
     /// Sends every running job whose lease ran out back to the queue (or fails one that keeps
     /// being interrupted without progress); returns (re-queued, failed). Every worker and the
     /// web server call this now and then; each job is handled once, by whoever gets to it
@@ -187,7 +221,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::jobs::JobOwner;
-    use crate::records::{JobEvent, JobKind, JobState};
+    use crate::records::{JobEvent, JobKind};
     use crate::StoreOptions;
 
     fn worker(name: &str) -> WorkerInfo {
@@ -260,15 +294,33 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((again.id, again.attempt), (id, 2));
-        // gpu-a comes back: its lease is gone, so it stops instead of running on.
+        // gpu-a comes back: its lease is gone, so it stops instead of running on, and its
+        // end is not recorded over gpu-b's run.
         assert!(!a.renew_lease(id, &short).await.unwrap());
         assert!(!a.holds_job(id, "gpu-a").await.unwrap());
+        let stale = a
+            .end_held_job(id, "gpu-a", JobState::Cancelled, None, None)
+            .await
+            .unwrap();
+        assert!(!stale);
+        assert_eq!(a.job(id).await.unwrap().state, JobState::Running);
         assert!(b.holds_job(id, "gpu-b").await.unwrap());
         assert!(b.renew_lease(id, &long).await.unwrap());
         // The server's start-up recovery leaves a leased job alone.
         let (requeued, failed) = a.recover_interrupted_jobs(&|_| false).await.unwrap();
         assert!(requeued.is_empty() && failed.is_empty());
         assert_eq!(a.job(id).await.unwrap().state, JobState::Running);
+        // The holder ends it, with its result.
+        assert!(b
+            .end_held_job(id, "gpu-b", JobState::Succeeded, Some("{\"ok\":1}"), None)
+            .await
+            .unwrap());
+        let done = b.job(id).await.unwrap();
+        assert_eq!((done.state, done.progress), (JobState::Succeeded, 1.0));
+        assert_eq!(
+            b.job_config(id).await.unwrap().1.as_deref(),
+            Some("{\"ok\":1}")
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod import;
 pub mod inspect;
 pub mod train;
+pub mod worker;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -41,6 +42,16 @@ pub struct Env {
     pub cache: ModelCache,
     /// The interactive lane's turn, shared with `/v1` requests.
     pub interactive: Interactive,
+    /// On a worker node: the lease its claims carry and the device its jobs run on.
+    pub node: Option<Node>,
+}
+
+/// What a worker node adds to a lane's environment ([`worker`]).
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub lease: store::workers::Lease,
+    /// Every job this node runs runs here, whatever device its configuration names.
+    pub device: vlm::DeviceSpec,
 }
 
 /// One model at a time answers interactively: an inspection job or a `/v1` request holds the
@@ -163,13 +174,18 @@ impl JobContext {
 
     /// A cancel flag for blocking work.
     pub fn cancel_flag(&self) -> CancelFlag {
-        CancelFlag::new(self.env.store.clone(), self.id, self.runtime.clone())
+        let mut flag = CancelFlag::new(self.env.store.clone(), self.id, self.runtime.clone());
+        flag.holder = self.env.node.as_ref().map(|n| n.lease.worker.clone());
+        flag
     }
 
     /// Opens the device a job's configuration names (its self-test runs off the async
     /// runtime) and records, in a `started` event, the device the runner got.
     pub async fn open_device(&self, device: &str) -> anyhow::Result<vlm::DeviceSpec> {
-        let spec: vlm::DeviceSpec = device.parse()?;
+        let spec: vlm::DeviceSpec = match &self.env.node {
+            Some(node) => node.device,
+            None => device.parse()?,
+        };
         let report = tokio::task::spawn_blocking(move || vlm::device::probe(spec)).await??;
         self.emit(JobEvent::Started {
             device: report.description,
@@ -230,21 +246,39 @@ pub fn start(
                     ModelCache::default()
                 },
                 interactive: interactive.clone(),
+                node: None,
             };
             tokio::spawn(async move { run_lane(env, lane).await })
         })
         .collect();
+    // Jobs of worker nodes that vanished go back to the queue even when no other node runs.
+    let reaper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            match store.requeue_expired_leases().await {
+                Ok((requeued, failed)) if !requeued.is_empty() || !failed.is_empty() => {
+                    tracing::info!(
+                        "jobs whose workers stopped answering: re-queued {requeued:?}, failed {failed:?}"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot re-queue expired leases: {e}"),
+            }
+        }
+    });
     tokio::spawn(async move {
         for lane in lanes {
             let _ = lane.await;
         }
+        reaper.abort();
     })
 }
 
 async fn run_lane(env: Env, lane: Lane) {
     let kinds = lane.kinds();
+    let lease = env.node.as_ref().map(|n| n.lease.clone());
     loop {
-        match env.store.claim_next(&kinds).await {
+        match env.store.claim_next_as(&kinds, lease.as_ref()).await {
             Ok(Some(job)) => run_claimed(&env, job).await,
             Ok(None) => {
                 tokio::select! {
@@ -286,7 +320,18 @@ pub async fn run_with(env: &Env, job: ClaimedJob, runner: Runner) {
     let (id, kind) = (job.id, job.kind);
     // Its own task, so a panic in the runner fails this job instead of ending the lane.
     let task = tokio::spawn(runner(ctx, kind, job.config));
-    let outcome = match task.await {
+    let renewal = env.node.as_ref().map(|node| {
+        tokio::spawn(worker::renew_while_running(
+            env.store.clone(),
+            id,
+            node.lease.clone(),
+        ))
+    });
+    let outcome = task.await;
+    if let Some(renewal) = renewal {
+        renewal.abort();
+    }
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) if e.is_panic() => Err(anyhow!("the {kind} runner crashed: {}", panic_text(e))),
         Err(e) => Err(anyhow!("the {kind} runner stopped: {e}")),
@@ -299,7 +344,16 @@ pub async fn run_with(env: &Env, job: ClaimedJob, runner: Runner) {
             (JobState::Failed, None, Some(format!("{e:#}")))
         }
     };
-    end_job(&env.store, id, state, result.as_deref(), error.as_deref()).await;
+    let holder = env.node.as_ref().map(|n| n.lease.worker.as_str());
+    end_job_as(
+        &env.store,
+        id,
+        holder,
+        state,
+        result.as_deref(),
+        error.as_deref(),
+    )
+    .await;
     announce_end(&env.hub, id, state, error);
 }
 
@@ -334,11 +388,32 @@ pub async fn end_job(
     result: Option<&str>,
     error: Option<&str>,
 ) {
+    end_job_as(store, id, None, state, result, error).await
+}
+
+/// [`end_job`] for a holder: a worker node records the end only while it still holds the
+/// job (one that lost its lease leaves the job to its new holder).
+pub async fn end_job_as(
+    store: &Store,
+    id: i64,
+    holder: Option<&str>,
+    state: JobState,
+    result: Option<&str>,
+    error: Option<&str>,
+) {
     let mut pause = Duration::from_millis(100);
     let mut tries = 0u32;
     loop {
         tries += 1;
         let recorded = async {
+            if let Some(worker) = holder {
+                if !store.end_held_job(id, worker, state, result, error).await? {
+                    tracing::warn!(
+                        "job {id}: no longer held by {worker} (its lease ran out); its end ({state}) is not recorded"
+                    );
+                }
+                return Ok::<(), store::StoreError>(());
+            }
             if let Some(r) = result {
                 store.set_job_result(id, r).await?;
             }
@@ -370,6 +445,8 @@ pub struct CancelFlag {
     id: i64,
     runtime: Handle,
     last: Cell<Option<(Instant, bool)>>,
+    /// On a worker node: the job must stop too once this worker no longer holds it.
+    holder: Option<String>,
 }
 
 /// How often [`CancelFlag`] asks the store.
@@ -382,6 +459,7 @@ impl CancelFlag {
             id,
             runtime,
             last: Cell::new(None),
+            holder: None,
         }
     }
 
@@ -391,10 +469,16 @@ impl CancelFlag {
                 return answer;
             }
         }
-        let answer = self
-            .runtime
-            .block_on(self.store.cancel_requested(self.id))
-            .unwrap_or(false);
+        let answer = self.runtime.block_on(async {
+            let asked = self.store.cancel_requested(self.id).await.unwrap_or(false);
+            match &self.holder {
+                // A store that cannot answer does not take the job away.
+                Some(worker) if !asked => {
+                    !self.store.holds_job(self.id, worker).await.unwrap_or(true)
+                }
+                _ => asked,
+            }
+        });
         self.last.set(Some((Instant::now(), answer)));
         answer
     }
@@ -415,7 +499,32 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             cache: ModelCache::default(),
             interactive: Interactive::default(),
+            node: None,
         }
+    }
+
+    /// The configuration of an import job of a small generated dataset written under `dir`.
+    pub(super) fn tiny_import(dir: &Path, name: &str) -> String {
+        let src = dir.join("src");
+        let cfg = anomaly::synth::SynthConfig {
+            seed: 1,
+            size: 64,
+            counts: anomaly::synth::Counts {
+                train: 2,
+                validation: 1,
+                good: 2,
+                logical: 2,
+                structural: 2,
+            },
+            categories: vec!["pushpins".into()],
+        };
+        anomaly::synth::generate(&src, &cfg).unwrap();
+        store::JobConfig::encode(&store::ImportJob {
+            source: src.display().to_string(),
+            layout: store::ImportLayout::Loco,
+            qa_file: None,
+            name: name.into(),
+        })
     }
 
     async fn claim(env: &Env) -> ClaimedJob {
@@ -499,27 +608,7 @@ mod tests {
     async fn a_running_import_stops_on_cancel_and_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let env = env(&dir).await;
-        let src = dir.path().join("src");
-        let cfg = anomaly::synth::SynthConfig {
-            seed: 1,
-            size: 64,
-            counts: anomaly::synth::Counts {
-                train: 2,
-                validation: 1,
-                good: 2,
-                logical: 2,
-                structural: 2,
-            },
-            categories: vec!["pushpins".into()],
-        };
-        anomaly::synth::generate(&src, &cfg).unwrap();
-        let job = store::ImportJob {
-            source: src.display().to_string(),
-            layout: store::ImportLayout::Loco,
-            qa_file: None,
-            name: "cancelled".into(),
-        };
-        let config = store::JobConfig::encode(&job);
+        let config = tiny_import(dir.path(), "cancelled");
         let id = env
             .store
             .create_job(JobKind::Import, &config, JobOwner::System)

@@ -21,6 +21,7 @@ pub mod review;
 pub mod tokens;
 pub mod train;
 pub mod users;
+pub mod worker;
 
 use crate::web::ServeArgs;
 use users::UserCommand;
@@ -76,6 +77,9 @@ pub enum Command {
     Review(review::ReviewCommand),
     /// Check the database and every file it refers to; fails when anything is wrong.
     Check(check::CheckArgs),
+    /// A worker node: run the jobs of some lanes on one device, without serving pages, beside
+    /// a web server that shares the database (`--database postgres://…`) and data folder.
+    Worker(worker::WorkerArgs),
     /// Time LoRA training steps on a language model (for bench/train.sh).
     BenchTrain(bench_train::BenchTrainArgs),
     /// Time sequential requests through the remote-model client (for bench/remote_overhead.mjs).
@@ -105,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Backup(args)) => backup::run(args).await,
         Some(Command::Restore(args)) => restore::run(args).await,
         Some(Command::Check(args)) => check::run(args).await,
+        Some(Command::Worker(args)) => worker::run(args).await,
         Some(Command::Review(cmd)) => review::run(cmd).await,
         Some(Command::BenchRemote(args)) => bench_remote::run(args).await,
         Some(Command::BenchTrain(args)) => {

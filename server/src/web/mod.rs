@@ -252,7 +252,7 @@ pub fn spawn_housekeeping(store: Store) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
