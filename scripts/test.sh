@@ -35,8 +35,10 @@ VLM_INSPECT_TEST_DATABASE_URL="$(bash scripts/postgres.sh start "$PG_DIR" "${VLM
 export VLM_INSPECT_TEST_DATABASE_URL
 cargo test -p store --features db
 cargo test -p jobs --lib runner::worker
-cargo test -p vlm-inspect --test access_matrix --test auth --test datasets --test drafts \
-  --test evaluation --test remote_models --test review --test roles --test security --test training
+# The same package selection as the step above, so nothing is built again with other features.
+cargo test --workspace --exclude frontend --test access_matrix --test auth --test datasets \
+  --test drafts --test evaluation --test remote_models --test review --test roles --test security \
+  --test training
 bash scripts/postgres.sh stop "$PG_DIR" && trap - EXIT
 unset VLM_INSPECT_TEST_DATABASE_URL
 # A plain `cargo test` ignores the tests that need setup.sh's downloads, a release build or a

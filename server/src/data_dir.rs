@@ -28,23 +28,22 @@ impl DataDir {
         self.data_dir.join(store::DATABASE_FILE)
     }
 
-    /// True when `--database` names a PostgreSQL server rather than an SQLite file.
-    pub fn is_postgres(&self) -> bool {
-        matches!(
-            self.database
-                .as_deref()
-                .map(store::db::DatabaseLocation::parse),
-            Some(store::db::DatabaseLocation::Postgres(_))
-        )
-    }
-
-    /// Refuses commands that work on the SQLite file itself (backup, restore, check).
+    /// Refuses commands that work on the data folder's own SQLite file (backup, restore,
+    /// check) when `--database` names another database.
     pub fn require_sqlite(&self, what: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            !self.is_postgres(),
-            "{what} works on the data folder's SQLite file; with PostgreSQL use its own tools (pg_dump, pg_restore) for the database and copy the data folder's files"
-        );
-        Ok(())
+        use store::db::DatabaseLocation;
+        match self.database.as_deref().map(DatabaseLocation::parse) {
+            None => Ok(()),
+            Some(DatabaseLocation::SqliteFile(file)) if file == self.database() => Ok(()),
+            Some(DatabaseLocation::Postgres(_)) => anyhow::bail!(
+                "{what} works on the data folder's SQLite file; with PostgreSQL use its own tools (pg_dump, pg_restore) for the database and copy the data folder's files"
+            ),
+            Some(DatabaseLocation::SqliteFile(file)) => anyhow::bail!(
+                "{what} works on the data folder's own database file ({}), not on {}: leave out --database, or pass the folder that holds it as --data-dir",
+                self.database().display(),
+                file.display()
+            ),
+        }
     }
 
     /// Opens the database, creating the folder and running migrations.
@@ -172,6 +171,29 @@ impl JobLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_commands_refuse_another_database() {
+        let data = |database: Option<&str>| DataDir {
+            data_dir: PathBuf::from("/srv/vlm"),
+            database: database.map(String::from),
+        };
+        assert!(data(None).require_sqlite("backup").is_ok());
+        assert!(data(Some("/srv/vlm/vlm-inspect.db"))
+            .require_sqlite("backup")
+            .is_ok());
+        assert!(data(Some("sqlite:///srv/vlm/vlm-inspect.db"))
+            .require_sqlite("backup")
+            .is_ok());
+        let pg = data(Some("postgres://u:pw@db/vlm")).require_sqlite("backup");
+        assert!(pg.unwrap_err().to_string().contains("pg_dump"));
+        let other = data(Some("/elsewhere/other.db")).require_sqlite("check");
+        let text = other.unwrap_err().to_string();
+        assert!(
+            text.contains("/elsewhere/other.db") && text.contains("--data-dir"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_job_lock_is_seen_while_held_and_released_on_drop() {
