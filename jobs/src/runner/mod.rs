@@ -232,38 +232,12 @@ pub fn start(
     hub: JobHub,
     interactive: Interactive,
 ) -> tokio::task::JoinHandle<()> {
-    let lanes: Vec<_> = Lane::ALL
-        .into_iter()
-        .map(|lane| {
-            let env = Env {
-                store: store.clone(),
-                hub: hub.clone(),
-                data_dir: data_dir.clone(),
-                // The interactive lane's model stays open for `/v1` requests too.
-                cache: if lane == Lane::Interactive {
-                    interactive.cache.clone()
-                } else {
-                    ModelCache::default()
-                },
-                interactive: interactive.clone(),
-                node: None,
-            };
-            tokio::spawn(async move { run_lane(env, lane).await })
-        })
-        .collect();
+    let lanes = spawn_lanes(&Lane::ALL, &store, &data_dir, &hub, &interactive, None);
     // Jobs of worker nodes that vanished go back to the queue even when no other node runs.
     let reaper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            match store.requeue_expired_leases().await {
-                Ok((requeued, failed)) if !requeued.is_empty() || !failed.is_empty() => {
-                    tracing::info!(
-                        "jobs whose workers stopped answering: re-queued {requeued:?}, failed {failed:?}"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("cannot re-queue expired leases: {e}"),
-            }
+            worker::requeue_expired(&store).await;
         }
     });
     tokio::spawn(async move {
@@ -272,6 +246,36 @@ pub fn start(
         }
         reaper.abort();
     })
+}
+
+/// One task per lane in `lanes`, each with its environment; `node` on a worker node.
+fn spawn_lanes(
+    lanes: &[Lane],
+    store: &Store,
+    data_dir: &Path,
+    hub: &JobHub,
+    interactive: &Interactive,
+    node: Option<&Node>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    lanes
+        .iter()
+        .map(|&lane| {
+            let env = Env {
+                store: store.clone(),
+                hub: hub.clone(),
+                data_dir: data_dir.to_path_buf(),
+                // The interactive lane's model stays open for `/v1` requests too.
+                cache: if lane == Lane::Interactive {
+                    interactive.cache.clone()
+                } else {
+                    ModelCache::default()
+                },
+                interactive: interactive.clone(),
+                node: node.cloned(),
+            };
+            tokio::spawn(run_lane(env, lane))
+        })
+        .collect()
 }
 
 async fn run_lane(env: Env, lane: Lane) {

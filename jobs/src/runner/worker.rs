@@ -10,7 +10,7 @@ use std::time::Duration;
 use store::workers::{now_ms, Lease, WorkerInfo};
 use store::{Lane, Store};
 
-use super::{run_lane, Env, Interactive, ModelCache, Node};
+use super::{spawn_lanes, Interactive, Node};
 use crate::hub::JobHub;
 
 /// How a node runs.
@@ -47,46 +47,24 @@ pub async fn run(
         job: None,
     };
     store.worker_seen(&info).await?;
-    let hub = JobHub::default();
-    let interactive = Interactive::default();
     let node = Node {
         lease: Lease::new(&settings.name, settings.lease),
         device: settings.device,
     };
-    let lanes: Vec<_> = settings
-        .lanes
-        .iter()
-        .map(|&lane| {
-            let env = Env {
-                store: store.clone(),
-                hub: hub.clone(),
-                data_dir: data_dir.clone(),
-                cache: if lane == Lane::Interactive {
-                    interactive.cache.clone()
-                } else {
-                    ModelCache::default()
-                },
-                interactive: interactive.clone(),
-                node: Some(node.clone()),
-            };
-            tokio::spawn(run_lane(env, lane))
-        })
-        .collect();
+    let lanes = spawn_lanes(
+        &settings.lanes,
+        &store,
+        &data_dir,
+        &JobHub::default(),
+        &Interactive::default(),
+        Some(&node),
+    );
     let heartbeat = async {
         loop {
             if let Err(e) = store.worker_seen(&info).await {
                 tracing::warn!("worker {}: heartbeat not recorded: {e}", info.name);
             }
-            match store.requeue_expired_leases().await {
-                Ok((requeued, failed)) => {
-                    if !requeued.is_empty() || !failed.is_empty() {
-                        tracing::info!(
-                            "jobs whose workers stopped answering: re-queued {requeued:?}, failed {failed:?}"
-                        );
-                    }
-                }
-                Err(e) => tracing::warn!("cannot re-queue expired leases: {e}"),
-            }
+            requeue_expired(&store).await;
             tokio::time::sleep(renewal_period(settings.lease)).await;
         }
     };
@@ -98,6 +76,19 @@ pub async fn run(
         lane.abort();
     }
     store.forget_worker(&info.name).await
+}
+
+/// Sends jobs whose leases ran out back to the queue, saying so in the log.
+pub(crate) async fn requeue_expired(store: &Store) {
+    match store.requeue_expired_leases().await {
+        Ok((requeued, failed)) if !requeued.is_empty() || !failed.is_empty() => {
+            tracing::info!(
+                "jobs whose workers stopped answering: re-queued {requeued:?}, failed {failed:?}"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot re-queue expired leases: {e}"),
+    }
 }
 
 /// Renews the lease of running job `id` until the job's task ends (the caller aborts this) or
@@ -125,7 +116,8 @@ fn renewal_period(lease: Duration) -> Duration {
     (lease / 3).max(Duration::from_millis(20))
 }
 
-fn host_name() -> String {
+/// This machine's name, for worker names and the workers list.
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -137,7 +129,7 @@ fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{run_with, Outcome};
+    use crate::runner::{run_with, Env, ModelCache, Outcome};
     use store::{JobKind, JobOwner, JobState, StoreOptions};
 
     /// A node runs a queued import on its lane and records it as the job's worker; stopping

@@ -42,9 +42,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         Some(_) => anyhow::bail!("--name is empty"),
         None => format!(
             "{}-{}",
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "node".into()),
+            jobs::runner::worker::host_name(),
             std::process::id()
         ),
     };
